@@ -1,0 +1,75 @@
+/**
+ * The facts every role rule reads, computed once per decide() call, and the
+ * small helpers about peers and health they share with the conditions.
+ */
+import { findMember, type ClusterState, type Lease, type MemberRecord, type MoveIntent } from '../fsm/state.js';
+import type { MemberKind, NodeId } from '../raft/types.js';
+import type { RoleConfig, RoleInput } from './types.js';
+
+
+export interface Facts {
+  readonly input: RoleInput;
+  readonly id: NodeId;
+  readonly kind: MemberKind;
+  readonly state: ClusterState;
+  readonly config: RoleConfig;
+  readonly now: number;
+  readonly me: MemberRecord | undefined;
+  readonly lease: Lease | null;
+  readonly isLeader: boolean;
+  /** Applied everything committed; a leader also applied an entry of its own term. */
+  readonly viewCurrent: boolean;
+  /** The intent for the current epoch, if one is pending. */
+  readonly intent: MoveIntent | null;
+  /** A leadership transfer this node started and that has not finished or timed out. */
+  readonly transferring: NodeId | null;
+}
+
+export function facts(input: RoleInput): Facts {
+  const { state, raft, memory, config } = input;
+  const now = input.local.nowTick;
+  const isLeader = raft.role === 'leader';
+  const lease = state.lease;
+  const intent = state.intent !== null && lease !== null && state.intent.epoch === lease.epoch ? state.intent : null;
+  const ownTransfer =
+    memory.transfer !== null && memory.transfer.term === raft.term && now - memory.transfer.tick < config.retryTicks
+      ? memory.transfer.to
+      : null;
+  return {
+    input,
+    id: input.self.id,
+    kind: input.self.kind,
+    state,
+    config,
+    now,
+    me: findMember(state, input.self.id),
+    lease,
+    isLeader,
+    viewCurrent: raft.applied >= raft.commit && (!isLeader || raft.appliedTerm === raft.term),
+    intent,
+    transferring: isLeader ? (raft.transferringTo ?? ownTransfer) : null,
+  };
+}
+
+/** Ticks since anything was heard from `id` on its best path (Infinity when never). */
+export function silentTicks(f: Facts, id: NodeId): number {
+  const peer = f.input.local.peers.find((p) => p.id === id);
+  if (peer === undefined || peer.paths.length === 0) return Infinity;
+  return Math.min(...peer.paths.map((p) => p.ticksSinceHeard));
+}
+
+export function isReachable(f: Facts, id: NodeId): boolean {
+  return id === f.id || silentTicks(f, id) < f.config.electionTicks;
+}
+
+export function healthOk(health: string | undefined): boolean {
+  return health === 'healthy' || health === 'degraded';
+}
+
+/** "never heard on any path" or "nothing heard on any path for 3.2 s". */
+export function silenceText(f: Facts, id: NodeId): string {
+  const ticks = silentTicks(f, id);
+  if (!Number.isFinite(ticks)) return 'never heard on any path';
+  const ms = ticks * f.config.tickMs;
+  return `nothing heard on any path for ${ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`}`;
+}

@@ -1,0 +1,257 @@
+/**
+ * The decision table, case by case: given a world (replicated state + this
+ * node's Raft view and observations), decide() must produce exactly these
+ * actions. Read alongside src/role/decide.ts: cases are grouped by the rule
+ * they exercise, in the order the rules appear there. The default world is
+ * the steady state: fw1 active (epoch 3) and Raft leader, fw2 a ready
+ * standby, wit the witness, everyone reachable and healthy.
+ */
+import t from 'tap';
+import { decide } from '../../src/role/decide.js';
+import { CONDITION_CODES, type ConditionCode, type NodeRole, type RoleAction } from '../../src/role/types.js';
+import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, type Patch } from './fixtures.js';
+
+interface Expect {
+  vips: 'hold' | 'release';
+  epoch?: number;
+  mode?: 'lease' | 'unilateral';
+  fenceTicks?: number;
+  /** Every action after the VIP action, in order (matched field by field). */
+  actions?: Partial<RoleAction>[];
+  conditions?: ConditionCode[];
+  absent?: ConditionCode[];
+  role?: NodeRole;
+}
+
+interface Case {
+  rule: string;
+  name: string;
+  given: Patch[];
+  expect: Expect;
+}
+
+const DEAD = 1000; // ticks of silence: a node that is gone
+
+const cases: Case[] = [
+  // --- leaseHoldRule -------------------------------------------------------
+  { rule: 'leaseHoldRule', name: 'steady state: the leader holding the lease holds the VIPs, fence = lease - margin',
+    given: [], expect: { vips: 'hold', epoch: 3, mode: 'lease', fenceTicks: 7, actions: [], role: 'active', absent: ['DEGRADED', 'NO_ACTIVE'] } },
+  { rule: 'leaseHoldRule', name: 'Raft lease down to the drift margin: release',
+    given: [raft({ leaseRemainingTicks: 1 })], expect: { vips: 'release', actions: [] } },
+  { rule: 'leaseHoldRule', name: 'lease names this node but it is not the Raft leader: release',
+    given: [raft({ role: 'follower', leader: 'fw2' })], expect: { vips: 'release', actions: [] } },
+  { rule: 'leaseHoldRule', name: 'new leader whose own term is not applied yet: release and propose nothing',
+    given: [raft({ appliedTerm: 4 })], expect: { vips: 'release', actions: [] } },
+  { rule: 'leaseHoldRule', name: 'leadership transfer under way: release',
+    given: [raft({ transferringTo: 'fw2' })], expect: { vips: 'release', actions: [] } },
+  { rule: 'leaseHoldRule', name: 'a witness never holds the VIPs',
+    given: [as('wit', 'follower')], expect: { vips: 'release', actions: [], role: 'witness' } },
+  { rule: 'leaseHoldRule', name: 'the standby holds nothing',
+    given: [as('fw2', 'follower')], expect: { vips: 'release', actions: [], role: 'standby', absent: ['NOT_READY'] } },
+
+  // --- announceRule --------------------------------------------------------
+  { rule: 'announceRule', name: 'taking the role announces the VIPs',
+    given: [local({ holdingVips: false }), memory({ announcedEpoch: null })],
+    expect: { vips: 'hold', actions: [{ type: 'announce', epoch: 3, why: 'took-role' }] } },
+  { rule: 'announceRule', name: 'the active re-announces when a peer reconnects',
+    given: [memory({ reachable: ['wit'] })], expect: { vips: 'hold', actions: [{ type: 'announce', epoch: 3, why: 'peer-reconnected' }] } },
+
+  // --- bootstrapRule -------------------------------------------------------
+  { rule: 'bootstrapRule', name: 'no lease: the preferred node, as leader and ready, takes epoch 1',
+    given: [lease(null), local({ holdingVips: false })],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 1, reason: 'bootstrap' }], conditions: ['NO_ACTIVE'] } },
+  { rule: 'bootstrapRule', name: 'no lease: another leader hands leadership to the eligible preferred node',
+    given: [lease(null), as('fw2')], expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }] } },
+  { rule: 'bootstrapRule', name: 'no lease: the preferred node is not eligible yet, wait within the grace period',
+    given: [lease(null), as('fw2'), member('fw1', { health: 'unknown' }), memory({ leaderSince: { term: 5, tick: 990 } })],
+    expect: { vips: 'release', actions: [] } },
+  { rule: 'bootstrapRule', name: 'no lease: grace period over, the leader takes epoch 1 itself',
+    given: [lease(null), as('fw2'), member('fw1', { health: 'unknown' }), memory({ leaderSince: { term: 5, tick: 900 } })],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 1, reason: 'bootstrap' }] } },
+  { rule: 'bootstrapRule', name: 'a proposed grant is not proposed again before the retry time',
+    given: [lease(null), local({ holdingVips: false }), memory({ pendingGrant: { epoch: 1, term: 5, tick: 995 } })],
+    expect: { vips: 'release', actions: [] } },
+  { rule: 'bootstrapRule', name: 'a grant from an older term is proposed again',
+    given: [lease(null), local({ holdingVips: false }), memory({ pendingGrant: { epoch: 1, term: 4, tick: 995 } })],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 1 }] } },
+
+  // --- readinessGate -------------------------------------------------------
+  { rule: 'readinessGate', name: 'a leader whose monitors have not all reported does not take the role',
+    given: [as('fw2'), silent('fw1', DEAD), local({ monitorReported: false })],
+    expect: { vips: 'release', actions: [], conditions: ['NOT_READY', 'MEMBER_UNREACHABLE'], role: 'standby' } },
+  { rule: 'readinessGate', name: 'a leader that has not applied the current settings does not take the role',
+    given: [as('fw2'), silent('fw1', DEAD), local({ configLag: true })], expect: { vips: 'release', actions: [], conditions: ['NOT_READY'] } },
+  { rule: 'readinessGate', name: 'a leader that failed to apply the current policy does not take the role',
+    given: [as('fw2'), silent('fw1', DEAD), (w) => (w.policyRevisions = 2), local({ policyApplied: 1, policyFailed: 2 })],
+    expect: { vips: 'release', actions: [], conditions: ['NOT_READY', 'POLICY_APPLY_FAILED'] } },
+  { rule: 'readinessGate', name: 'not ready but the holder can still serve: hand leadership back to it',
+    given: [as('fw2'), local({ monitorReported: false })], expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }] } },
+
+  // --- failoverRule (R2, R4) ----------------------------------------------
+  { rule: 'failoverRule', name: 'the active is gone: the ready standby, now leader, takes the next epoch',
+    given: [as('fw2'), silent('fw1', DEAD)],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'failover' }], conditions: ['MEMBER_UNREACHABLE'] } },
+  { rule: 'failoverRule', name: 'the grant takes its reason from a committed intent naming this node',
+    given: [as('fw2'), (w) => (w.intent = { to: 'fw2', reason: 'switchover' })],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'switchover' }] } },
+  { rule: 'failoverRule', name: 'a standby that is unhealthy does not take the role',
+    given: [as('fw2'), silent('fw1', DEAD), local({ health: 'failed' })], expect: { vips: 'release', actions: [], role: 'none' } },
+  { rule: 'failoverRule', name: 'a leader in maintenance hands leadership to the serving holder',
+    given: [as('fw2'), member('fw2', { maintenance: true })], expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }], conditions: ['MAINTENANCE'] } },
+
+  // --- updateOrderRule (R11) -----------------------------------------------
+  { rule: 'updateOrderRule', name: 'the role never moves automatically to an older node, even on failover',
+    given: [as('fw2'), silent('fw1', DEAD), member('fw1', { version: '0.4.0' })],
+    expect: { vips: 'release', actions: [], conditions: ['VERSION_MISMATCH', 'DEGRADED'] } },
+  { rule: 'updateOrderRule', name: 'a newer standby may take over',
+    given: [as('fw2'), silent('fw1', DEAD), member('fw2', { version: '0.4.0' })],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4 }], conditions: ['VERSION_MISMATCH'] } },
+
+  // --- witnessHandoffRule -------------------------------------------------
+  { rule: 'witnessHandoffRule', name: 'a witness leader hands leadership back to the serving holder (same epoch)',
+    given: [as('wit')], expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }], role: 'witness' } },
+  { rule: 'witnessHandoffRule', name: 'a witness leader with the holder gone hands leadership to the standby',
+    given: [as('wit'), silent('fw1', DEAD)], expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }] } },
+  { rule: 'witnessHandoffRule', name: 'a witness leader with no eligible data node waits',
+    given: [as('wit'), silent('fw1', DEAD), member('fw2', { health: 'failed' })], expect: { vips: 'release', actions: [] } },
+  { rule: 'witnessHandoffRule', name: 'a witness leader gives leadership back to a failed but reachable holder when nobody else can serve',
+    given: [as('wit'), member('fw1', { health: 'failed' }), member('fw2', { health: 'failed' })],
+    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }] } },
+  { rule: 'witnessHandoffRule', name: 'a witness leader carries a pending intent to its target',
+    given: [as('wit'), (w) => (w.intent = { to: 'fw2', reason: 'switchover' })],
+    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }] } },
+
+  // --- executeIntentRule --------------------------------------------------
+  { rule: 'executeIntentRule', name: 'a committed intent: release the VIPs, then hand leadership to the target',
+    given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' })],
+    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }], conditions: ['MOVE_PENDING'] } },
+  { rule: 'executeIntentRule', name: 'an intent whose target became unreachable waits and the active keeps the role',
+    given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' }), silent('fw2', DEAD)],
+    expect: { vips: 'hold', actions: [], conditions: ['MOVE_PENDING', 'DEGRADED'] } },
+
+  // --- maintenanceRule ----------------------------------------------------
+  { rule: 'maintenanceRule', name: 'the active in maintenance moves the role away first (still holding meanwhile)',
+    given: [member('fw1', { maintenance: true })],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'maintenance', epoch: 3 }], conditions: ['MAINTENANCE'] } },
+  { rule: 'maintenanceRule', name: 'the active in maintenance with nowhere to go keeps the role and says so',
+    given: [member('fw1', { maintenance: true }), member('fw2', { health: 'failed' })],
+    expect: { vips: 'hold', actions: [], conditions: ['MAINTENANCE', 'DEGRADED', 'MEMBER_UNHEALTHY'] } },
+  { rule: 'maintenanceRule', name: 'a standby in maintenance never takes the role',
+    given: [as('fw2'), silent('fw1', DEAD), member('fw2', { maintenance: true })],
+    expect: { vips: 'release', actions: [], role: 'none', absent: ['NOT_READY'] } },
+
+  // --- resourceFailureRule (R4) and guardedTakeoverRule (R10) ------------
+  { rule: 'resourceFailureRule', name: 'the active reports a failed monitor: move to the healthy standby',
+    given: [local({ health: 'failed' })],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'resource-failure' }], conditions: ['MEMBER_UNHEALTHY'] } },
+  { rule: 'guardedTakeoverRule', name: 'the standby cannot reach the active: a resource failure does not move the role',
+    given: [local({ health: 'failed' }), member('fw2', { sees: { fw1: false } })],
+    expect: { vips: 'hold', actions: [], conditions: ['GUARDED_TAKEOVER'] } },
+  { rule: 'resourceFailureRule', name: 'flap damping does not stop a move away from a failed active',
+    given: [local({ health: 'failed' }), (w) => (w.flapDamped = true)],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'resource-failure' }], conditions: ['FLAP_DAMPED'] } },
+
+  // --- failbackRule (R3, R9) and flapDampingRule --------------------------
+  { rule: 'failbackRule', name: 'preferred node eligible for the hold-down: move back to it',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 950 })],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw1', reason: 'failback', epoch: 3 }] } },
+  { rule: 'failbackRule', name: 'preferred node eligible but inside the hold-down: wait',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 980 })],
+    expect: { vips: 'hold', actions: [] } },
+  { rule: 'failbackRule', name: 'auto failback off: the roles stay reversed',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), settings({ failback: { auto: false, holdDownMs: 5000 } })],
+    expect: { vips: 'hold', actions: [] } },
+  { rule: 'failbackRule', name: 'the preferred node is unhealthy: no failback',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { health: 'failed' })],
+    expect: { vips: 'hold', actions: [], conditions: ['DEGRADED'] } },
+  { rule: 'failbackRule', name: 'the preferred node is lagging: no failback',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), raft({ match: { fw1: 0 }, indexOffset: 200 })],
+    expect: { vips: 'hold', actions: [] } },
+  { rule: 'flapDampingRule', name: 'flap damping engaged: no failback, with a condition',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), (w) => (w.flapDamped = true)],
+    expect: { vips: 'hold', actions: [], conditions: ['FLAP_DAMPED'] } },
+  { rule: 'updateOrderRule', name: 'no failback to a preferred node running an older version',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw2', { version: '0.4.0' })],
+    expect: { vips: 'hold', actions: [], conditions: ['VERSION_MISMATCH'] } },
+
+  // --- twoNodeUnilateralRule ----------------------------------------------
+  { rule: 'twoNodeUnilateralRule', name: 'no witness, peer silent on every path past the election timeout: take the role alone',
+    given: [noWitness, as('fw2', 'candidate'), silent('fw1', 11)],
+    expect: { vips: 'hold', epoch: 4, mode: 'unilateral', fenceTicks: 10, actions: [{ type: 'announce', epoch: 4, why: 'took-role' }], conditions: ['UNILATERAL', 'NO_WITNESS', 'MEMBER_UNREACHABLE'] } },
+  { rule: 'twoNodeUnilateralRule', name: 'no witness, peer silent for less than election timeout + margin: wait',
+    given: [noWitness, as('fw2', 'candidate'), silent('fw1', 10)], expect: { vips: 'release', conditions: ['NO_WITNESS'], absent: ['UNILATERAL'] } },
+  { rule: 'twoNodeUnilateralRule', name: 'no witness, the holder keeps the VIPs as soon as its peer falls silent',
+    given: [noWitness, raft({ role: 'candidate', leader: null }), silent('fw2', 2)],
+    expect: { vips: 'hold', epoch: 3, mode: 'unilateral', actions: [], conditions: ['UNILATERAL'] } },
+  { rule: 'twoNodeUnilateralRule', name: 'no witness, the holder hears its peer but lost the Raft lease: release',
+    given: [noWitness, raft({ role: 'follower', leader: 'fw2' })], expect: { vips: 'release' } },
+  { rule: 'twoNodeUnilateralRule', name: 'no witness, survivor unhealthy: no unilateral takeover (R10)',
+    given: [noWitness, as('fw2', 'candidate'), silent('fw1', DEAD), local({ health: 'failed' })], expect: { vips: 'release' } },
+  { rule: 'twoNodeUnilateralRule', name: 'no witness, survivor in maintenance: no unilateral takeover',
+    given: [noWitness, as('fw2', 'candidate'), silent('fw1', DEAD), member('fw2', { maintenance: true })], expect: { vips: 'release' } },
+  { rule: 'twoNodeUnilateralRule', name: 'with a witness, silence alone never gives the role',
+    given: [as('fw2', 'candidate'), silent('fw1', DEAD)], expect: { vips: 'release', absent: ['NO_WITNESS', 'UNILATERAL'] } },
+
+  // --- policyOrderRule (R11: standby first) -------------------------------
+  { rule: 'policyOrderRule', name: 'a standby applies a new policy revision at once',
+    given: [as('fw2', 'follower'), (w) => (w.policyRevisions = 2), local({ policyApplied: 1 }), member('fw2', { appliedPolicyRevision: 1 })],
+    expect: { vips: 'release', actions: [{ type: 'applyPolicy', revision: 2 }] } },
+  { rule: 'policyOrderRule', name: 'the active waits for the standby to apply it first',
+    given: [(w) => (w.policyRevisions = 2), local({ policyApplied: 1 }), member('fw2', { appliedPolicyRevision: 1 })],
+    expect: { vips: 'hold', actions: [] } },
+  { rule: 'policyOrderRule', name: 'the active applies it once the standby has',
+    given: [(w) => (w.policyRevisions = 2), local({ policyApplied: 1 })], expect: { vips: 'hold', actions: [{ type: 'applyPolicy', revision: 2 }] } },
+  { rule: 'policyOrderRule', name: 'the active applies it after waiting standbyFirstTicks',
+    given: [(w) => (w.policyRevisions = 2), local({ policyApplied: 1 }), member('fw2', { appliedPolicyRevision: 1 }), memory({ policyWait: { revision: 2, tick: 900 } })],
+    expect: { vips: 'hold', actions: [{ type: 'applyPolicy', revision: 2 }] } },
+  { rule: 'policyOrderRule', name: 'the standby failed to apply it: the active keeps its policy',
+    given: [(w) => (w.policyRevisions = 2), local({ policyApplied: 1 }), member('fw2', { policyFailed: 'nft: syntax error' })],
+    expect: { vips: 'hold', actions: [], conditions: ['POLICY_APPLY_FAILED'] } },
+
+  // --- conditions not covered above ---------------------------------------
+  { rule: 'conditions', name: 'a member without its entitlement', given: [member('fw2', { entitlement: false })], expect: { vips: 'hold', conditions: ['ENTITLEMENT_MISSING'] } },
+  { rule: 'conditions', name: 'the standby unreachable: degraded, running without a standby',
+    given: [silent('fw2', DEAD)], expect: { vips: 'hold', conditions: ['DEGRADED', 'MEMBER_UNREACHABLE'] } },
+  { rule: 'conditions', name: 'no Raft leader for an election timeout: no quorum',
+    given: [as('fw2', 'candidate'), raft({ ticksSinceLeaderContact: 30 })], expect: { vips: 'release', conditions: ['NO_QUORUM'] } },
+  { rule: 'conditions', name: 'an entry this node could not apply', given: [(w) => (w.applyError = true)], expect: { vips: 'hold', conditions: ['APPLY_ERROR'] } },
+];
+
+const seen = new Set<ConditionCode>();
+const seenRules = new Set<string>();
+
+for (const c of cases) {
+  t.test(`${c.rule}: ${c.name}`, async (t) => {
+    const d = decide(input(...c.given));
+    const [vips, ...rest] = d.actions;
+    t.equal(vips?.type, 'vips', 'the VIP action comes first');
+    if (vips?.type !== 'vips') return;
+    t.equal(vips.hold ? 'hold' : 'release', c.expect.vips, `vips ${c.expect.vips}; trace: ${d.trace.join(' | ')}`);
+    if (vips.hold) {
+      if (c.expect.epoch !== undefined) t.equal(vips.epoch, c.expect.epoch, 'epoch');
+      if (c.expect.mode !== undefined) t.equal(vips.mode, c.expect.mode, 'mode');
+      if (c.expect.fenceTicks !== undefined) t.equal(vips.fenceTicks, c.expect.fenceTicks, 'fence');
+    }
+    if (c.expect.actions !== undefined) {
+      t.equal(rest.length, c.expect.actions.length, `actions: ${JSON.stringify(rest)}`);
+      c.expect.actions.forEach((a, i) => t.match(rest[i], a));
+    }
+    const codes = d.conditions.map((x) => x.code);
+    for (const code of c.expect.conditions ?? []) seen.add(code);
+    seenRules.add(c.rule);
+    for (const x of d.conditions) t.match(x.message, /^[^\n]{20,}$/, `${x.code} has a one-line sentence`);
+    for (const code of c.expect.conditions ?? []) t.ok(codes.includes(code), `condition ${code} in ${codes.join(',')}`);
+    for (const code of c.expect.absent ?? []) t.notOk(codes.includes(code), `no condition ${code}`);
+    if (c.expect.role !== undefined) t.equal(d.role, c.expect.role, 'role');
+  });
+}
+
+t.test('the table covers every condition code and every rule', async (t) => {
+  t.same(CONDITION_CODES.filter((code) => !seen.has(code)), [], 'condition codes no case expects');
+  const rules = [
+    'leaseHoldRule', 'announceRule', 'bootstrapRule', 'readinessGate', 'failoverRule', 'updateOrderRule', 'witnessHandoffRule',
+    'executeIntentRule', 'maintenanceRule', 'resourceFailureRule', 'guardedTakeoverRule', 'failbackRule', 'flapDampingRule',
+    'twoNodeUnilateralRule', 'policyOrderRule',
+  ];
+  t.same(rules.filter((r) => !seenRules.has(r)), [], 'rules without a case');
+});

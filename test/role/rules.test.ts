@@ -1,0 +1,181 @@
+import t from 'tap';
+import { DEFAULT_SETTINGS } from '../../src/fsm/settings.js';
+import { compareVersions } from '../../src/fsm/versions.js';
+import { decide, memberRole, readinessGate, roleConfigFromSettings, switchoverCheck } from '../../src/role/decide.js';
+import { facts } from '../../src/role/facts.js';
+import type { RoleInput } from '../../src/role/types.js';
+import { as, input, lease, local, member, memory, noWitness, raft, silent } from './fixtures.js';
+
+t.test('switchoverCheck (R13): refusals say why, --force overrides what it can', async (t) => {
+  t.same(switchoverCheck(input(), { to: 'fw2' }), { ok: true, to: 'fw2', reason: 'switchover', epoch: 3 });
+  t.same(switchoverCheck(input(), {}), { ok: true, to: 'fw2', reason: 'switchover', epoch: 3 }, 'no target: the other one');
+  t.same(switchoverCheck(input(member('fw2', { health: 'failed' })), { to: 'fw2' }), {
+    ok: false,
+    code: 'TARGET_REFUSED',
+    message: 'cannot switch over to fw2: fw2 is unhealthy (failed; down: upstream); use --force to override',
+  });
+  t.match(switchoverCheck(input(member('fw2', { health: 'failed' })), { to: 'fw2', force: true }), { ok: true, reason: 'forced' });
+  t.same(switchoverCheck(input(raft({ match: { fw2: 10 }, indexOffset: 500 })), { to: 'fw2' }), {
+    ok: false,
+    code: 'TARGET_REFUSED',
+    message: `cannot switch over to fw2: fw2 is lagging (has index 10 of ${input(raft({ indexOffset: 500 })).raft.commit}); use --force to override`,
+  });
+  t.same(switchoverCheck(input(member('fw2', { version: '0.4.0' })), { to: 'fw2' }), {
+    ok: false,
+    code: 'TARGET_REFUSED',
+    message: 'cannot switch over to fw2: fw2 runs version 0.4.0, the active fw1 runs 0.3.0; use --force to override',
+  });
+  t.same(switchoverCheck(input(member('fw2', { maintenance: true })), { to: 'fw2', force: true }), {
+    ok: false,
+    code: 'TARGET_REFUSED',
+    message: 'cannot switch over to fw2: fw2 is in maintenance (turn maintenance off first)',
+  });
+  t.same(switchoverCheck(input(), { to: 'wit', force: true }), {
+    ok: false,
+    code: 'TARGET_REFUSED',
+    message: 'cannot switch over to wit: wit is a witness and never holds the active role',
+  });
+  t.match(switchoverCheck(input(), { to: 'fw1' }), { ok: false, message: 'cannot switch over to fw1: fw1 already holds the active role' });
+  t.match(switchoverCheck(input(silent('fw2', 1000)), { to: 'fw2', force: true }), {
+    ok: false,
+    message: 'cannot switch over to fw2: fw2 is unreachable (nothing heard on any path for 100.0 s)',
+  });
+  t.same(switchoverCheck(input(lease(null)), {}), { ok: false, code: 'NO_ACTIVE', message: 'no node holds the active role, so there is nothing to switch over' });
+  t.same(switchoverCheck(input(member('fw2', { health: null })), {}), {
+    ok: false,
+    code: 'NO_TARGET',
+    message: 'no node can take the active role: fw2 has not reported its health yet',
+  });
+  t.match(
+    switchoverCheck(input(local({ health: 'failed' }), member('fw2', { sees: { fw1: false } })), { to: 'fw2' }),
+    { ok: true },
+    'a guarded takeover (R10) does not stop a manual switchover',
+  );
+});
+
+t.test('readinessGate lists every reason', async (t) => {
+  const i = input(as('fw2'), raft({ lag: 2, appliedTerm: 4 }), local({ configLag: true, monitorReported: false }), (w) => (w.policyRevisions = 1), local({ policyApplied: 0 }));
+  t.same(readinessGate(facts(i)).reasons, [
+    `not caught up with the committed log (applied ${i.raft.applied} of ${i.raft.commit})`,
+    'has not applied an entry of its own term yet',
+    'has not applied settings revision 1 (has 0)',
+    'has not applied policy revision 1 (has 0)',
+    'monitors not reported yet: upstream',
+  ]);
+  t.same(readinessGate(facts(input())).reasons, []);
+});
+
+function sentence(i: RoleInput, code: string): string | undefined {
+  return decide(i).conditions.find((c) => c.code === code)?.message;
+}
+
+t.test('condition sentences', async (t) => {
+  t.equal(
+    sentence(input(noWitness), 'NO_WITNESS'),
+    'there is no witness: if every path between the two nodes is cut while both still reach the network, both may take the active role, so split brain cannot be ruled out; add a witness on a third host',
+  );
+  t.equal(
+    sentence(input(silent('fw2', 32)), 'DEGRADED'),
+    'running without a standby: fw2 is unreachable; the active fw1 has nowhere to fail over to, so fix this to return to the duplexed state',
+  );
+  t.equal(sentence(input(silent('fw2', 32)), 'MEMBER_UNREACHABLE'), 'fw2 is unreachable: nothing heard on any path for 3.2 s');
+  t.equal(
+    sentence(input(member('fw2', { version: '0.4.0' })), 'VERSION_MISMATCH'),
+    'members run different software versions (fw1 0.3.0, fw2 0.4.0, wit 0.3.0): settings, policy and restore writes are refused, and the role never moves automatically to an older node, until every node runs the same version',
+  );
+  t.equal(
+    sentence(input((w) => (w.policyRevisions = 2), member('fw2', { policyFailed: 'nft: syntax error' })), 'POLICY_APPLY_FAILED'),
+    'fw2 failed to apply policy revision 2: nft: syntax error; the active fw1 keeps its current policy until this is fixed (standby first, R11)',
+  );
+  t.equal(sentence(input(member('fw2', { entitlement: false })), 'ENTITLEMENT_MISSING'), 'fw2 has no entitlement: the licence file named in its node config is missing');
+  t.equal(sentence(input(member('fw2', { maintenance: true })), 'MAINTENANCE'), 'fw2 is in maintenance: it will not take the active role');
+  t.equal(
+    sentence(input(member('fw1', { maintenance: true })), 'MAINTENANCE'),
+    'the active fw1 is in maintenance; the role moves away as soon as another node can take it',
+  );
+  t.match(sentence(input((w) => (w.flapDamped = true)), 'FLAP_DAMPED'), /^the active role moved 4 times within 600 s \(at .*\); automatic failback is stopped until an operator clears flap damping$/);
+  t.equal(sentence(input(member('fw2', { health: 'failed' })), 'MEMBER_UNHEALTHY'), 'fw2 reports failed health (down: upstream)');
+  t.equal(
+    sentence(input(noWitness, as('fw2', 'candidate'), silent('fw1', 50)), 'UNILATERAL'),
+    'fw2 holds the active role by itself: its peer is silent on every path and there is no witness to confirm it is down; if the peer is alive and also took the role, both answer for the VIPs (split brain)',
+  );
+  t.equal(
+    sentence(input(local({ health: 'failed' }), member('fw2', { sees: { fw1: false } })), 'GUARDED_TAKEOVER'),
+    'fw2 reports that it cannot reach fw1, so a resource failure on fw1 does not move the role (R10); a manual switchover still can',
+  );
+});
+
+t.test('conditions are sorted: errors first, then warnings, then information', async (t) => {
+  const d = decide(input(silent('fw2', 1000), member('fw2', { entitlement: false }), noWitness));
+  const order = { error: 0, warning: 1, info: 2 } as const;
+  const severities = d.conditions.map((c) => order[c.severity]);
+  t.same(severities, [...severities].sort((a, b) => a - b));
+});
+
+/** Runs decide() repeatedly, carrying memory and the VIP state forward like the driver does. */
+function run(start: RoleInput, ticks: number, change: (i: RoleInput, tick: number) => RoleInput = (i) => i) {
+  let mem = start.memory;
+  let holding = start.local.holdingVips;
+  const decisions = [];
+  for (let k = 0; k < ticks; k++) {
+    const base = change(start, k);
+    const i: RoleInput = { ...base, memory: mem, local: { ...base.local, nowTick: start.local.nowTick + k, holdingVips: holding } };
+    const d = decide(i);
+    decisions.push(d);
+    mem = d.memory;
+    const v = d.actions[0];
+    holding = v?.type === 'vips' && v.hold;
+  }
+  return decisions;
+}
+
+t.test('failback hold-down counts across calls and restarts when the preferred node falters', async (t) => {
+  const start = input(lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3 }));
+  const ds = run(start, 60);
+  const first = ds.findIndex((d) => d.actions.some((a) => a.type === 'proposeIntent'));
+  t.equal(first, 50, 'the intent comes exactly after holdDownTicks');
+  t.equal(ds.filter((d) => d.actions.some((a) => a.type === 'proposeIntent')).length, 1, 'proposed once within the retry time');
+
+  const faltering = input(lease('fw2'), as('fw2'), local({ holdingVips: true }), member('fw1', { health: 'failed' }));
+  const ds2 = run(start, 90, (i, k) => (k >= 30 && k < 35 ? { ...i, state: faltering.state } : i));
+  t.equal(
+    ds2.findIndex((d) => d.actions.some((a) => a.type === 'proposeIntent')),
+    85,
+    'fw1 failed at tick 30-34: the hold-down starts again at 35',
+  );
+});
+
+t.test('after starting a transfer the VIPs stay released until it completes or times out', async (t) => {
+  const start = input((w) => (w.intent = { to: 'fw2', reason: 'switchover' }));
+  const ds = run(start, 25);
+  t.match(ds[0]?.actions, [{ type: 'vips', hold: false }, { type: 'transferLeadership', to: 'fw2' }]);
+  for (let k = 1; k < 20; k++) {
+    t.match(ds[k]?.actions[0], { type: 'vips', hold: false }, `tick ${k}: still released`);
+    t.notOk(ds[k]?.actions.some((a) => a.type === 'transferLeadership'), `tick ${k}: no second transfer`);
+  }
+  t.match(ds[20]?.actions, [{ type: 'vips', hold: false }, { type: 'transferLeadership', to: 'fw2' }], 'retried after retryTicks');
+});
+
+t.test('roleConfigFromSettings converts timers to ticks with a drift margin', async (t) => {
+  const c = roleConfigFromSettings(DEFAULT_SETTINGS, { tickMs: 10 });
+  t.match(c, { tickMs: 10, heartbeatTicks: 10, electionTicks: 100, driftMarginTicks: 10, holdDownTicks: 500, retryTicks: 200 });
+  t.equal(roleConfigFromSettings(DEFAULT_SETTINGS, { tickMs: 10, driftRate: 0.01 }).driftMarginTicks, 2);
+});
+
+t.test('memberRole for status', async (t) => {
+  const { state } = input(member('fw2', { maintenance: true }));
+  t.equal(memberRole(state, 'fw1'), 'active');
+  t.equal(memberRole(state, 'fw2'), 'none');
+  t.equal(memberRole(state, 'wit'), 'witness');
+  t.equal(memberRole(input().state, 'fw2'), 'standby');
+  t.equal(memberRole(state, 'ghost'), 'none');
+});
+
+t.test('compareVersions orders releases and pre-releases', async (t) => {
+  t.ok(compareVersions('0.3.0', '0.4.0') < 0);
+  t.ok(compareVersions('0.10.0', '0.9.9') > 0);
+  t.ok(compareVersions('1.0.0-rc.1', '1.0.0') < 0);
+  t.ok(compareVersions('1.0.0-rc.2', '1.0.0-rc.10') < 0);
+  t.equal(compareVersions('v1.2.3', '1.2.3+build.5'), 0);
+  t.ok(compareVersions('1.0.0-alpha', '1.0.0-alpha.1') < 0);
+});
