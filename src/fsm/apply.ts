@@ -106,6 +106,8 @@ export function apply(state: ClusterState, index: number, command: ClusterComman
       return applyImportBackup(s, index, command);
     case 'restoreBackup':
       return applyRestoreBackup(s, index, command);
+    case 'addNote':
+      return applyAddNote(s, index, command);
     case 'clearFlapDamping':
       return applyClearFlapDamping(s, index, command);
     default:
@@ -384,6 +386,14 @@ function applyRestoreBackup(s: ClusterState, index: number, c: CommandOf<'restor
 function applyClearFlapDamping(s: ClusterState, index: number, c: CommandOf<'clearFlapDamping'>): Applied {
   const next: ClusterState = { ...s, flapDamped: null, flapClearedIndex: index };
   return ok(next, index, c, { ok: true, detail: s.flapDamped === null ? 'flap damping was not engaged' : 'flap damping cleared' });
+}
+
+function applyAddNote(s: ClusterState, index: number, c: CommandOf<'addNote'>): Applied {
+  const digest = Buffer.from(sha256Hex(c.text), 'hex');
+  const xor = Buffer.from(s.notes.xor, 'hex');
+  for (let i = 0; i < xor.length; i++) xor[i] = (xor[i] ?? 0) ^ (digest[i] ?? 0);
+  const next: ClusterState = { ...s, notes: { count: s.notes.count + 1, xor: xor.toString('hex') } };
+  return ok(next, index, c, { ok: true, detail: `note: ${c.text}` });
 }
 
 function applyMembership(state: ClusterState, index: number, change: MembershipChange): Applied {

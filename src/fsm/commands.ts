@@ -28,6 +28,7 @@ export const COMMAND_VERSIONS = {
   importBackup: 1,
   restoreBackup: 1,
   clearFlapDamping: 1,
+  addNote: 1,
 } as const;
 
 export type CommandType = keyof typeof COMMAND_VERSIONS;
@@ -142,6 +143,8 @@ const COMMAND_SCHEMAS = {
   importBackup: base('importBackup', { backup: BackupFileSchema }),
   restoreBackup: base('restoreBackup', { id: Id, ifRevision: Revision }),
   clearFlapDamping: base('clearFlapDamping', {}),
+  /** An operator's note, committed to the audit trail ("replaced the cable on fw2"). */
+  addNote: base('addNote', { text: Type.String({ minLength: 1, maxLength: COMMAND_LIMITS.textChars }) }),
 } as const;
 
 type Schemas = typeof COMMAND_SCHEMAS;

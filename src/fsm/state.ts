@@ -132,6 +132,12 @@ export interface ClusterState {
   readonly audit: readonly AuditRecord[];
   /** The last command this node could not apply (a newer version, an unknown type). */
   readonly lastApplyError: ApplyError | null;
+  /**
+   * Operator notes committed so far: how many, and the XOR of their SHA-256
+   * digests (order-independent), so any replica can prove it holds exactly
+   * the notes a client was told were committed. The texts are in the audit trail.
+   */
+  readonly notes: { readonly count: number; readonly xor: string };
 }
 
 export function initialState(): ClusterState {
@@ -149,6 +155,7 @@ export function initialState(): ClusterState {
     backups: [],
     audit: [],
     lastApplyError: null,
+    notes: { count: 0, xor: '0'.repeat(64) },
   };
 }
 

@@ -297,3 +297,16 @@ t.test('commands applied from bytes equal commands applied directly', async (t) 
   t.same(a.state, b.state);
   t.not(a.state, initialState());
 });
+
+t.test('addNote counts notes and keeps an order-independent checksum', async (t) => {
+  const a = new Log();
+  const b = new Log();
+  for (const text of ['one', 'two', 'three']) t.match(a.run(cmd('addNote', { text })), { ok: true, detail: `note: ${text}` });
+  for (const text of ['three', 'one', 'two']) b.run(cmd('addNote', { text }));
+  t.equal(a.state.notes.count, 3);
+  t.equal(a.state.notes.xor, b.state.notes.xor, 'same notes in another order give the same checksum');
+  const c = new Log();
+  for (const text of ['one', 'two', 'four']) c.run(cmd('addNote', { text }));
+  t.not(c.state.notes.xor, a.state.notes.xor, 'a different note changes the checksum');
+  t.equal(a.state.audit.at(-1)?.detail, 'note: three');
+});

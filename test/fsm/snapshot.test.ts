@@ -44,6 +44,7 @@ const command: fc.Arbitrary<ClusterCommand> = fc.oneof(
   fc.tuple(fc.string({ maxLength: 10 }), meta).map(([comment, m]) => makeCommand('createBackup', { comment }, m)),
   fc.tuple(fc.integer({ min: 4, max: 20 }), revision, meta).map(([i, ifRevision, m]) => makeCommand('restoreBackup', { id: `b${i}`, ifRevision }, m)),
   meta.map((m) => makeCommand('clearFlapDamping', {}, m)),
+  meta.map((m) => makeCommand('addNote', { text: `note at ${m.at}` }, m)),
 );
 
 /** Every sequence is applied through its bytes, with a few undecodable entries mixed in. */
