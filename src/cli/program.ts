@@ -1,0 +1,456 @@
+/**
+ * The `hapair` command line: every contract command (MISSION.md), talking to
+ * a node's HTTP API. Human output by default, `--json` everywhere. Exit codes:
+ * 0 ok; 1 the operation was refused or failed (one line on stderr, never a
+ * stack trace); 2 usage error.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { LineCounter, parseDocument, stringify } from 'yaml';
+import { generateToken, parseTokensFile, tokensFileLine, TokensFileError } from '../auth/tokens.js';
+import { ROLES, type Role } from '../auth/roles.js';
+import { ApiClient, ApiError, ApiUnreachableError, DEFAULT_API_URL } from './client.js';
+import { formatAudit, formatBackups, formatStatus } from './format.js';
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Whether stdout is a terminal (colours). */
+  readonly stdoutIsTty: boolean;
+  /** For `hapair events`: resolves when the user interrupts (Ctrl-C); only commands that ask install a handler. */
+  readonly interrupted?: () => Promise<void>;
+}
+
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** A failure the user can act on, reported as one line and exit 1. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+/** Bad usage that commander cannot see (for example a value combination), exit 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+interface GlobalOptions {
+  api?: string;
+  token?: string;
+  json?: boolean;
+  timeout: number;
+}
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(io, (code) => (exitCode = code));
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    const hasToken = argv.includes('--token') || (io.env['HAPAIR_TOKEN'] ?? '') !== '';
+    return reportError(error, io, argv.includes('--json'), hasToken);
+  }
+}
+
+function reportError(error: unknown, io: CliIo, json: boolean, hasToken: boolean): number {
+  if (error instanceof CommanderError) {
+    // commander already printed its one-line message (or the help).
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.ok;
+    return EXIT.usage;
+  }
+  const line = (code: string, message: string): void => {
+    const oneLine = message.replace(/\s*\n\s*/g, ' ');
+    io.err(json ? `${JSON.stringify({ code, message: oneLine })}\n` : `error: ${oneLine}${code === '' ? '' : ` (${code})`}\n`);
+  };
+  if (error instanceof UsageError) {
+    line('USAGE', error.message);
+    return EXIT.usage;
+  }
+  if (error instanceof ApiError) {
+    const hint = error.code === 'UNAUTHENTICATED' && !hasToken ? '; give a token with --token or HAPAIR_TOKEN' : '';
+    line(error.code, `${error.message}${hint}`);
+    return EXIT.failed;
+  }
+  if (error instanceof ApiUnreachableError) {
+    line('UNREACHABLE', error.message);
+    return EXIT.failed;
+  }
+  if (error instanceof CliError || error instanceof TokensFileError) {
+    line('', error.message);
+    return EXIT.failed;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  line('INTERNAL', `unexpected failure: ${message}${io.env['HAPAIR_DEBUG'] ? '' : ' (set HAPAIR_DEBUG=1 for the stack)'}`);
+  if (io.env['HAPAIR_DEBUG'] && error instanceof Error && error.stack) io.err(`${error.stack}\n`);
+  return EXIT.failed;
+}
+
+export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('hapair');
+  program
+    .description('HA manager for firewall pairs: one Raft log, an active-role lease, kernel-held fencing')
+    .version(packageVersion(), '-V, --version')
+    .addOption(new Option('--api <url>', `API of any node (env HAPAIR_API; default ${DEFAULT_API_URL})`))
+    .addOption(new Option('--token <token>', 'bearer token (env HAPAIR_TOKEN)'))
+    .option('--json', 'print JSON instead of text (errors too, on stderr)')
+    .addOption(new Option('--timeout <seconds>', 'request timeout').argParser(positiveNumber).default(60))
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .configureHelp({ showGlobalOptions: true })
+    .showSuggestionAfterError(true);
+
+  const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
+  const client = (cmd: Command): ApiClient => {
+    const g = globals(cmd);
+    const api = g.api ?? io.env['HAPAIR_API'] ?? DEFAULT_API_URL;
+    const token = g.token ?? io.env['HAPAIR_TOKEN'] ?? null;
+    try {
+      return new ApiClient({ baseUrl: api, token: token === '' ? null : token, timeoutMs: g.timeout * 1000 });
+    } catch {
+      throw new UsageError(`--api: not an http(s) URL or host:port: ${JSON.stringify(api)}`);
+    }
+  };
+  const print = (cmd: Command, value: unknown, human: () => string): void => {
+    io.out(globals(cmd).json ? `${JSON.stringify(value, null, 2)}\n` : human());
+  };
+  const style = () => ({ color: io.stdoutIsTty && io.env['NO_COLOR'] === undefined && io.env['TERM'] !== 'dumb' });
+
+  // --- status -----------------------------------------------------------------
+  program
+    .command('status')
+    .description('show the cluster: members, who is active since when and why, epoch, health, versions, lag, conditions')
+    .option('--json', 'print the GET /v1/status JSON')
+    .option('--linearizable', 'confirm with a quorum first (ReadIndex) instead of reading the local state')
+    .action(async (opts: { linearizable?: boolean }, cmd: Command) => {
+      const status = await client(cmd).status(opts.linearizable === true);
+      print(cmd, status, () => formatStatus(status, style(), Date.now()));
+    });
+
+  // --- role -------------------------------------------------------------------
+  program
+    .command('switchover')
+    .description('move the active role; answers once the new active holds it')
+    .option('--to <node>', 'the node to make active (default: the other data node)')
+    .option('--force', 'skip the health checks on the target (a quorum is still required)')
+    .action(async (opts: { to?: string; force?: boolean }, cmd: Command) => {
+      const r = await client(cmd).switchover({ ...(opts.to === undefined ? {} : { to: opts.to }), ...(opts.force ? { force: true } : {}) });
+      print(cmd, r, () => `switchover done: ${r.active.node} is active (epoch ${r.active.epoch}), previously ${r.previous ?? 'none'}; took ${r.durationMs} ms\n`);
+    });
+
+  program
+    .command('maintenance')
+    .description('put a member in or out of maintenance (a member in maintenance is never made active)')
+    .argument('<node>', 'member id')
+    .addArgument(new Argument('<state>', 'on or off').choices(['on', 'off']))
+    .action(async (node: string, state: 'on' | 'off', _opts: unknown, cmd: Command) => {
+      const r = await client(cmd).setMaintenance(node, state === 'on');
+      print(cmd, r, () => `${r.id}: maintenance ${r.maintenance ? 'on' : 'off'}\n`);
+    });
+
+  // --- config and policy --------------------------------------------------------
+  for (const kind of ['config', 'policy'] as const) addDocumentCommands(program, kind, client, print);
+
+  // --- backups ------------------------------------------------------------------
+  const backup = program.command('backup').description('committed backups of the settings and policy');
+  backup
+    .command('create')
+    .description('create a backup (a committed entry)')
+    .option('--comment <text>', 'why', '')
+    .action(async (opts: { comment: string }, cmd: Command) => {
+      const b = await client(cmd).createBackup(opts.comment);
+      print(cmd, b, () => `backup ${b.id} created (config revision ${b.configRevision}, ${b.sizeBytes} bytes)\n`);
+    });
+  backup
+    .command('list')
+    .description('list the backups')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const list = await client(cmd).listBackups();
+      print(cmd, { backups: list }, () => formatBackups(list));
+    });
+  backup
+    .command('export')
+    .description('download a backup file')
+    .argument('<id>', 'backup id (see backup list)')
+    .option('-o, --output <file>', 'where to write it ("-" for stdout; default: the name the server suggests)')
+    .option('--overwrite', 'replace an existing file')
+    .action(async (id: string, opts: { output?: string; overwrite?: boolean }, cmd: Command) => {
+      const file = await client(cmd).exportBackup(id);
+      if (opts.output === '-') {
+        io.out(file.data.toString('latin1'));
+        return;
+      }
+      const path = opts.output ?? file.fileName;
+      try {
+        writeFileSync(path, file.data, { flag: opts.overwrite ? 'w' : 'wx', mode: 0o600 });
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new CliError(code === 'EEXIST' ? `${path} exists (use --overwrite)` : `cannot write ${path} (${code ?? String(error)})`);
+      }
+      print(cmd, { id, file: path, sizeBytes: file.data.length }, () => `backup ${id} written to ${path} (${file.data.length} bytes)\n`);
+    });
+  backup
+    .command('import')
+    .description('upload a backup file (it becomes a new backup; restore it to use it)')
+    .argument('<file>', 'a file written by backup export')
+    .action(async (file: string, _opts: unknown, cmd: Command) => {
+      const b = await client(cmd).importBackup(readInput(file));
+      print(cmd, b, () => `imported ${file} as backup ${b.id}\n`);
+    });
+  backup
+    .command('restore')
+    .description('restore a backup: its settings and policy become current (update the standby first: R11)')
+    .argument('<id>', 'backup id')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const r = await client(cmd).restoreBackup(id);
+      print(cmd, r, () => `restored backup ${r.restored}: config revision ${r.configRevision}\n`);
+    });
+
+  // --- audit and events ------------------------------------------------------------
+  program
+    .command('audit')
+    .description('who changed what, newest first')
+    .addOption(new Option('--limit <n>', 'how many entries').argParser(positiveInteger).default(50))
+    .action(async (opts: { limit: number }, cmd: Command) => {
+      const r = await client(cmd).audit(opts.limit);
+      print(cmd, r, () => formatAudit(r.entries));
+    });
+  program
+    .command('events')
+    .description('follow the cluster events (role and leader changes, monitors, conditions) until Ctrl-C')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const json = globals(cmd).json === true;
+      const abort = new AbortController();
+      void io.interrupted?.().then(() => abort.abort());
+      await client(cmd).events((type, data) => {
+        io.out(json ? `${data}\n` : `${new Date().toISOString()} ${type.padEnd(9)} ${data}\n`);
+      }, abort.signal);
+    });
+
+  // --- setup flows -------------------------------------------------------------------
+  program
+    .command('init')
+    .description(
+      'first step of a new cluster: create an API token (only its hash goes to the tokens file) and, with ' +
+        '--settings, apply the first cluster settings to the node at --api once its agent runs',
+    )
+    .requiredOption('--tokens-file <file>', 'the tokens file named by api.tokensFile in the node config (created if missing)')
+    .option('--name <name>', 'token name, shown in the audit log', 'admin')
+    .addOption(new Option('--role <role>', 'token role').choices([...ROLES]).default('admin'))
+    .option('--settings <file>', 'cluster settings YAML to apply (needs a running node)')
+    .action(async (opts: { tokensFile: string; name: string; role: Role; settings?: string }, cmd: Command) => {
+      const { token, sha256 } = generateToken();
+      addToTokensFile(opts.tokensFile, { name: opts.name, role: opts.role, sha256 });
+      let revision: number | null = null;
+      if (opts.settings !== undefined) {
+        // The new token, so the node at --api must already read this tokens file.
+        const api = new ApiClient({ baseUrl: client(cmd).baseUrl, token, timeoutMs: globals(cmd).timeout * 1000 });
+        const settings = readYamlFile(opts.settings);
+        revision = (await api.putConfig(settings, (await api.getConfig()).revision)).revision;
+      }
+      print(cmd, { name: opts.name, role: opts.role, token, tokensFile: opts.tokensFile, configRevision: revision }, () =>
+        [
+          `token "${opts.name}" (role ${opts.role}) added to ${opts.tokensFile}; copy the file to every node.`,
+          `The token is shown once, only its hash is stored:`,
+          '',
+          `  export HAPAIR_TOKEN=${token}`,
+          '',
+          ...(revision === null ? [] : [`settings from ${opts.settings} applied: config revision ${revision}`]),
+          '',
+        ].join('\n'),
+      );
+    });
+  program
+    .command('join')
+    .description(
+      'add a node to the running cluster at --api (its agent must run with the same software version); ' +
+        'then check `hapair status` on every node (R5, R7)',
+    )
+    .requiredOption('--id <id>', 'the new node id (node.id in its config)')
+    .requiredOption('--peer <host:port>', 'its peer address (peer.advertise or peer.listen)')
+    .requiredOption('--node-api <host:port>', 'its API address (api.listen)')
+    .addOption(new Option('--kind <kind>', 'data or witness').choices(['data', 'witness']).default('data'))
+    .option('--node-version <version>', 'its software version, checked against the cluster')
+    .action(
+      async (opts: { id: string; peer: string; nodeApi: string; kind: 'data' | 'witness'; nodeVersion?: string }, cmd: Command) => {
+        const r = await client(cmd).join({
+          id: opts.id,
+          kind: opts.kind,
+          peer: opts.peer,
+          api: opts.nodeApi,
+          ...(opts.nodeVersion === undefined ? {} : { version: opts.nodeVersion }),
+        });
+        print(cmd, r, () => `${opts.id} joined; members: ${r.members.map((m) => `${m.id} (${m.kind})`).join(', ')}\n`);
+      },
+    );
+
+  program
+    .command('leave')
+    .description('remove a node from the cluster (dissolving the pair leaves a single node); then check `hapair status`')
+    .argument('<node>', 'member id')
+    .action(async (node: string, _opts: unknown, cmd: Command) => {
+      const r = await client(cmd).leave(node);
+      print(cmd, r, () => `${node} left; members: ${r.members.map((m) => `${m.id} (${m.kind})`).join(', ')}\n`);
+    });
+
+  // --- processes -----------------------------------------------------------------------
+  program
+    .command('agent')
+    .description('run a node (data or witness) from its YAML config')
+    .requiredOption('--config <file>', 'node config file')
+    .action(async (opts: { config: string }) => {
+      const { runAgent } = await import('../node/agent-main.js');
+      await runAgent(opts.config);
+    });
+
+  program
+    .command('demo')
+    .description('two data nodes and a witness on loopback: failover and failback, then clean up')
+    .action(async () => {
+      const { runDemo } = await import('../demo/demo.js');
+      setExit(await runDemo());
+    });
+
+  return program;
+}
+
+function addDocumentCommands(
+  program: Command,
+  kind: 'config' | 'policy',
+  client: (cmd: Command) => ApiClient,
+  print: (cmd: Command, value: unknown, human: () => string) => void,
+): void {
+  const what = kind === 'config' ? 'cluster settings' : 'security policy';
+  const group = program.command(kind).description(`the replicated ${what}`);
+  group
+    .command('get')
+    .description(`print the ${what} as YAML, with its revision in a comment (edit it and apply it)`)
+    .option('--linearizable', 'confirm with a quorum first')
+    .action(async (opts: { linearizable?: boolean }, cmd: Command) => {
+      const c = client(cmd);
+      const view = kind === 'config' ? await c.getConfig(opts.linearizable === true) : await c.getPolicy(opts.linearizable === true);
+      const doc = 'settings' in view ? view.settings : view.policy;
+      print(cmd, view, () => `# hapair ${kind}\n# revision: ${view.revision}\n${stringify(doc)}`);
+    });
+  group
+    .command('apply')
+    .description(
+      `replace the ${what} with a YAML file. Compare-and-set: If-Match is the revision from --if-match, else the ` +
+        `"# revision: N" comment written by \`${kind} get\`, else the current revision; --force skips the check`,
+    )
+    .requiredOption('-f, --file <file>', 'YAML file')
+    .addOption(new Option('--if-match <revision>', 'the revision the file is based on').argParser(nonNegativeInteger))
+    .option('--force', 'apply whatever the current revision is')
+    .action(async (opts: { file: string; ifMatch?: number; force?: boolean }, cmd: Command) => {
+      if (opts.force && opts.ifMatch !== undefined) throw new UsageError('--force and --if-match exclude each other');
+      const text = readText(opts.file);
+      const doc = parseYaml(text, opts.file);
+      const c = client(cmd);
+      let ifMatch: number | null = null;
+      if (!opts.force) {
+        ifMatch = opts.ifMatch ?? revisionComment(text) ?? (kind === 'config' ? await c.getConfig() : await c.getPolicy()).revision;
+      }
+      const view = await (kind === 'config' ? c.putConfig(doc, ifMatch) : c.putPolicy(doc, ifMatch)).catch((error: unknown) => {
+        if (error instanceof ApiError && error.code === 'REVISION_CONFLICT') {
+          const hint = `run \`hapair ${kind} get\`, redo your change on it and apply again (or --force to overwrite)`;
+          throw new ApiError(error.code, `${error.message}; ${hint}`, error.httpStatus);
+        }
+        throw error;
+      });
+      print(cmd, view, () => `${kind} applied: revision ${view.revision}\n`);
+    });
+}
+
+/** The `# revision: N` comment `config get` writes, from the leading comment block only. */
+export function revisionComment(text: string): number | null {
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed === '') continue;
+    if (!trimmed.startsWith('#')) return null;
+    const m = /^#\s*revision:\s*(\d+)\s*$/.exec(trimmed);
+    if (m?.[1] !== undefined) return Number(m[1]);
+  }
+  return null;
+}
+
+function readText(file: string): string {
+  return readInput(file).toString('utf8');
+}
+
+function readInput(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(`cannot read ${file}: ${code === 'ENOENT' ? 'file not found' : code ?? String(error)}`);
+  }
+}
+
+function readYamlFile(file: string): Record<string, unknown> {
+  return parseYaml(readText(file), file);
+}
+
+function parseYaml(text: string, file: string): Record<string, unknown> {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
+  const first = doc.errors[0];
+  if (first !== undefined) {
+    const line = first.pos[0] === undefined ? undefined : lines.linePos(first.pos[0]).line;
+    throw new CliError(`${file}: invalid YAML${line === undefined ? '' : ` at line ${line}`}: ${first.message}`);
+  }
+  const value: unknown = doc.toJS();
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CliError(`${file}: must be a YAML mapping (key: value lines), got ${value === null ? 'an empty document' : Array.isArray(value) ? 'a list' : typeof value}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function addToTokensFile(file: string, entry: { name: string; role: Role; sha256: string }): void {
+  let text = existsSync(file) ? readText(file) : '';
+  const existing = text.trim() === '' ? [] : parseTokensFile(text, file);
+  if (existing.some((e) => e.name === entry.name)) {
+    throw new CliError(`${file}: a token named "${entry.name}" exists already (choose another --name)`);
+  }
+  if (existing.length === 0) text = 'tokens:\n';
+  else if (!text.endsWith('\n')) text += '\n';
+  const next = `${text}${tokensFileLine(entry)}\n`;
+  parseTokensFile(next, file); // the file we write must load
+  try {
+    writeFileSync(file, next, { mode: 0o600 });
+  } catch (error) {
+    throw new CliError(`cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number.');
+  return n;
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer.');
+  return n;
+}
+
+function nonNegativeInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be a revision number.');
+  return n;
+}
+
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'hapair' && typeof pkg.version === 'string') return pkg.version;
+    }
+    dir = dirname(dir);
+  }
+  return '0.0.0';
+}
