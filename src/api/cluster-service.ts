@@ -25,6 +25,7 @@ import type {
   JoinRequest,
   MaintenanceResult,
   MembershipResult,
+  NotesView,
   PolicyView,
   RestoreResult,
   StatusView,
@@ -44,6 +45,7 @@ export type {
   MemberRef,
   MemberStatus,
   MembershipResult,
+  NotesView,
   PolicyView,
   ReadInfo,
   RestoreResult,
@@ -161,6 +163,10 @@ export interface ClusterService {
 
   /** The newest `limit` audit entries, newest first. */
   audit(limit: number): Promise<readonly AuditEntry[]>;
+
+  /** Commits an operator note to the audit trail; resolves once applied here. */
+  addNote(text: string, principal: Principal): Promise<NotesView>;
+  notes(): Promise<NotesView>;
 
   /**
    * Register a listener for cluster events; returns the function that

@@ -26,6 +26,8 @@ import {
   MaintenanceResultSchema,
   MemberParamsSchema,
   MembershipResultSchema,
+  NoteBodySchema,
+  NotesViewSchema,
   PolicyBodySchema,
   PolicyViewSchema,
   ProbeOkSchema,
@@ -352,6 +354,29 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
     },
     async (request) => ({ entries: await service.audit(request.query.limit ?? 100) }),
+  );
+
+  app.post<{ Body: { text: string } }>(
+    '/v1/notes',
+    {
+      config: { role: 'operator', forward: true },
+      schema: {
+        tags: ['audit'],
+        summary: 'Commit an operator note to the audit trail (answered once committed and applied)',
+        body: NoteBodySchema,
+        response: ok(NotesViewSchema),
+      },
+    },
+    async (request) => service.addNote(request.body.text, principalOf(request)),
+  );
+
+  app.get(
+    '/v1/notes',
+    {
+      config: { role: 'viewer' },
+      schema: { tags: ['audit'], summary: 'How many notes are committed, their checksum and the newest ones', response: ok(NotesViewSchema) },
+    },
+    async () => service.notes(),
   );
 
   app.get(

@@ -233,6 +233,23 @@ export const AuditEntrySchema = Type.Object({
 export const AuditListSchema = Type.Object({ entries: Type.Array(AuditEntrySchema) });
 
 // ---------------------------------------------------------------------------
+// Operator notes
+
+export const NoteBodySchema = Type.Object(
+  { text: Type.String({ minLength: 1, maxLength: 1024, description: 'one line for the audit trail, e.g. "replaced the cable on fw2"' }) },
+  { additionalProperties: false },
+);
+export const NotesViewSchema = Type.Object({
+  count: Type.Integer({ minimum: 0, description: 'notes committed since the cluster was created' }),
+  xor: Type.String({ description: 'XOR of the SHA-256 of every note text (hex): equal on every replica that holds the same notes' }),
+  recent: Type.Array(
+    Type.Object({ index: LogIndex, at: Timestamp, by: Type.String(), text: Type.String() }),
+    { description: 'the newest notes still in the audit trail, newest first' },
+  ),
+});
+export type NotesView = Static<typeof NotesViewSchema>;
+
+// ---------------------------------------------------------------------------
 // Probes
 
 export const ProbeOkSchema = Type.Object({ status: Type.String(), detail: Type.Optional(Type.String()) });

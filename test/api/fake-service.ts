@@ -17,6 +17,7 @@ import type {
   MaintenanceResult,
   MembershipResult,
   MemberRef,
+  NotesView,
   PolicyView,
   Principal,
   Probe,
@@ -207,6 +208,19 @@ export class FakeService implements ClusterService {
     if (!this.backups.some((b) => b.id === id)) throw new ServiceError('BACKUP_NOT_FOUND', `no backup ${id}`);
     this.configRevision += 1;
     return { restored: id, configRevision: this.configRevision };
+  }
+
+  notesView: NotesView = { count: 0, xor: '0'.repeat(64), recent: [] };
+
+  async addNote(text: string, principal: Principal): Promise<NotesView> {
+    this.enter('addNote', [text, principal]);
+    this.notesView = { ...this.notesView, count: this.notesView.count + 1, recent: [{ index: 7, at: '2026-11-25T10:00:00.000Z', by: principal.name, text }] };
+    return this.notesView;
+  }
+
+  async notes(): Promise<NotesView> {
+    this.enter('notes', []);
+    return this.notesView;
   }
 
   async audit(limit: number): Promise<readonly AuditEntry[]> {

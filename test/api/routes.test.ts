@@ -353,3 +353,19 @@ t.test('roles: every role at or above the route role succeeds', async (t) => {
     }
   }
 });
+
+t.test('POST /v1/notes needs an operator and a text; GET /v1/notes for viewers', async (t) => {
+  const h = await startApi(t);
+  const denied = await h.call('POST', '/v1/notes', { token: 'viewer', json: { text: 'hello' } });
+  t.equal(denied.status, 403);
+  t.equal(h.service.lastCall('addNote'), undefined);
+  const empty = await h.call('POST', '/v1/notes', { token: 'operator', json: { text: '' } });
+  t.equal(empty.status, 400);
+  t.match(empty.body?.['message'], /^body\.text: /);
+  const posted = await h.call('POST', '/v1/notes', { token: 'operator', json: { text: 'replaced the cable on fw2' } });
+  t.equal(posted.status, 200);
+  t.match(posted.body, { count: 1, recent: [{ text: 'replaced the cable on fw2' }] });
+  const read = await h.call('GET', '/v1/notes', { token: 'viewer' });
+  t.equal(read.status, 200);
+  t.equal(read.body?.['count'], 1);
+});
