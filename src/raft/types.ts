@@ -182,6 +182,16 @@ export interface ReadIndexResponse extends Envelope {
   readonly index: number;
 }
 
+/**
+ * A follower handing a command to the leader it knows (etcd's MsgProp).
+ * Fire and forget: the sender learns nothing back; it is for commands that
+ * are re-sent until their effect shows (health reports, registrations).
+ */
+export interface ProposeForward extends Envelope {
+  readonly type: 'propose';
+  readonly data: Uint8Array;
+}
+
 export type Message =
   | PreVoteRequest
   | VoteRequest
@@ -194,7 +204,8 @@ export type Message =
   | SnapshotResponse
   | TimeoutNow
   | ReadIndexRequest
-  | ReadIndexResponse;
+  | ReadIndexResponse
+  | ProposeForward;
 
 export type MessageType = Message['type'];
 
@@ -260,6 +271,8 @@ export interface RaftLimits {
   readonly maxUncommittedBytes: number;
   /** Bytes per InstallSnapshot chunk. */
   readonly snapshotChunkBytes: number;
+  /** Largest snapshot a follower accepts (InstallSnapshot totalBytes); default 1 GiB. */
+  readonly maxSnapshotBytes?: number;
 }
 
 export interface RaftConfig {

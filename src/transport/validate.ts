@@ -49,6 +49,7 @@ const MESSAGE_TYPES: Record<MessageType, true> = {
   timeoutNow: true,
   readIndex: true,
   readIndexResponse: true,
+  propose: true,
 };
 
 function isMessageType(x: unknown): x is MessageType {
@@ -291,6 +292,8 @@ function parseFields(o: Record<string, unknown>, type: MessageType): Message {
       return { type, from, to, term, ctx: str(o, 'ctx', '') };
     case 'readIndexResponse':
       return { type, from, to, term, ctx: str(o, 'ctx', ''), index: int(o, 'index', '', -1) };
+    case 'propose':
+      return { type, from, to, term, data: bytes(o, 'data', '') };
     default:
       return unreachable(type);
   }

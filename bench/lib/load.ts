@@ -1,0 +1,60 @@
+/**
+ * The client side of the commit benchmarks: the same measurement for every
+ * system, so only the system under test differs. `send(i)` performs one
+ * proposal and resolves once the system acknowledged it as committed.
+ */
+import { performance } from 'node:perf_hooks';
+
+export interface LoadResult {
+  readonly seqP50Ms: number;
+  readonly seqP99Ms: number;
+  readonly seqMaxMs: number;
+  readonly throughputOps: number;
+  /** Keys (proposal numbers) the system acknowledged, for the end-of-run durability check. */
+  readonly acknowledged: number;
+}
+
+export interface LoadPlan {
+  readonly warmup: number;
+  readonly sequential: number;
+  readonly inFlight: number;
+  readonly throughputMs: number;
+}
+
+export function percentile(sortedMs: readonly number[], p: number): number {
+  if (sortedMs.length === 0) return Number.NaN;
+  const rank = Math.min(sortedMs.length - 1, Math.ceil((p / 100) * sortedMs.length) - 1);
+  return sortedMs[Math.max(0, rank)] ?? Number.NaN;
+}
+
+export async function runLoad(plan: LoadPlan, send: (i: number) => Promise<void>): Promise<LoadResult> {
+  let next = 0;
+  for (let i = 0; i < plan.warmup; i++) await send(next++);
+  const latencies: number[] = [];
+  for (let i = 0; i < plan.sequential; i++) {
+    const t0 = performance.now();
+    await send(next++);
+    latencies.push(performance.now() - t0);
+  }
+  latencies.sort((a, b) => a - b);
+
+  let done = 0;
+  const endAt = performance.now() + plan.throughputMs;
+  const startedAt = performance.now();
+  const worker = async (): Promise<void> => {
+    while (performance.now() < endAt) {
+      await send(next++);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: plan.inFlight }, worker));
+  const elapsedS = (performance.now() - startedAt) / 1000;
+  const round = (x: number): number => Math.round(x * 1000) / 1000;
+  return {
+    seqP50Ms: round(percentile(latencies, 50)),
+    seqP99Ms: round(percentile(latencies, 99)),
+    seqMaxMs: round(latencies[latencies.length - 1] ?? Number.NaN),
+    throughputOps: Math.round(done / elapsedS),
+    acknowledged: next,
+  };
+}

@@ -1,0 +1,551 @@
+/**
+ * One hapair node: storage, transport and the Raft driver loop, the
+ * replicated state, the role loop that turns decisions into VIP moves, and
+ * the HTTP API. Everything with I/O is here or below; the decisions are in
+ * src/raft and src/role.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import type { ClusterService, ClusterEvent, ClusterEventListener, LeaderApi, Probe } from '../api/cluster-service.js';
+import { buildApiServer } from '../api/server.js';
+import { loadTokensFile, TokenStore } from '../auth/tokens.js';
+import type { NodeConfig } from '../config/node-config.js';
+import { parseHostPort } from '../config/address.js';
+import { encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
+import type { ClusterState } from '../fsm/state.js';
+import { desiredVipState, type DesiredVipState, type NetworkDriver } from '../network/driver.js';
+import { SimNetworkDriver } from '../network/sim-driver.js';
+import type { Membership, NodeId } from '../raft/types.js';
+import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
+import type { Condition, RaftView, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
+import { LevelDbStorage } from '../storage/leveldb-storage.js';
+import { TcpTransport } from '../transport/tcp-transport.js';
+import { unreachable } from '../util/assert.js';
+import { AgentService } from './agent-service.js';
+import { createNodeMetrics, type NodeMetrics } from './metrics.js';
+import { RaftNode } from './raft-node.js';
+import { ReplicatedState } from './replicated-state.js';
+import { VERSION } from './version.js';
+
+/** One tick of the Raft core and of the role loop. Timers in the settings are whole multiples of it. */
+export const TICK_MS = 10;
+/** A member report is re-sent at most this often while the state does not show it. */
+const REPORT_RETRY_TICKS = 50;
+
+export interface AgentOptions {
+  readonly config: NodeConfig;
+  readonly logger?: Logger;
+  /** Replaces the network driver named in the config (tests). */
+  readonly driver?: NetworkDriver;
+}
+
+export class Agent {
+  readonly id: NodeId;
+  readonly config: NodeConfig;
+  readonly log: Logger;
+  readonly replicated = new ReplicatedState();
+  readonly startedAt = performance.now();
+  node!: RaftNode;
+  driver!: NetworkDriver;
+  metrics!: NodeMetrics;
+  private transport!: TcpTransport;
+  private api: FastifyInstance | null = null;
+  private roleTimer: NodeJS.Timeout | null = null;
+  private nowTick = 0;
+  private memory: RoleMemory = initialRoleMemory();
+  private lastInputValue: RoleInput | null = null;
+  private lastDecisionValue: RoleDecision | null = null;
+  private readonly lastHeardTick = new Map<NodeId, number>();
+  private vipDesired: DesiredVipState = { hold: false };
+  private vipApplied: DesiredVipState = { hold: false };
+  private vipBusy = false;
+  private policyState = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
+  private policyBusy = false;
+  private lastReportTick = -Infinity;
+  private lastRegisterTick = -Infinity;
+  private readonly listeners = new Set<ClusterEventListener>();
+  private stopping = false;
+  private fatal: Error | null = null;
+  private lastHeardFromHolder: { holder: NodeId; atMs: number } | null = null;
+
+  constructor(private readonly options: AgentOptions) {
+    this.config = options.config;
+    this.id = options.config.node.id;
+    this.log = options.logger ?? pino({ level: options.config.log?.level ?? 'info', base: { node: this.id } }, pino.destination(2));
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    this.driver = this.options.driver ?? this.makeDriver();
+    const storage = await LevelDbStorage.open(join(config.node.dataDir, 'raft'));
+    this.transport = new TcpTransport({
+      id: this.id,
+      cluster: config.cluster.name,
+      listen: config.peer.listen,
+      logger: this.log.child({ part: 'transport' }),
+      random: seededRandom(),
+    });
+    this.transport.onMessages((messages) => {
+      for (const m of messages) this.lastHeardTick.set(m.from, this.nowTick);
+    });
+    this.transport.onPeerEvent((event) => {
+      if (event.type === 'rejected' || event.type === 'protocolError') {
+        this.log.warn({ event }, `peer connection refused: ${event.reason}`);
+      }
+    });
+    const timers = roleConfigFromSettings(this.replicated.state.settings, { tickMs: TICK_MS });
+    this.node = new RaftNode({
+      id: this.id,
+      storage,
+      transport: this.transport,
+      stateMachine: this.replicated,
+      bootstrap: bootstrapMembership(config),
+      tickMs: TICK_MS,
+      electionTicks: timers.electionTicks,
+      heartbeatTicks: timers.heartbeatTicks,
+      random: seededRandom(),
+      onSoftState: (role, leader) => {
+        this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
+        this.emit({ type: 'leader', at: new Date().toISOString(), leader, term: this.node.status().term });
+      },
+      onError: (error) => this.onFatal(error),
+    });
+    this.replicated.onChange((previous, next) => this.onStateChange(previous, next));
+    this.metrics = createNodeMetrics(this.metricsSource());
+    await this.transport.start();
+    await this.node.start();
+    this.updatePeers();
+    await this.startApi();
+    this.roleTimer = setInterval(() => this.roleTick(), TICK_MS);
+    this.log.info({ version: VERSION, peer: config.peer.listen, api: config.api.listen }, `hapair ${VERSION} agent ${this.id} started`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.roleTimer !== null) clearInterval(this.roleTimer);
+    await this.api?.close().catch(() => undefined);
+    // Give up the VIPs before leaving: the peer takes over without waiting for a lease to run out.
+    await this.driver?.setVipState({ hold: false }).catch(() => undefined);
+    await this.driver?.close().catch(() => undefined);
+    await this.node?.stop().catch((error: unknown) => this.log.error({ err: error }, 'stopping the raft node'));
+    this.log.info(`agent ${this.id} stopped`);
+  }
+
+  // --- what the service and the metrics read --------------------------------
+
+  get state(): ClusterState {
+    return this.replicated.state;
+  }
+
+  lastInput(): RoleInput | null {
+    return this.lastInputValue;
+  }
+
+  lastDecision(): RoleDecision | null {
+    return this.lastDecisionValue;
+  }
+
+  holdingVips(): boolean {
+    return this.vipApplied.hold;
+  }
+
+  isReachable(id: NodeId): boolean {
+    if (id === this.id) return true;
+    const heard = this.lastHeardTick.get(id);
+    const electionTicks = this.lastInputValue?.config.electionTicks ?? 100;
+    return heard !== undefined && this.nowTick - heard < electionTicks;
+  }
+
+  msSinceHeard(id: NodeId): number | null {
+    if (id === this.id) return 0;
+    const heard = this.lastHeardTick.get(id);
+    return heard === undefined ? null : (this.nowTick - heard) * TICK_MS;
+  }
+
+  health(): Probe {
+    if (this.fatal !== null) return { ok: false, reason: `the agent stopped taking part: ${this.fatal.message}` };
+    return { ok: true, reason: 'running' };
+  }
+
+  apiUrlOf(id: NodeId): string | null {
+    const member = this.state.members.find((m) => m.id === id);
+    const bootstrap = this.config.cluster.bootstrap?.find((m) => m.id === id);
+    const api = member?.api ?? bootstrap?.api;
+    if (api === undefined) return null;
+    return `${this.config.api.tls === undefined ? 'http' : 'https'}://${api}`;
+  }
+
+  leaderApi(): LeaderApi | null {
+    const leader = this.node.status().leader;
+    if (leader === null || leader === this.id) return null;
+    const url = this.apiUrlOf(leader);
+    return url === null ? null : { id: leader, url };
+  }
+
+  subscribe(listener: ClusterEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: ClusterEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (error) {
+        this.log.error({ err: error }, 'event listener failed');
+      }
+    }
+  }
+
+  /** A command stamped with this node's identity and clock, for automatic actions. */
+  command<K extends CommandType>(type: K, fields: Parameters<typeof makeCommand<K>>[1], principal?: string): ClusterCommand {
+    return makeCommand(type, fields, { at: new Date().toISOString(), principal: principal ?? `node:${this.id}` });
+  }
+
+  /** Sends a command to the leader without waiting: automatic reports re-send until the state shows them. */
+  submit(command: ClusterCommand): void {
+    this.node.submit(encodeCommand(command));
+  }
+
+  // --- the role loop ----------------------------------------------------------
+
+  private roleTick(): void {
+    if (this.stopping || this.fatal !== null) return;
+    this.nowTick++;
+    const input = this.roleInput();
+    const decision = decide(input);
+    this.memory = decision.memory;
+    const previousConditions = this.lastDecisionValue?.conditions ?? [];
+    this.lastInputValue = input;
+    this.lastDecisionValue = decision;
+    this.carryOut(decision.actions);
+    this.maybeRegister();
+    this.maybeReportHealth(input);
+    this.emitConditionChanges(previousConditions, decision.conditions);
+  }
+
+  private roleInput(): RoleInput {
+    const status = this.node.status();
+    const state = this.state;
+    const config = roleConfigFromSettings(state.settings, { tickMs: TICK_MS });
+    const raft: RaftView = {
+      role: status.role,
+      leader: status.leader,
+      term: status.term,
+      commit: status.commit,
+      applied: this.node.applied,
+      lastIndex: status.lastIndex,
+      appliedTerm: this.node.appliedTerm,
+      leaseRemainingTicks: status.leaseRemainingTicks,
+      ticksSinceLeaderContact: status.ticksSinceLeaderContact,
+      match: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.match])),
+      transferringTo: status.transferee,
+      voters: status.membership.voters,
+    };
+    const peers = [...status.membership.voters, ...status.membership.learners]
+      .filter((m) => m.id !== this.id)
+      .map((m) => {
+        const heard = this.lastHeardTick.get(m.id);
+        return { id: m.id, paths: [{ name: 'raft', ticksSinceHeard: heard === undefined ? Infinity : this.nowTick - heard }] };
+      });
+    return {
+      self: { id: this.id, kind: this.config.node.kind },
+      state,
+      raft,
+      config,
+      memory: this.memory,
+      local: {
+        nowTick: this.nowTick,
+        health: 'healthy',
+        monitors: [],
+        peers,
+        appliedConfigRevision: state.configRevision,
+        policy: { ...this.policyState },
+        holdingVips: this.vipApplied.hold,
+      },
+    };
+  }
+
+  private carryOut(actions: readonly RoleAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'vips': {
+          const desired = desiredVipState(action, TICK_MS);
+          this.setVips(desired.hold ? { ...desired, fenceMs: Math.max(1, desired.fenceMs - this.node.msIntoTick()) } : desired);
+          break;
+        }
+        case 'announce':
+          if (this.vipDesired.hold) {
+            void this.driver.announce(this.vipDesired.vips, action.epoch).then((r) => {
+              if (!r.ok) this.log.error(`announcing the VIPs failed: ${r.error}`);
+            });
+          }
+          break;
+        case 'proposeGrant':
+          this.log.info({ epoch: action.epoch, reason: action.reason }, `proposing to take the active role (epoch ${action.epoch}, ${action.reason})`);
+          this.submit(this.command('grantLease', { holder: this.id, epoch: action.epoch, reason: action.reason, term: this.node.status().term }));
+          break;
+        case 'proposeIntent':
+          this.log.info({ to: action.to, reason: action.reason }, `proposing to move the active role to ${action.to} (${action.reason})`);
+          this.submit(this.command('moveIntent', { to: action.to, reason: action.reason, epoch: action.epoch }));
+          break;
+        case 'transferLeadership': {
+          const result = this.node.transferLeadership(action.to);
+          this.log.info({ to: action.to, why: action.why, ok: result.ok }, `handing leadership to ${action.to}: ${action.why}`);
+          break;
+        }
+        case 'applyPolicy':
+          this.applyPolicy(action.revision);
+          break;
+        default:
+          unreachable(action);
+      }
+    }
+  }
+
+  /** Runs at most one driver call at a time; the latest desired state wins. */
+  private setVips(desired: DesiredVipState): void {
+    this.vipDesired = desired;
+    if (this.vipBusy) return;
+    this.vipBusy = true;
+    const target = desired;
+    void this.driver
+      .setVipState(target)
+      .then((result) => {
+        if (result.ok) {
+          if (target.hold !== this.vipApplied.hold) this.onVipChange(target);
+          this.vipApplied = target;
+        } else this.log.error(`network driver: ${result.error}`);
+      })
+      .finally(() => {
+        this.vipBusy = false;
+        if (this.vipDesired !== target && !this.stopping) this.setVips(this.vipDesired);
+      });
+  }
+
+  private onVipChange(now: DesiredVipState): void {
+    if (now.hold) {
+      this.log.warn({ epoch: now.epoch }, `now ACTIVE: holding ${now.vips.map((v) => v.address).join(', ')} (epoch ${now.epoch})`);
+      const heard = this.lastHeardFromHolder;
+      if (heard !== null && heard.holder !== this.id) {
+        this.metrics.lastFailoverSeconds.set((performance.now() - heard.atMs) / 1000);
+      }
+    } else {
+      this.log.warn('VIPs released: this node is not active');
+    }
+  }
+
+  private applyPolicy(revision: number): void {
+    if (this.policyBusy) return;
+    this.policyBusy = true;
+    const ruleset = this.state.policy.ruleset;
+    void this.driver
+      .applyPolicy(ruleset, revision)
+      .then((result) => {
+        this.policyState = result.ok
+          ? { appliedRevision: revision, failedRevision: null, error: null }
+          : { ...this.policyState, failedRevision: revision, error: result.error };
+        if (!result.ok) this.log.error(`policy revision ${revision} not applied: ${result.error}`);
+      })
+      .finally(() => {
+        this.policyBusy = false;
+      });
+  }
+
+  private maybeRegister(): void {
+    const me = this.state.members.find((m) => m.id === this.id);
+    const want = {
+      id: this.id,
+      kind: this.config.node.kind,
+      peer: this.config.peer.advertise ?? this.config.peer.listen,
+      api: this.config.api.advertise ?? this.config.api.listen,
+      version: VERSION,
+      entitlementPresent: this.config.node.entitlementFile === undefined ? true : existsSync(this.config.node.entitlementFile),
+    };
+    const current =
+      me !== undefined &&
+      me.kind === want.kind &&
+      me.peer === want.peer &&
+      me.api === want.api &&
+      me.version === want.version &&
+      me.entitlementPresent === want.entitlementPresent;
+    if (current || this.nowTick - this.lastRegisterTick < REPORT_RETRY_TICKS) return;
+    if (this.node.status().leader === null) return;
+    this.lastRegisterTick = this.nowTick;
+    this.submit(this.command('registerMember', { member: want }));
+  }
+
+  private maybeReportHealth(input: RoleInput): void {
+    const me = this.state.members.find((m) => m.id === this.id);
+    if (me === undefined || this.node.status().leader === null) return;
+    const report = {
+      node: this.id,
+      health: input.local.health,
+      monitors: input.local.monitors.map((m) => ({ name: m.name, state: !m.reported ? ('unknown' as const) : m.healthy ? ('up' as const) : ('down' as const) })),
+      appliedConfigRevision: input.local.appliedConfigRevision,
+      appliedPolicyRevision: this.policyState.appliedRevision,
+      policyApply: {
+        revision: this.policyState.failedRevision ?? this.policyState.appliedRevision,
+        ok: this.policyState.failedRevision === null,
+        error: this.policyState.error,
+      },
+      peers: input.local.peers.map((p) => ({ id: p.id, reachable: this.isReachable(p.id) })).sort((a, b) => (a.id < b.id ? -1 : 1)),
+    };
+    const h = me.health;
+    const same =
+      h !== null &&
+      h.health === report.health &&
+      JSON.stringify(h.monitors) === JSON.stringify(report.monitors) &&
+      h.appliedConfigRevision === report.appliedConfigRevision &&
+      h.appliedPolicyRevision === report.appliedPolicyRevision &&
+      JSON.stringify(h.policyApply) === JSON.stringify(report.policyApply) &&
+      JSON.stringify(h.peers) === JSON.stringify(report.peers);
+    if (same || this.nowTick - this.lastReportTick < REPORT_RETRY_TICKS / 5) return;
+    this.lastReportTick = this.nowTick;
+    this.submit(this.command('reportHealth', report));
+  }
+
+  private onStateChange(previous: ClusterState, next: ClusterState): void {
+    const at = new Date().toISOString();
+    const holder = previous.lease?.holder ?? null;
+    if (holder !== null && holder !== this.id) {
+      // Remember when the old holder was last heard, to measure the takeover.
+      const heard = this.lastHeardTick.get(holder);
+      this.lastHeardFromHolder = {
+        holder,
+        atMs: heard === undefined ? performance.now() : performance.now() - (this.nowTick - heard) * TICK_MS,
+      };
+    }
+    if (next.lease !== null && next.lease.epoch !== previous.lease?.epoch) {
+      this.metrics.roleMoves.inc({ reason: next.lease.reason });
+      if (['failover', 'resource-failure', 'forced'].includes(next.lease.reason)) this.metrics.failovers.inc({ reason: next.lease.reason });
+      this.log.info({ holder: next.lease.holder, epoch: next.lease.epoch, reason: next.lease.reason }, `active role granted to ${next.lease.holder} (epoch ${next.lease.epoch}, ${next.lease.reason})`);
+      this.emit({ type: 'role', at, active: next.lease.holder, previous: previous.lease?.holder ?? null, epoch: next.lease.epoch, reason: next.lease.reason });
+    }
+    if (next.configRevision !== previous.configRevision) {
+      const by = next.audit[next.audit.length - 1]?.principal ?? 'unknown';
+      this.emit({ type: 'config', at, revision: next.configRevision, by });
+    }
+    if (next.policy.revision !== previous.policy.revision) {
+      const by = next.audit[next.audit.length - 1]?.principal ?? 'unknown';
+      this.emit({ type: 'policy', at, revision: next.policy.revision, by });
+    }
+    for (const m of next.members) {
+      const before = previous.members.find((p) => p.id === m.id);
+      if (before === undefined) this.emit({ type: 'member', at, node: m.id, change: 'joined' });
+      else if (before.maintenance !== m.maintenance) {
+        this.emit({ type: 'member', at, node: m.id, change: m.maintenance ? 'maintenance-on' : 'maintenance-off' });
+      }
+    }
+    if (next.members.length !== previous.members.length || next.members.some((m, i) => previous.members[i]?.peer !== m.peer)) {
+      this.updatePeers();
+    }
+  }
+
+  private emitConditionChanges(before: readonly Condition[], after: readonly Condition[]): void {
+    const key = (c: Condition): string => `${c.code}/${c.node ?? ''}`;
+    const was = new Map(before.map((c) => [key(c), c]));
+    const now = new Map(after.map((c) => [key(c), c]));
+    const at = new Date().toISOString();
+    for (const [k, c] of now) {
+      if (!was.has(k)) {
+        this.log.warn({ code: c.code, node: c.node }, `condition raised: ${c.code}: ${c.message}`);
+        this.emit({ type: 'condition', at, raised: true, condition: toApiCondition(c) });
+      }
+    }
+    for (const [k, c] of was) {
+      if (!now.has(k)) {
+        this.log.info({ code: c.code, node: c.node }, `condition cleared: ${c.code}`);
+        this.emit({ type: 'condition', at, raised: false, condition: toApiCondition(c) });
+      }
+    }
+  }
+
+  /** Peer addresses come from the Raft membership (bootstrap or joined members). */
+  private updatePeers(): void {
+    const status = this.node.status();
+    const members = [...status.membership.voters, ...status.membership.learners];
+    this.transport.setPeers(members.filter((m) => m.id !== this.id).map((m) => ({ id: m.id, address: m.peer })));
+  }
+
+  private async startApi(): Promise<void> {
+    const { api } = this.config;
+    const tokens = api.tokensFile === undefined ? new TokenStore([]) : loadTokensFile(api.tokensFile);
+    if (api.tokensFile === undefined) this.log.warn('api.tokensFile is not set: every API request will be refused (401)');
+    const service: ClusterService = new AgentService(this);
+    this.api = buildApiServer({
+      service,
+      tokens,
+      logger: this.log.child({ part: 'api' }),
+      tls: api.tls ?? null,
+      version: VERSION,
+    });
+    const address = parseHostPort(api.listen);
+    if (address === null) throw new Error(`api.listen: not host:port: ${api.listen}`);
+    await this.api.listen({ host: address.host, port: address.port });
+  }
+
+  private makeDriver(): NetworkDriver {
+    const driver = this.config.network.driver;
+    switch (driver) {
+      case 'sim':
+        return new SimNetworkDriver({ node: this.id, clock: () => performance.now() });
+      case 'linux':
+        throw new Error('network.driver: linux is not available in this build yet; use sim');
+      default:
+        return unreachable(driver);
+    }
+  }
+
+  private onFatal(error: Error): void {
+    this.fatal = error;
+    this.log.fatal({ err: error }, `stopping: ${error.message}`);
+    void this.driver.setVipState({ hold: false });
+  }
+
+  private metricsSource(): Parameters<typeof createNodeMetrics>[0] {
+    return {
+      nodeId: this.id,
+      isActive: () => this.vipApplied.hold,
+      epoch: () => this.state.lease?.epoch ?? 0,
+      isLeader: () => this.node.status().role === 'leader',
+      term: () => this.node.status().term,
+      commitIndex: () => this.node.status().commit,
+      appliedIndex: () => this.node.applied,
+      peerReachability: () =>
+        this.node
+          .status()
+          .membership.voters.filter((m) => m.id !== this.id)
+          .map((m) => ({ peer: m.id, reachable: this.isReachable(m.id) })),
+      monitorHealth: () => [],
+      conditionCount: () => this.lastDecisionValue?.conditions.length ?? 0,
+    };
+  }
+}
+
+export function toApiCondition(c: Condition): { code: string; severity: 'info' | 'warning' | 'critical'; message: string; node: string | null } {
+  return { code: c.code, severity: c.severity === 'error' ? 'critical' : c.severity, message: c.message, node: c.node };
+}
+
+function bootstrapMembership(config: NodeConfig): Membership | null {
+  const members = config.cluster.bootstrap;
+  if (members === undefined) return null;
+  return { voters: members.map((m) => ({ id: m.id, kind: m.kind, peer: m.peer })), learners: [] };
+}
+
+/** Election jitter needs no secrecy, only independence between nodes: seed a small PRNG from crypto. */
+function seededRandom(): () => number {
+  let s = randomBytes(4).readUInt32LE(0) || 1;
+  return () => {
+    // xorshift32
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
