@@ -38,7 +38,10 @@ interface StatusView {
   readonly conditions: ReadonlyArray<{ readonly code: string; readonly severity: string; readonly message: string }>;
 }
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** The agent runs from the same tree as the demo: built JavaScript, or TypeScript through tsx in tests. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const CLI = fileURLToPath(new URL(FROM_SOURCE ? '../cli/main.ts' : '../cli/main.js', import.meta.url));
+const NODE_ARGS = FROM_SOURCE ? ['--import', 'tsx'] : [];
 const STEP_TIMEOUT_MS = 20_000;
 
 export async function runDemo(out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -171,7 +174,7 @@ function nodeConfig(n: DemoNode, all: readonly DemoNode[], dir: string): string 
 
 function startNode(n: DemoNode): void {
   n.log = [];
-  const child = spawn(process.execPath, [CLI, 'agent', '--config', n.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, CLI, 'agent', '--config', n.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const keep = (chunk: Buffer): void => {
     n.log.push(chunk.toString());
     if (n.log.length > 100) n.log.shift();

@@ -63,7 +63,7 @@ export class AgentService implements ClusterService {
         return {
           id: m.id,
           kind: m.kind,
-          role: self && decision !== null ? decision.role : memberRole(state, m.id),
+          role: self && decision !== null ? decision.role : reachable ? memberRole(state, m.id) : m.kind === 'witness' ? 'witness' : 'none',
           reachable,
           // A silent member's last report says nothing about it now.
           health: reachable ? (record?.health?.health ?? 'unknown') : 'unknown',
