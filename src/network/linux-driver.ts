@@ -1,0 +1,622 @@
+/**
+ * The `linux` network driver: VIPs with iproute2, announcements with arping
+ * and na6, the policy and the kernel-held lease fence with nftables
+ * (src/network/linux/fence.ts, docs/fencing.md).
+ *
+ * The lease on the driver's monotonic clock mirrors the one in the kernel:
+ * `expiresAtMs` is when the kernel element expires at the latest (the
+ * timeout is counted from before the command is written, and the kernel
+ * rounds it down to whole jiffies). A renewal of the same epoch is
+ * "renew only if still held": once a lease has lapsed, that epoch is never
+ * held again by this driver; the node needs a new grant (a new epoch).
+ *
+ * Every operation runs one at a time (a promise chain), so a reconcile
+ * never races a renewal.
+ */
+import type { VipSettings } from '../fsm/settings.js';
+import { assert } from '../util/assert.js';
+import type { DesiredVipState, DriverResult, NetworkDriver, ReconcileReport } from './driver.js';
+import { parseVip, type ParsedVip } from './linux/address.js';
+import { Announcer, DEFAULT_ANNOUNCE, type AnnounceTiming } from './linux/announce.js';
+import { describeFailure, findExecutable, SystemRunner, type CommandRunner } from './linux/command.js';
+import {
+  expectedLeaseKeys,
+  fenceScript,
+  leaseCommand,
+  listCommands,
+  MIN_LEASE_MS,
+  parseFenceListing,
+  releaseCommand,
+  type FenceListing,
+} from './linux/fence.js';
+import { addArgs, alreadyAbsent, alreadyPresent, delArgs, parseIpAddrJson, type KernelAddress } from './linux/ip-addr.js';
+import { InteractiveNft, isNotFound, OneShotNft, type NftExecutor } from './linux/nft-session.js';
+import { parsePolicy, policyInForce, policyTransaction, type TableRef } from './linux/policy.js';
+
+export type LinuxDriverEvent =
+  | { readonly type: 'fence-restored'; readonly detail: string }
+  | { readonly type: 'lease-lapsed'; readonly epoch: number; readonly detail: string }
+  | { readonly type: 'vip-repaired'; readonly detail: string }
+  | { readonly type: 'announce-error'; readonly detail: string };
+
+export interface CommandPaths {
+  readonly ip: string;
+  readonly nft: string;
+  readonly arping: string;
+  readonly na6: string | null;
+}
+
+export interface LinuxDriverOptions {
+  /** Runs every command; defaults to this machine. Tests pass one prefixed with `ip netns exec NS`. */
+  readonly runner?: CommandRunner;
+  /** From LinuxDriver.check(); defaults to the bare names. */
+  readonly paths?: CommandPaths;
+  readonly announce?: Partial<AnnounceTiming>;
+  /** `interactive`: one long-lived `nft -j -i` (about 0.4 ms a renewal); `process`: `nft -f -` each time. */
+  readonly nftMode?: 'interactive' | 'process';
+  /** Compare the fence tables with what was installed on every renewal (two listings, ~1 ms), not only on reconcile. */
+  readonly verifyOnRenewal?: boolean;
+  /** Monotonic milliseconds. */
+  readonly clock?: () => number;
+  readonly onEvent?: (event: LinuxDriverEvent) => void;
+}
+
+export type CheckResult =
+  | { readonly ok: true; readonly paths: CommandPaths; readonly warnings: readonly string[] }
+  | { readonly ok: false; readonly error: string };
+
+interface VipEntry {
+  readonly settings: VipSettings;
+  readonly vip: ParsedVip;
+  readonly device: string;
+}
+
+interface Held {
+  readonly epoch: number;
+  readonly entries: readonly VipEntry[];
+  expiresAtMs: number;
+}
+
+/**
+ * Below this much lease left, a missing lease element is taken for a lapse
+ * rather than tampering: the kernel may expire it up to a jiffy (4 ms at
+ * HZ=250) before the driver's clock does.
+ */
+const LAPSE_SLACK_MS = 10;
+/** Repairs noticed between reconciles, kept for the next report. */
+const MAX_PENDING_REPAIRS = 100;
+
+const REQUIRED = [
+  { name: 'ip', pkg: 'iproute2' },
+  { name: 'nft', pkg: 'nftables' },
+  { name: 'arping', pkg: 'arping' },
+] as const;
+
+export class LinuxDriver implements NetworkDriver {
+  readonly name = 'linux';
+  private readonly runner: CommandRunner;
+  private readonly paths: CommandPaths;
+  private readonly nft: NftExecutor;
+  private readonly clock: () => number;
+  private readonly verifyOnRenewal: boolean;
+  private readonly onEvent: (event: LinuxDriverEvent) => void;
+  private readonly announcer: Announcer;
+  private chain: Promise<unknown> = Promise.resolve();
+  private started = false;
+  private closed = false;
+  /** VIPs the fence tables know (their vips sets). */
+  private fenceVips: VipEntry[] = [];
+  /** Every VIP this driver was told of, so one dropped from the settings is still cleaned up. */
+  private readonly knownVips = new Map<string, VipEntry>();
+  private held: Held | null = null;
+  /** Keys of held VIPs whose address the driver has put in place (reconcile checks the kernel). */
+  private placed = new Set<string>();
+  private lapsedEpoch: number | null = null;
+  private baseline: string | null = null;
+  private previousPolicyTables: readonly TableRef[] = [];
+  private pendingRepairs: string[] = [];
+
+  constructor(
+    private readonly interfaces: Readonly<Record<string, string>>,
+    readonly node: string,
+    options: LinuxDriverOptions = {},
+  ) {
+    this.runner = options.runner ?? new SystemRunner();
+    this.paths = options.paths ?? { ip: 'ip', nft: 'nft', arping: 'arping', na6: 'na6' };
+    this.clock = options.clock ?? (() => performance.now());
+    this.verifyOnRenewal = options.verifyOnRenewal ?? true;
+    this.onEvent = options.onEvent ?? (() => undefined);
+    this.nft =
+      options.nftMode === 'process'
+        ? new OneShotNft(this.runner, this.paths.nft)
+        : new InteractiveNft(this.runner, { nftPath: this.paths.nft });
+    this.announcer = new Announcer(
+      this.runner,
+      { arping: this.paths.arping, na6: this.paths.na6 },
+      { ...DEFAULT_ANNOUNCE, ...options.announce },
+      () => this.leaseLeftMs(),
+      (detail) => this.onEvent({ type: 'announce-error', detail }),
+    );
+  }
+
+  /** Finds the commands the driver runs; a missing one is an error naming the Debian package. */
+  static async check(lookup: { path?: string; fallbackDirs?: readonly string[] } = {}): Promise<CheckResult> {
+    const { path, fallbackDirs } = lookup;
+    const found: Record<string, string> = {};
+    const missing: string[] = [];
+    for (const { name, pkg } of REQUIRED) {
+      const at = await findExecutable(name, path, fallbackDirs);
+      if (at === null) missing.push(`${name} (install the Debian package ${pkg})`);
+      else found[name] = at;
+    }
+    if (missing.length > 0) return { ok: false, error: `the linux network driver needs: ${missing.join(', ')}` };
+    const na6 = await findExecutable('na6', path, fallbackDirs);
+    const warnings = na6 === null ? ['na6 not found: IPv6 VIPs cannot be announced (install the Debian package ipv6toolkit)'] : [];
+    return { ok: true, paths: { ip: found['ip'] ?? 'ip', nft: found['nft'] ?? 'nft', arping: found['arping'] ?? 'arping', na6 }, warnings };
+  }
+
+  // --- NetworkDriver ---------------------------------------------------------
+
+  setVipState(desired: DesiredVipState): Promise<DriverResult> {
+    const calledAtMs = this.clock();
+    return this.serial(() => (desired.hold ? this.hold(desired, calledAtMs) : this.release()));
+  }
+
+  announce(vips: readonly VipSettings[], epoch: number): Promise<DriverResult> {
+    return this.serial(async () => {
+      if (this.held === null || this.held.epoch !== epoch) return fail(`not announcing epoch ${epoch}: this node does not hold it`);
+      const resolved = this.resolve(vips);
+      if (!resolved.ok) return resolved;
+      const error = this.announcer.start(resolved.entries);
+      return error === null ? { ok: true } : fail(error);
+    });
+  }
+
+  applyPolicy(ruleset: string, revision: number): Promise<DriverResult> {
+    return this.serial(async () => {
+      const previous = await this.policyTables();
+      const built = this.buildPolicy(ruleset, previous, revision);
+      if (!built.ok) return built;
+      const checked = await this.runNft(['-c', '-f', '-'], built.text);
+      if (!checked.ok) return fail(`policy revision ${revision} refused by nft -c; the previous policy stays: ${checked.error}`);
+      const applied = await this.runNft(['-f', '-'], built.text);
+      if (!applied.ok) return fail(`policy revision ${revision} failed to apply; the previous policy stays: ${applied.error}`);
+      this.previousPolicyTables = built.tables;
+      return { ok: true };
+    });
+  }
+
+  /** Validates a ruleset as applyPolicy would, without changing anything (for the API, before commit). */
+  checkPolicy(ruleset: string): Promise<DriverResult> {
+    return this.serial(async () => {
+      const built = this.buildPolicy(ruleset, await this.policyTables(), 0);
+      if (!built.ok) return built;
+      const checked = await this.runNft(['-c', '-f', '-'], built.text);
+      return checked.ok ? { ok: true } : fail(checked.error);
+    });
+  }
+
+  reconcile(): Promise<ReconcileReport> {
+    return this.serial(() => this.reconcileNow());
+  }
+
+  close(): Promise<void> {
+    return this.serial(async () => {
+      if (this.closed) return;
+      if (this.started) await this.release();
+      this.closed = true;
+      this.nft.close();
+    });
+  }
+
+  // --- beyond the interface --------------------------------------------------
+
+  /**
+   * Before joining: puts the fence in place (no lease: silent for every VIP)
+   * and removes any of `vips` the kernel still has, e.g. left by a crash.
+   */
+  cleanupAtStart(vips: readonly VipSettings[]): Promise<ReconcileReport> {
+    return this.serial(async () => {
+      const resolved = this.resolve(vips);
+      if (!resolved.ok) return { repaired: [], errors: [resolved.error] };
+      for (const e of resolved.entries) this.knownVips.set(e.vip.key, e);
+      const repaired: string[] = [];
+      const errors: string[] = [];
+      const installed = await this.installFence([...this.knownVips.values()], null);
+      if (installed !== null) errors.push(installed);
+      this.started = true;
+      await this.removeStray(new Set(), repaired, errors);
+      return { repaired, errors };
+    });
+  }
+
+  /** Tells the fence which VIPs exist (settings change), so a standby is silent for them too. */
+  configureVips(vips: readonly VipSettings[]): Promise<DriverResult> {
+    return this.serial(async () => {
+      const resolved = this.resolve(vips);
+      if (!resolved.ok) return resolved;
+      for (const e of resolved.entries) this.knownVips.set(e.vip.key, e);
+      const union = this.mergeEntries(resolved.entries, this.held?.entries ?? []);
+      if (this.started && sameKeys(union, this.fenceVips)) return { ok: true };
+      const error = await this.installFence(union, this.currentLease());
+      return error === null ? { ok: true } : fail(error);
+    });
+  }
+
+  /** The revision of the policy in force, read from the kernel (null: none applied by hapair). */
+  async policyRevision(): Promise<number | null> {
+    const argv = [this.paths.nft, '-t', 'list', 'ruleset'];
+    const result = await this.runner.run(argv, { timeoutMs: 10_000 });
+    return result.code === 0 ? policyInForce(result.stdout).revision : null;
+  }
+
+  /** Epoch held now (lease valid on the driver's clock), or null. */
+  holding(): number | null {
+    return this.held !== null && this.leaseLeftMs() > 0 ? this.held.epoch : null;
+  }
+
+  /** When the lease ends on the driver's clock, or null when nothing is held. */
+  leaseExpiresAtMs(): number | null {
+    return this.held === null ? null : this.held.expiresAtMs;
+  }
+
+  /** The epoch whose lease lapsed: it will not be held again. */
+  lapsed(): number | null {
+    return this.lapsedEpoch;
+  }
+
+  // --- holding -----------------------------------------------------------------
+
+  private async hold(desired: Extract<DesiredVipState, { hold: true }>, calledAtMs: number): Promise<DriverResult> {
+    if (this.closed) return fail('driver is closed');
+    const resolved = this.resolve(desired.vips);
+    if (!resolved.ok) return resolved;
+    if (resolved.entries.length === 0) return this.release();
+    const entries = resolved.entries;
+    for (const e of entries) this.knownVips.set(e.vip.key, e);
+    if (this.lapsedEpoch === desired.epoch && this.held === null) {
+      return fail(`lease for epoch ${desired.epoch} lapsed; this node needs a new grant before it holds the VIPs again`);
+    }
+    if (!this.started) {
+      const error = await this.installFence(this.mergeEntries(entries, [...this.knownVips.values()]), null);
+      if (error !== null) return fail(error);
+      this.started = true;
+    }
+    const renewing = this.held !== null && this.held.epoch === desired.epoch;
+    if (renewing && this.leaseLeftMs() <= 0) return this.lapse(`lease expired on the driver's clock before this renewal`);
+
+    // VIPs the fence does not know yet (settings change): the tables are
+    // redefined first, carrying the current lease over.
+    const union = this.mergeEntries(entries, this.fenceVips);
+    if (!sameKeys(union, this.fenceVips)) {
+      const error = await this.installFence(union, this.currentLease());
+      if (error !== null) return fail(error);
+    }
+
+    const timeoutMs = Math.floor(desired.fenceMs - (this.clock() - calledAtMs));
+    if (timeoutMs < MIN_LEASE_MS) return fail(`fence of ${desired.fenceMs} ms is too short to write (minimum ${MIN_LEASE_MS} ms)`);
+    const previous = this.held;
+    const renewKeys = new Set(renewing && previous !== null ? previous.entries.map((e) => e.vip.key) : []);
+    const toRenew = entries.filter((e) => renewKeys.has(e.vip.key));
+    const toAdd = entries.filter((e) => !renewKeys.has(e.vip.key));
+    const sentAtMs = this.clock();
+    const result = await this.writeLease(toRenew, toAdd, timeoutMs);
+    if (!result.ok) {
+      if (!isNotFound(result.output)) return fail(`fence lease not written: ${firstLine(result.output)}`);
+      // ENOENT: the lease lapsed, or someone removed our table or elements.
+      const tampered = await this.tamperedWhileHeld(previous);
+      if (tampered === null && !renewing) return fail(`fence lease not written: ${firstLine(result.output)}`);
+      if (tampered === null) return this.lapse(`the kernel lease had lapsed: ${firstLine(result.output)}`);
+      const restored = await this.installFence(this.fenceVips, { entries, timeoutMs: Math.floor(desired.fenceMs - (this.clock() - calledAtMs)) });
+      if (restored !== null) return fail(`fence restore failed: ${restored}`);
+      this.noteRepair(`fence restored while holding epoch ${desired.epoch}: ${tampered}`);
+    }
+    if (previous === null || previous.epoch !== desired.epoch) {
+      this.placed = new Set();
+      this.lapsedEpoch = null;
+    }
+    this.held = { epoch: desired.epoch, entries, expiresAtMs: sentAtMs + timeoutMs };
+    if (this.verifyOnRenewal && result.ok) {
+      const altered = await this.verifyFence();
+      if (altered !== null) {
+        const restored = await this.installFence(this.fenceVips, this.currentLease());
+        if (restored !== null) return fail(`fence restore failed: ${restored}`);
+        this.noteRepair(`fence restored: ${altered}`);
+      }
+    }
+    const errors: string[] = [];
+    // VIPs dropped from the desired set while holding.
+    for (const e of previous?.entries ?? []) {
+      if (!entries.some((x) => x.vip.key === e.vip.key)) {
+        this.placed.delete(e.vip.key);
+        const error = await this.removeAddress(e, e.vip.prefixLength, e.device);
+        if (error !== null) errors.push(error);
+      }
+    }
+    for (const e of entries) {
+      if (this.placed.has(e.vip.key)) continue;
+      const error = await this.addAddress(e);
+      if (error === null) this.placed.add(e.vip.key);
+      else errors.push(error);
+    }
+    return errors.length === 0 ? { ok: true } : fail(errors.join('; '));
+  }
+
+  private async writeLease(toRenew: readonly VipEntry[], toAdd: readonly VipEntry[], timeoutMs: number) {
+    const parts: string[] = [];
+    if (toRenew.length > 0) parts.push(leaseCommand(toRenew.map((e) => e.vip), timeoutMs, true));
+    if (toAdd.length > 0) parts.push(leaseCommand(toAdd.map((e) => e.vip), timeoutMs, false));
+    return this.nft.exec(parts.join('; '));
+  }
+
+  /** Why a failed renewal looks like tampering (tables gone, changed, or elements removed early), or null for a lapse. */
+  private async tamperedWhileHeld(previous: Held | null): Promise<string | null> {
+    const listing = await this.listFence();
+    if (listing === null) return 'the fence tables were missing';
+    if (listing.canonical !== this.baseline) return 'the fence tables had been changed';
+    if (previous !== null && previous.expiresAtMs - this.clock() > LAPSE_SLACK_MS) {
+      return `lease elements were removed ${Math.round(previous.expiresAtMs - this.clock())} ms before they were due to expire`;
+    }
+    return null;
+  }
+
+  private async lapse(detail: string): Promise<DriverResult> {
+    const epoch = this.held?.epoch ?? -1;
+    this.lapsedEpoch = epoch;
+    this.onEvent({ type: 'lease-lapsed', epoch, detail });
+    this.noteRepair(`lease for epoch ${epoch} lapsed (${detail}); VIPs removed`);
+    await this.release();
+    return fail(`lease for epoch ${epoch} lapsed (${detail}); VIPs removed, a new grant is needed`);
+  }
+
+  private async release(): Promise<DriverResult> {
+    this.announcer.stopAll();
+    const errors: string[] = [];
+    if (this.started) {
+      // Silence first (one transaction), then tidy the addresses away.
+      const r = await this.nft.exec(releaseCommand());
+      if (!r.ok) {
+        const restored = await this.installFence(this.fenceVips, null);
+        if (restored !== null) errors.push(`fence release failed: ${firstLine(r.output)}; restore failed: ${restored}`);
+        else this.noteRepair(`fence restored on release: ${firstLine(r.output)}`);
+      }
+    }
+    const held = this.held;
+    this.held = null;
+    this.placed = new Set();
+    if (held !== null) {
+      for (const e of held.entries) {
+        const error = await this.removeAddress(e, e.vip.prefixLength, e.device);
+        if (error !== null) errors.push(error);
+      }
+    }
+    return errors.length === 0 ? { ok: true } : fail(errors.join('; '));
+  }
+
+  // --- reconcile ------------------------------------------------------------
+
+  private async reconcileNow(): Promise<ReconcileReport> {
+    const repaired = this.pendingRepairs.splice(0);
+    const errors: string[] = [];
+    if (this.closed) return { repaired, errors: ['driver is closed'] };
+    if (!this.started) {
+      const error = await this.installFence([...this.knownVips.values()], null);
+      if (error !== null) return { repaired, errors: [error] };
+      this.started = true;
+    }
+    if (this.held !== null && this.leaseLeftMs() <= 0) {
+      await this.lapse('lease expired on the driver clock before it was renewed');
+      repaired.push(...this.pendingRepairs.splice(0));
+    }
+    const altered = await this.verifyFence();
+    if (altered !== null) {
+      const restored = await this.installFence(this.fenceVips, this.currentLease());
+      if (restored !== null) errors.push(`fence restore failed: ${restored}`);
+      else repaired.push(`fence restored: ${altered}`);
+    }
+    await this.removeStray(new Set((this.held?.entries ?? []).map((e) => e.vip.key)), repaired, errors);
+    return { repaired, errors };
+  }
+
+  /** Puts held VIPs back and removes every other known VIP from every device. */
+  private async removeStray(keep: ReadonlySet<string>, repaired: string[], errors: string[]): Promise<void> {
+    const kernel = await this.kernelAddresses();
+    if (kernel === null) {
+      errors.push('cannot read addresses (ip -j addr show)');
+      return;
+    }
+    for (const e of this.held?.entries ?? []) {
+      if (kernel.some((k) => k.key === e.vip.key && k.device === e.device)) continue;
+      const error = await this.addAddress(e);
+      if (error === null) {
+        this.placed.add(e.vip.key);
+        repaired.push(`VIP ${e.settings.address} was missing on ${e.device}: added back`);
+        this.onEvent({ type: 'vip-repaired', detail: `${e.settings.address} added back on ${e.device}` });
+      } else errors.push(error);
+    }
+    for (const k of kernel) {
+      const known = this.knownVips.get(k.key);
+      if (known === undefined) continue;
+      const wanted = keep.has(k.key) && this.held?.entries.some((e) => e.vip.key === k.key && e.device === k.device) === true;
+      if (wanted) continue;
+      const error = await this.removeAddress(known, k.prefixLength, k.device);
+      if (error === null) {
+        repaired.push(`VIP ${known.vip.address} was on ${k.device} without the lease: removed`);
+        this.onEvent({ type: 'vip-repaired', detail: `${known.vip.address} removed from ${k.device}` });
+      } else errors.push(error);
+    }
+  }
+
+  // --- fence tables -----------------------------------------------------------
+
+  /** Replaces both fence tables (one transaction) and records the baseline listing. */
+  private async installFence(entries: readonly VipEntry[], lease: { entries: readonly VipEntry[]; timeoutMs: number } | null): Promise<string | null> {
+    const leaseArg = lease !== null && lease.timeoutMs >= MIN_LEASE_MS ? { vips: lease.entries.map((e) => e.vip), timeoutMs: lease.timeoutMs } : null;
+    const script = fenceScript(
+      entries.map((e) => e.vip),
+      leaseArg,
+    );
+    const applied = await this.runNft(['-f', '-'], script);
+    if (!applied.ok) return `cannot install the fence tables: ${applied.error}`;
+    if (leaseArg === null && this.held !== null) {
+      // A repair that could not carry the lease over leaves the node silent.
+      this.held = null;
+      this.placed = new Set();
+    }
+    this.fenceVips = [...entries];
+    const listing = await this.listFence();
+    if (listing === null) return 'the fence tables were installed but cannot be listed';
+    this.baseline = listing.canonical;
+    return null;
+  }
+
+  /** Null when intact (structure as installed, lease elements as held), else what differs. */
+  private async verifyFence(): Promise<string | null> {
+    const listing = await this.listFence();
+    if (listing === null) return 'the fence tables were missing';
+    if (listing.canonical !== this.baseline) return 'the fence tables had been changed';
+    if (this.held !== null && this.leaseLeftMs() > LAPSE_SLACK_MS) {
+      const missing = expectedLeaseKeys(this.held.entries.map((e) => e.vip)).filter((k) => !listing.leases.has(k));
+      if (missing.length > 0) return `lease elements were missing: ${missing.join(', ')}`;
+    }
+    return null;
+  }
+
+  private async listFence(): Promise<FenceListing | null> {
+    const [inet, arp] = listCommands() as [string, string];
+    if (this.nft instanceof InteractiveNft) {
+      const a = await this.nft.exec(inet);
+      const b = a.ok ? await this.nft.exec(arp) : a;
+      return a.ok && b.ok ? parseFenceListing(a.output, b.output) : null;
+    }
+    const a = await this.runner.run([this.paths.nft, '-j', ...inet.split(' ')], { timeoutMs: 5000 });
+    const b = await this.runner.run([this.paths.nft, '-j', ...arp.split(' ')], { timeoutMs: 5000 });
+    return a.code === 0 && b.code === 0 ? parseFenceListing(a.stdout, b.stdout) : null;
+  }
+
+  private currentLease(): { entries: readonly VipEntry[]; timeoutMs: number } | null {
+    if (this.held === null) return null;
+    return { entries: this.held.entries, timeoutMs: Math.floor(this.leaseLeftMs()) };
+  }
+
+  private leaseLeftMs(): number {
+    return this.held === null ? 0 : this.held.expiresAtMs - this.clock();
+  }
+
+  // --- policy ------------------------------------------------------------------
+
+  private buildPolicy(ruleset: string, previous: readonly TableRef[], revision: number) {
+    const parsed = parsePolicy(ruleset);
+    if (!parsed.ok) return fail(parsed.error);
+    return { ok: true as const, text: policyTransaction(ruleset, parsed.tables, previous, revision), tables: parsed.tables };
+  }
+
+  /** Tables of the policy in force: stamped ones in the kernel plus what this process applied. */
+  private async policyTables(): Promise<TableRef[]> {
+    const argv = [this.paths.nft, '-t', 'list', 'ruleset'];
+    const result = await this.runner.run(argv, { timeoutMs: 10_000 });
+    const inKernel = result.code === 0 ? policyInForce(result.stdout).tables : [];
+    const all = new Map<string, TableRef>();
+    for (const t of [...inKernel, ...this.previousPolicyTables]) all.set(`${t.family} ${t.name}`, t);
+    return [...all.values()];
+  }
+
+  // --- commands --------------------------------------------------------------
+
+  private async runNft(args: readonly string[], input: string): Promise<DriverResult> {
+    const argv = [this.paths.nft, ...args];
+    const result = await this.runner.run(argv, { input, timeoutMs: 10_000 });
+    if (result.code === 0 && result.failure === null) return { ok: true };
+    const text = (result.stderr || result.stdout).trim();
+    return fail(text === '' ? describeFailure(argv, result) : text.split('\n').slice(0, 6).join(' | '));
+  }
+
+  private async kernelAddresses(): Promise<KernelAddress[] | null> {
+    const result = await this.runner.run([this.paths.ip, '-j', 'addr', 'show'], { timeoutMs: 5000 });
+    return result.code === 0 ? parseIpAddrJson(result.stdout) : null;
+  }
+
+  private async addAddress(e: VipEntry): Promise<string | null> {
+    const argv = [this.paths.ip, ...addArgs(e.vip, e.device)];
+    const result = await this.runner.run(argv, { timeoutMs: 5000 });
+    if (result.code === 0 || alreadyPresent(result.stderr)) return null;
+    return describeFailure(argv, result);
+  }
+
+  private async removeAddress(e: VipEntry, prefixLength: number, device: string): Promise<string | null> {
+    const argv = [this.paths.ip, ...delArgs(e.vip, prefixLength, device)];
+    const result = await this.runner.run(argv, { timeoutMs: 5000 });
+    if (result.code === 0 || alreadyAbsent(result.stderr)) return null;
+    return describeFailure(argv, result);
+  }
+
+  // --- helpers -------------------------------------------------------------------
+
+  private resolve(vips: readonly VipSettings[]): { ok: true; entries: VipEntry[] } | { ok: false; error: string } {
+    const entries: VipEntry[] = [];
+    for (const settings of vips) {
+      const parsed = parseVip(settings.address);
+      if (!parsed.ok) return fail(`VIP ${parsed.error}`);
+      const device = this.interfaces[settings.interface];
+      if (device === undefined) {
+        return fail(`VIP ${settings.address}: interface "${settings.interface}" is not mapped to a device in this node's config (network.interfaces)`);
+      }
+      entries.push({ settings, vip: parsed.vip, device });
+    }
+    return { ok: true, entries };
+  }
+
+  private mergeEntries(a: readonly VipEntry[], b: readonly VipEntry[]): VipEntry[] {
+    const map = new Map<string, VipEntry>();
+    for (const e of [...b, ...a]) map.set(e.vip.key, e);
+    return [...map.values()].sort((x, y) => (x.vip.key < y.vip.key ? -1 : 1));
+  }
+
+  private noteRepair(line: string): void {
+    this.onEvent({ type: 'fence-restored', detail: line });
+    this.pendingRepairs.push(line);
+    if (this.pendingRepairs.length > MAX_PENDING_REPAIRS) this.pendingRepairs.shift();
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(op, op);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/**
+ * Validates a policy ruleset without a driver (the API, before it commits a
+ * new revision): hapair's own rules (no `flush ruleset`, no `include`, no
+ * fence tables), then `nft -c` on the exact transaction that would be
+ * applied. `nft -c` needs CAP_NET_ADMIN; `nft: false` runs only the first part.
+ */
+export async function checkPolicy(
+  ruleset: string,
+  options: { readonly runner?: CommandRunner; readonly nftPath?: string; readonly nft?: boolean } = {},
+): Promise<DriverResult> {
+  const parsed = parsePolicy(ruleset);
+  if (!parsed.ok) return fail(parsed.error);
+  if (options.nft === false) return { ok: true };
+  const runner = options.runner ?? new SystemRunner();
+  const argv = [options.nftPath ?? 'nft', '-c', '-f', '-'];
+  const result = await runner.run(argv, { input: policyTransaction(ruleset, parsed.tables, [], 0), timeoutMs: 10_000 });
+  if (result.code === 0 && result.failure === null) return { ok: true };
+  const text = (result.stderr || result.stdout).trim();
+  return fail(text === '' ? describeFailure(argv, result) : text.split('\n').slice(0, 6).join(' | '));
+}
+
+function sameKeys(a: readonly VipEntry[], b: readonly VipEntry[]): boolean {
+  if (a.length !== b.length) return false;
+  const keys = new Set(b.map((e) => `${e.vip.key} ${e.device}`));
+  return a.every((e) => keys.has(`${e.vip.key} ${e.device}`));
+}
+
+function fail(error: string): { ok: false; error: string } {
+  assert(error.length > 0, 'an error result needs a sentence');
+  return { ok: false, error };
+}
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0] ?? '';
+}

@@ -1,0 +1,247 @@
+/**
+ * The linux driver against a real kernel, in two network namespaces: VIPs,
+ * reconcile both ways, the kernel-held lease fence (answers while renewed,
+ * silence within the lease once renewals stop, no resurrection of a lapsed
+ * lease), tamper detection, and atomic policy replacement.
+ */
+import t, { type Test } from 'tap';
+import { checkPolicy, LinuxDriver, type LinuxDriverEvent } from '../../src/network/linux-driver.js';
+import { parseVip } from '../../src/network/linux/address.js';
+import { leaseCommand } from '../../src/network/linux/fence.js';
+import { labUnavailable, NET, PairLab, unixMs, waitFor } from './linux-lab.js';
+
+const reason = await labUnavailable();
+if (reason !== null) {
+  t.plan(0, `skipped: ${reason}`);
+  process.exit(0);
+}
+
+const VIP4 = { address: `${NET.vip}/24`, interface: 'lan' };
+const VIP6 = { address: `${NET.vip6}/64`, interface: 'lan' };
+let labs = 0;
+
+async function setup(t: Test, options: { events?: LinuxDriverEvent[] } = {}) {
+  const lab = new PairLab(`d${labs++}`);
+  t.teardown(() => lab.down());
+  await lab.up();
+  const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', {
+    runner: lab.runA,
+    announce: { burstCount: 1, tailCount: 0 },
+    onEvent: (e) => options.events?.push(e),
+  });
+  t.teardown(() => driver.close());
+  return { lab, driver };
+}
+
+t.test('VIPs are added and removed idempotently', async (t) => {
+  const { lab, driver } = await setup(t);
+  t.same((await driver.cleanupAtStart([VIP4])).errors, []);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
+  t.ok((await lab.addressesA()).includes(NET.vip), 'VIP present');
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true }, 'renewal is fine');
+  t.equal((await lab.addressesA()).filter((a) => a === NET.vip).length, 1, 'once');
+  t.same(await driver.setVipState({ hold: false }), { ok: true });
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'VIP gone');
+  t.same(await driver.setVipState({ hold: false }), { ok: true }, 'release twice is fine');
+  const bad = await driver.setVipState({ hold: true, epoch: 2, vips: [{ address: '10.0.0.1/24', interface: 'wan' }], fenceMs: 5000 });
+  t.equal(bad.ok, false);
+  t.match(bad.ok ? '' : bad.error, /interface "wan" is not mapped/);
+});
+
+t.test('reconcile repairs both ways; cleanupAtStart removes a crash leftover', async (t) => {
+  const { lab, driver } = await setup(t);
+  await lab.must(lab.runA, ['ip', 'addr', 'add', `${NET.vip}/24`, 'dev', lab.devA]);
+  const start = await driver.cleanupAtStart([VIP4]);
+  t.match(start.repaired.join('\n'), /was on hpa0 without the lease: removed/);
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'leftover removed before joining');
+
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 10_000 }), { ok: true });
+  await lab.must(lab.runA, ['ip', 'addr', 'del', `${NET.vip}/24`, 'dev', lab.devA]);
+  const r1 = await driver.reconcile();
+  t.match(r1.repaired.join('\n'), /was missing on hpa0: added back/);
+  t.ok((await lab.addressesA()).includes(NET.vip), 'VIP back on the active');
+  t.same((await driver.reconcile()).repaired, [], 'nothing left to repair');
+
+  await driver.setVipState({ hold: false });
+  await lab.must(lab.runA, ['ip', 'addr', 'add', `${NET.vip}/24`, 'dev', lab.devA]);
+  const r2 = await driver.reconcile();
+  t.match(r2.repaired.join('\n'), /without the lease: removed/);
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'VIP gone from the non-holder');
+});
+
+t.test('fence: answers while renewed, silent within the lease once renewals stop', async (t) => {
+  const { lab, driver } = await setup(t);
+  await driver.cleanupAtStart([VIP4]);
+  await lab.startEcho(7777);
+  // Not holding: the VIP added by hand does not answer (the fence is there on every node).
+  await lab.must(lab.runA, ['ip', 'addr', 'add', `${NET.vip}/24`, 'dev', lab.devA]);
+  t.notOk(await lab.arpAnswers(NET.vip), 'no ARP answer without a lease');
+  await lab.must(lab.runA, ['ip', 'addr', 'del', `${NET.vip}/24`, 'dev', lab.devA]);
+
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 30_000 }), { ok: true });
+  t.ok(await lab.arpAnswers(NET.vip), 'ARP answered while the lease is held');
+  // Probe every 5 ms; once the prober runs, renew every 100 ms for 1 s with a
+  // 1 s lease, then stop (a frozen agent) and keep probing past the lease end.
+  const fenceMs = 1000;
+  const probing = lab.startProbe(NET.vip, 7777, 5, 2600);
+  await probing.started;
+  const renewals: number[] = [];
+  const renewUntil = Date.now() + 1000;
+  while (Date.now() < renewUntil) {
+    const t0 = performance.now();
+    const r = await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs });
+    renewals.push(performance.now() - t0);
+    t.equal(r.ok, true, 'renewal ok');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const expiresAt = unixMs(driver.leaseExpiresAtMs() ?? 0);
+  const rows = await probing.done;
+  const answered = rows.filter((r) => r.answered);
+  const lastAnswer = Math.max(...answered.map((r) => r.sentAt));
+  const lostWhileHeld = rows.filter((r) => !r.answered && r.sentAt < expiresAt - 100 && r.sentAt > rows[0]!.sentAt + 50);
+  const lateAnswers = answered.filter((r) => r.sentAt > expiresAt + 100);
+  t.ok(answered.length > 100, `answers while held (${answered.length})`);
+  t.same(lostWhileHeld, [], 'nothing lost while the lease was renewed');
+  t.same(lateAnswers, [], 'no answer later than 100 ms after the lease end');
+  t.ok(lastAnswer > expiresAt - 100, `answered until close to the lease end (last ${(lastAnswer - expiresAt).toFixed(1)} ms from it)`);
+  t.comment(`renewal cost (driver call, nft -i + verify): median ${median(renewals).toFixed(2)} ms, max ${Math.max(...renewals).toFixed(2)} ms`);
+  t.comment(`last answer relative to the lease end: ${(lastAnswer - expiresAt).toFixed(1)} ms`);
+  t.notOk(await lab.arpAnswers(NET.vip), 'no ARP answer after expiry');
+});
+
+t.test('renew only if still held: a lapsed lease is not resurrected', async (t) => {
+  const events: LinuxDriverEvent[] = [];
+  const { lab, driver } = await setup(t, { events });
+  await driver.cleanupAtStart([VIP4]);
+  t.same(await driver.setVipState({ hold: true, epoch: 3, vips: [VIP4], fenceMs: 200 }), { ok: true });
+  t.ok(await waitFor(async () => !(await lab.arpAnswers(NET.vip)), 2000), 'silent after expiry');
+  const again = await driver.setVipState({ hold: true, epoch: 3, vips: [VIP4], fenceMs: 5000 });
+  t.equal(again.ok, false, 'renewal of the lapsed epoch refused');
+  t.match(again.ok ? '' : again.error, /lapsed/);
+  t.notOk(await lab.arpAnswers(NET.vip), 'still silent');
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'VIP removed after the lapse');
+  t.ok(events.some((e) => e.type === 'lease-lapsed' && e.epoch === 3));
+  const stillRefused = await driver.setVipState({ hold: true, epoch: 3, vips: [VIP4], fenceMs: 5000 });
+  t.equal(stillRefused.ok, false, 'the same epoch stays refused');
+  t.same(await driver.setVipState({ hold: true, epoch: 4, vips: [VIP4], fenceMs: 5000 }), { ok: true }, 'a new grant acquires');
+  t.ok(await lab.arpAnswers(NET.vip), 'answering under the new epoch');
+
+  // The kernel half of the trick, without the driver's clock: delete+add fails on a lapsed element.
+  const vip = parseVip(`${NET.vip}/24`);
+  if (!vip.ok) throw new Error(vip.error);
+  await driver.setVipState({ hold: false });
+  const r = await lab.runA.run(['nft', '-f', '-'], { input: `${leaseCommand([vip.vip], 5000, true)}\n` });
+  t.not(r.code, 0, 'delete+add refused when the element is gone');
+  t.match(r.stderr, /No such file or directory/);
+  const list = await lab.runA.run(['nft', 'list', 'set', 'inet', 'hapair_fence', 'lease4']);
+  t.notMatch(list.stdout, NET.vip, 'and nothing was re-created');
+});
+
+t.test('a flushed or altered fence is detected and restored', async (t) => {
+  const events: LinuxDriverEvent[] = [];
+  const { lab, driver } = await setup(t, { events });
+  await driver.cleanupAtStart([VIP4]);
+  // Not holding: `nft flush ruleset` would let a hand-added VIP answer; reconcile restores.
+  await lab.must(lab.runA, ['nft', 'flush', 'ruleset']);
+  const r0 = await driver.reconcile();
+  t.match(r0.repaired.join('\n'), /fence restored: the fence tables were missing/);
+
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
+  await lab.must(lab.runA, ['nft', 'flush', 'ruleset']);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true }, 'renewal repairs');
+  t.ok(events.some((e) => e.type === 'fence-restored'), 'reported as an event');
+  const r1 = await driver.reconcile();
+  t.match(r1.repaired.join('\n'), /fence restored while holding epoch 1: the fence tables were missing/);
+  const list = await lab.runA.run(['nft', 'list', 'set', 'arp', 'hapair_fence_arp', 'lease4']);
+  t.match(list.stdout, NET.vip, 'lease carried over into the restored table');
+  t.ok(await lab.arpAnswers(NET.vip), 'still answering');
+
+  // Altered: a rule removed by hand (the fence would no longer drop IPv4 to the VIP).
+  await lab.must(lab.runA, ['nft', 'flush', 'chain', 'inet', 'hapair_fence', 'pre']);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
+  t.match((await driver.reconcile()).repaired.join('\n'), /had been changed/);
+  const pre = await lab.runA.run(['nft', 'list', 'chain', 'inet', 'hapair_fence', 'pre']);
+  t.match(pre.stdout, /ip daddr @vips4 ip daddr != @lease4 drop/, 'rule back');
+
+  // Lease elements deleted by hand long before they were due: tampering, restored.
+  await lab.must(lab.runA, ['nft', 'flush', 'set', 'inet', 'hapair_fence', 'lease4']);
+  t.match((await driver.reconcile()).repaired.join('\n'), /lease elements were missing/);
+  t.ok(await lab.arpAnswers(NET.vip));
+});
+
+t.test('policy: checked, applied atomically, refused rulesets leave the old one; fence survives', async (t) => {
+  const { lab, driver } = await setup(t);
+  await driver.cleanupAtStart([VIP4]);
+  const fenceBefore = (await lab.must(lab.runA, ['nft', 'list', 'table', 'inet', 'hapair_fence'])).stdout;
+  const rev1 = `table inet pol {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    tcp dport 22 accept\n  }\n}\ntable ip extra {\n  chain c { type filter hook forward priority 0; }\n}\n`;
+  t.same(await driver.applyPolicy(rev1, 1), { ok: true });
+  const list1 = (await lab.must(lab.runA, ['nft', 'list', 'table', 'inet', 'pol'])).stdout;
+  t.match(list1, /tcp dport 22 accept/);
+  t.match(list1, /comment "hapair-policy rev 1"/);
+  t.equal(await driver.policyRevision(), 1);
+
+  const syntax = await driver.applyPolicy('table inet pol {\n  chain input {\n    tcp dport 22 acept\n  }\n}\n', 2);
+  t.equal(syntax.ok, false, 'syntax error refused');
+  t.match(syntax.ok ? '' : syntax.error, /previous policy stays/);
+  const semantic = await driver.applyPolicy('table inet pol {\n  chain input {\n    ip saddr @nosuchset accept\n  }\n}\n', 2);
+  t.equal(semantic.ok, false, 'kernel-refused ruleset refused');
+  t.equal((await lab.must(lab.runA, ['nft', 'list', 'table', 'inet', 'pol'])).stdout, list1, 'old policy intact');
+  const flush = await driver.applyPolicy('flush ruleset\ntable inet pol {}\n', 2);
+  t.match(flush.ok ? '' : flush.error, /flush ruleset/);
+  const fence = await driver.applyPolicy('table inet hapair_fence { }\n', 2);
+  t.match(fence.ok ? '' : fence.error, /fence tables/);
+  t.equal((await driver.checkPolicy('table inet x { chain c { tcp dport 1 acept; }; }')).ok, false, 'checkPolicy refuses a bad ruleset');
+
+  const rev3 = `table inet pol {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    tcp dport 443 accept\n  }\n}\n`;
+  t.same(await driver.applyPolicy(rev3, 3), { ok: true });
+  const list3 = (await lab.must(lab.runA, ['nft', 'list', 'table', 'inet', 'pol'])).stdout;
+  t.match(list3, /tcp dport 443 accept/);
+  t.notMatch(list3, /dport 22/, 'replaced, not merged');
+  const extra = await lab.runA.run(['nft', 'list', 'table', 'ip', 'extra']);
+  t.not(extra.code, 0, 'a table the new policy no longer declares is removed');
+  t.equal((await lab.must(lab.runA, ['nft', 'list', 'table', 'inet', 'hapair_fence'])).stdout, fenceBefore, 'fence untouched');
+  t.same((await driver.reconcile()).repaired, [], 'fence still intact as installed');
+  t.same(await driver.checkPolicy(rev1), { ok: true }, 'checkPolicy accepts a good ruleset');
+  t.equal(await driver.policyRevision(), 3, 'checkPolicy changed nothing');
+  t.same(await checkPolicy(rev1, { runner: lab.runA }), { ok: true }, 'standalone check');
+  t.match(await checkPolicy('table inet x { chain c { tcp dport 1 acept; }; }', { runner: lab.runA }), { ok: false, error: /syntax error/ });
+  t.match(await checkPolicy('flush ruleset', { nft: false }), { ok: false, error: /flush ruleset/ });
+});
+
+t.test('IPv6 VIP: nodad address, NDP and packets fenced by the lease', async (t) => {
+  const { lab, driver } = await setup(t);
+  await driver.cleanupAtStart([VIP6]);
+  await lab.startEcho(7778);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP6], fenceMs: 10_000 }), { ok: true });
+  t.ok((await lab.addressesA()).includes(NET.vip6), 'IPv6 VIP present');
+  await lab.runB.run(['ip', '-6', 'neigh', 'flush', 'dev', lab.devB]);
+  // Long enough to cover a neighbour-solicitation retransmit (1 s) should the first one be lost.
+  const held = await lab.probe(NET.vip6, 7778, 20, 1500);
+  t.ok(held.filter((r) => r.answered).length > 3, `answers over IPv6 while held, neighbour discovery included (${held.filter((r) => r.answered).length}/${held.length})`);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP6], fenceMs: 200 }), { ok: true }, 'renewed for a short lease');
+  t.ok(await waitFor(async () => driver.leaseExpiresAtMs() !== null && performance.now() > driver.leaseExpiresAtMs()! + 20, 2000));
+  await lab.runB.run(['ip', '-6', 'neigh', 'flush', 'dev', lab.devB]);
+  const after = await lab.probe(NET.vip6, 7778, 20, 300);
+  t.same(after.filter((r) => r.answered), [], 'silent after expiry');
+  const neigh = await lab.runB.run(['ip', '-6', 'neigh', 'show', NET.vip6, 'dev', lab.devB]);
+  t.notMatch(neigh.stdout, /REACHABLE|STALE|DELAY/, `no neighbour entry resolved (${neigh.stdout.trim()})`);
+});
+
+t.test('announce: gratuitous ARP re-points a neighbour; refused without the lease', async (t) => {
+  const { lab, driver } = await setup(t);
+  await driver.cleanupAtStart([VIP4]);
+  t.equal((await driver.announce([VIP4], 1)).ok, false, 'no announce without holding');
+  await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 });
+  await lab.must(lab.runB, ['ip', 'neigh', 'replace', NET.vip, 'dev', lab.devB, 'lladdr', '02:00:00:00:00:99', 'nud', 'stale']);
+  t.same(await driver.announce([VIP4], 1), { ok: true });
+  const mac = JSON.parse((await lab.must(lab.runA, ['ip', '-j', 'link', 'show', lab.devA])).stdout)[0].address as string;
+  t.ok(
+    await waitFor(async () => (await lab.runB.run(['ip', 'neigh', 'show', NET.vip, 'dev', lab.devB])).stdout.includes(mac), 3000),
+    'b now points the VIP at a',
+  );
+});
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
