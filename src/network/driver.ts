@@ -45,6 +45,10 @@ export interface NetworkDriver {
   announce(vips: readonly VipSettings[], epoch: number): Promise<DriverResult>;
   applyPolicy(ruleset: string, revision: number): Promise<DriverResult>;
   reconcile(): Promise<ReconcileReport>;
+  /** Start-up: installs what the driver needs and removes VIPs a crash left behind; before this node may hold them. */
+  cleanupAtStart?(vips: readonly VipSettings[]): Promise<ReconcileReport>;
+  /** The VIPs of the current settings, so the fence knows them on a standby too. */
+  configureVips?(vips: readonly VipSettings[]): Promise<DriverResult>;
   /** Releases what the driver holds (VIPs, fence) and stops; safe to call twice. */
   close(): Promise<void>;
 }

@@ -19,6 +19,10 @@ import { encodeCommand, makeCommand, type ClusterCommand, type CommandType } fro
 import type { ClusterState } from '../fsm/state.js';
 import { desiredVipState, type DesiredVipState, type NetworkDriver } from '../network/driver.js';
 import { SimNetworkDriver } from '../network/sim-driver.js';
+import { LinuxDriver } from '../network/linux-driver.js';
+import { HookRunner } from '../network/hooks.js';
+import { MonitorRunner } from '../monitor/runner.js';
+import type { VipSettings } from '../fsm/settings.js';
 import type { Membership, NodeId } from '../raft/types.js';
 import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
 import type { Condition, RaftView, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
@@ -71,6 +75,14 @@ export class Agent {
   private stopping = false;
   private fatal: Error | null = null;
   private lastHeardFromHolder: { holder: NodeId; atMs: number } | null = null;
+  private monitors!: MonitorRunner;
+  private readonly hooks = new HookRunner({});
+  /** VIPs left by a crash are removed once the log has caught up, before this node may take the role. */
+  private startupCleanup: 'pending' | 'running' | 'done' = 'pending';
+  private reconcileTimer: NodeJS.Timeout | null = null;
+  /** Repairs of the network layer (fence table flushed, VIP removed by hand), shown as a condition for a while. */
+  private lastRepair: { atTick: number; detail: string } | null = null;
+  private announcedRole: 'active' | 'standby' | 'fault' | null = null;
 
   constructor(private readonly options: AgentOptions) {
     this.config = options.config;
@@ -80,7 +92,14 @@ export class Agent {
 
   async start(): Promise<void> {
     const { config } = this;
-    this.driver = this.options.driver ?? this.makeDriver();
+    this.driver = this.options.driver ?? (await this.makeDriver());
+    this.monitors = new MonitorRunner({
+      interfaces: config.network.interfaces ?? {},
+      onTransition: (t) => {
+        this.log.warn({ monitor: t.name, from: t.from, to: t.to }, `monitor ${t.name}: ${t.from} -> ${t.to} (${t.detail})`);
+        this.emit({ type: 'monitor', at: new Date().toISOString(), node: this.id, monitor: t.name, up: t.to === 'up', detail: t.detail });
+      },
+    });
     const storage = await LevelDbStorage.open(join(config.node.dataDir, 'raft'));
     this.transport = new TcpTransport({
       id: this.id,
@@ -121,6 +140,7 @@ export class Agent {
     this.updatePeers();
     await this.startApi();
     this.roleTimer = setInterval(() => this.roleTick(), TICK_MS);
+    this.reconcileTimer = setInterval(() => void this.reconcile(), 1000);
     this.log.info({ version: VERSION, peer: config.peer.listen, api: config.api.listen }, `hapair ${VERSION} agent ${this.id} started`);
   }
 
@@ -128,6 +148,9 @@ export class Agent {
     if (this.stopping) return;
     this.stopping = true;
     if (this.roleTimer !== null) clearInterval(this.roleTimer);
+    if (this.reconcileTimer !== null) clearInterval(this.reconcileTimer);
+    this.monitors?.stop();
+    this.hooks.killAll();
     await this.api?.close().catch(() => undefined);
     // Give up the VIPs before leaving: the peer takes over without waiting for a lease to run out.
     await this.driver?.setVipState({ hold: false }).catch(() => undefined);
@@ -217,8 +240,9 @@ export class Agent {
   private roleTick(): void {
     if (this.stopping || this.fatal !== null) return;
     this.nowTick++;
+    if (this.startupCleanup === 'pending' && this.node.applied >= this.node.status().commit) void this.cleanupAtStart();
     const input = this.roleInput();
-    const decision = decide(input);
+    const decision = this.withLocalConditions(decide(input));
     this.memory = decision.memory;
     const previousConditions = this.lastDecisionValue?.conditions ?? [];
     this.lastInputValue = input;
@@ -261,8 +285,8 @@ export class Agent {
       memory: this.memory,
       local: {
         nowTick: this.nowTick,
-        health: 'healthy',
-        monitors: [],
+        health: this.monitors.health(),
+        monitors: this.monitors.observations(),
         peers,
         appliedConfigRevision: state.configRevision,
         policy: { ...this.policyState },
@@ -275,6 +299,8 @@ export class Agent {
     for (const action of actions) {
       switch (action.type) {
         case 'vips': {
+          // Until leftovers of a crash are cleaned up, this node holds nothing.
+          if (action.hold && this.startupCleanup !== 'done') break;
           const desired = desiredVipState(action, TICK_MS);
           this.setVips(desired.hold ? { ...desired, fenceMs: Math.max(1, desired.fenceMs - this.node.msIntoTick()) } : desired);
           break;
@@ -329,6 +355,12 @@ export class Agent {
   }
 
   private onVipChange(now: DesiredVipState): void {
+    const epoch = now.hold ? now.epoch : (this.state.lease?.epoch ?? null);
+    const role = now.hold ? 'active' : this.monitors.health() === 'failed' ? 'fault' : 'standby';
+    if (role !== this.announcedRole) {
+      this.announcedRole = role;
+      this.hooks.fire({ node: this.id, role, epoch, reason: this.state.lease?.reason ?? 'startup' });
+    }
     if (now.hold) {
       this.log.warn({ epoch: now.epoch }, `now ACTIVE: holding ${now.vips.map((v) => v.address).join(', ')} (epoch ${now.epoch})`);
       const heard = this.lastHeardFromHolder;
@@ -427,6 +459,11 @@ export class Agent {
       this.log.info({ holder: next.lease.holder, epoch: next.lease.epoch, reason: next.lease.reason }, `active role granted to ${next.lease.holder} (epoch ${next.lease.epoch}, ${next.lease.reason})`);
       this.emit({ type: 'role', at, active: next.lease.holder, previous: previous.lease?.holder ?? null, epoch: next.lease.epoch, reason: next.lease.reason });
     }
+    if (next.settings !== previous.settings) {
+      this.monitors.setMonitors(next.settings.monitors);
+      this.hooks.setHooks(next.settings.hooks);
+      void this.driver.configureVips?.(next.settings.vips);
+    }
     if (next.configRevision !== previous.configRevision) {
       const by = next.audit[next.audit.length - 1]?.principal ?? 'unknown';
       this.emit({ type: 'config', at, revision: next.configRevision, by });
@@ -490,16 +527,58 @@ export class Agent {
     await this.api.listen({ host: address.host, port: address.port });
   }
 
-  private makeDriver(): NetworkDriver {
+  private async makeDriver(): Promise<NetworkDriver> {
     const driver = this.config.network.driver;
     switch (driver) {
       case 'sim':
         return new SimNetworkDriver({ node: this.id, clock: () => performance.now() });
-      case 'linux':
-        throw new Error('network.driver: linux is not available in this build yet; use sim');
+      case 'linux': {
+        const check = await LinuxDriver.check();
+        if (!check.ok) throw new Error(`network.driver linux: ${check.error}`);
+        for (const w of check.warnings) this.log.warn(w);
+        return new LinuxDriver(this.config.network.interfaces ?? {}, this.id, {
+          paths: check.paths,
+          onEvent: (e) => {
+            this.log.warn({ event: e.type }, `network: ${e.type}: ${e.detail}`);
+            if (e.type === 'fence-restored' || e.type === 'vip-repaired') this.lastRepair = { atTick: this.nowTick, detail: e.detail };
+          },
+        });
+      }
       default:
         return unreachable(driver);
     }
+  }
+
+  private async cleanupAtStart(): Promise<void> {
+    this.startupCleanup = 'running';
+    const vips: readonly VipSettings[] = this.state.settings.vips;
+    const report = (await this.driver.cleanupAtStart?.(vips)) ?? { repaired: [], errors: [] };
+    for (const line of report.repaired) this.log.warn(`start-up clean-up: ${line}`);
+    for (const line of report.errors) this.log.error(`start-up clean-up failed: ${line}`);
+    this.startupCleanup = report.errors.length === 0 ? 'done' : 'pending';
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.stopping || this.startupCleanup !== 'done') return;
+    const report = await this.driver.reconcile();
+    for (const line of report.repaired) {
+      this.log.warn(`network layer repaired: ${line}`);
+      this.lastRepair = { atTick: this.nowTick, detail: line };
+    }
+    for (const line of report.errors) this.log.error(`network layer could not be repaired: ${line}`);
+  }
+
+  /** Conditions only this node can see (its network layer), added to the role logic's. */
+  private withLocalConditions(decision: RoleDecision): RoleDecision {
+    const repair = this.lastRepair;
+    if (repair === null || this.nowTick - repair.atTick > 60_000 / TICK_MS) return decision;
+    const condition: Condition = {
+      code: 'NETWORK_REPAIRED',
+      severity: 'warning',
+      node: this.id,
+      message: `${this.id} found its network layer changed behind its back and restored it: ${repair.detail} (check for another tool managing nftables or addresses)`,
+    };
+    return { ...decision, conditions: [...decision.conditions, condition] };
   }
 
   private onFatal(error: Error): void {

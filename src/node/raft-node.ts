@@ -9,6 +9,7 @@ import { Raft, type RaftStatus } from '../raft/raft.js';
 import {
   DEFAULT_LIMITS,
   type Entry,
+  type HardState,
   type Membership,
   type MembershipChange,
   type Message,
@@ -99,6 +100,7 @@ export class RaftNode {
   private stopped = false;
   private appliedIndex = 0;
   private appliedTermValue = 0;
+  private persistedHard: HardState | null = null;
   private appliedSinceSnapshot = 0;
   private fatal: Error | null = null;
 
@@ -109,6 +111,7 @@ export class RaftNode {
 
   async start(): Promise<void> {
     const initial = await this.options.storage.load(this.options.bootstrap);
+    this.persistedHard = initial.hardState;
     const raft = new Raft(
       {
         id: this.id,
@@ -310,13 +313,20 @@ export class RaftNode {
 
   private async handleReady(raft: Raft, ready: Ready): Promise<void> {
     if (ready.softState !== null) this.options.onSoftState?.(ready.softState.role, ready.softState.leader);
+    // Raft thesis 10.2.1: a leader may replicate its new entries while it
+    // writes them itself. Safe because the leader's own copy only counts
+    // toward a commit that is applied (and acknowledged) in a later Ready,
+    // after this one is on disk. A new term or vote must be durable first.
+    const early = raft.status().role === 'leader' && !this.termOrVoteChanged(ready);
+    if (early && ready.messages.length > 0) this.options.transport.send(ready.messages);
     if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
       await this.options.storage.persist(
         { hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot },
         ready.mustSync,
       );
+      if (ready.hardState !== null) this.persistedHard = ready.hardState;
     }
-    if (ready.messages.length > 0) this.options.transport.send(ready.messages);
+    if (!early && ready.messages.length > 0) this.options.transport.send(ready.messages);
     if (ready.snapshot !== null) {
       this.options.stateMachine.restore(ready.snapshot.data);
       this.appliedIndex = ready.snapshot.meta.index;
@@ -334,6 +344,11 @@ export class RaftNode {
     }
     raft.advance(ready);
     await this.maybeCompact(raft);
+  }
+
+  private termOrVoteChanged(ready: Ready): boolean {
+    const h = ready.hardState;
+    return h !== null && (this.persistedHard === null || h.term !== this.persistedHard.term || h.vote !== this.persistedHard.vote);
   }
 
   private applyEntry(entry: Entry): void {

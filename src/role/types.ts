@@ -150,7 +150,9 @@ export const CONDITION_CODES = [
   'MOVE_PENDING',
   'APPLY_ERROR',
 ] as const;
-export type ConditionCode = (typeof CONDITION_CODES)[number];
+/** Conditions about a node's own network layer, raised by the agent rather than by decide(). */
+export const AGENT_CONDITION_CODES = ['NETWORK_REPAIRED'] as const;
+export type ConditionCode = (typeof CONDITION_CODES)[number] | (typeof AGENT_CONDITION_CODES)[number];
 export type Severity = 'info' | 'warning' | 'error';
 
 export interface Condition {
