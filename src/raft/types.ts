@@ -227,7 +227,14 @@ export interface Ready {
    * replaced (a conflict was truncated).
    */
   readonly entries: readonly Entry[];
-  /** A snapshot received from the leader, to persist and install; the stored log up to its index is discarded. */
+  /**
+   * A snapshot received from the leader, to persist and install. It replaces
+   * the WHOLE stored log: the core hands one out only when its log does not
+   * hold the snapshot's last entry (meta.index, meta.term), so no stored
+   * entry after meta.index can be consistent with it (when the log does hold
+   * that entry the core just advances its commit instead, etcd's rule).
+   * Entries in the same Ready follow the snapshot.
+   */
   readonly snapshot: Snapshot | null;
   readonly messages: readonly Message[];
   readonly committed: readonly Entry[];
