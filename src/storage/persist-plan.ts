@@ -24,16 +24,27 @@ export interface PersistPlan {
   readonly bounds: LogBounds;
 }
 
-export function planPersist(bounds: LogBounds, batch: PersistBatch): PersistPlan {
+/**
+ * `snapshotKeepsSuffix`: false for a snapshot from the leader, which
+ * replaces the whole stored log (the core installs one only when its log
+ * lacks the snapshot's last entry, so any stored entry after it conflicts);
+ * true for a local compaction, which keeps the entries after it.
+ */
+export function planPersist(bounds: LogBounds, batch: PersistBatch, snapshotKeepsSuffix = false): PersistPlan {
   const deleteRanges: { from: number; to: number }[] = [];
   let { snapshotIndex, lastIndex } = bounds;
 
   if (batch.snapshot !== null) {
     const index = batch.snapshot.meta.index;
     assert(Number.isSafeInteger(index) && index >= snapshotIndex, `snapshot at ${index} is older than the stored one at ${snapshotIndex}`);
-    deleteRanges.push({ from: snapshotIndex + 1, to: Math.min(index, lastIndex) });
+    if (snapshotKeepsSuffix) {
+      deleteRanges.push({ from: snapshotIndex + 1, to: Math.min(index, lastIndex) });
+      lastIndex = Math.max(lastIndex, index);
+    } else {
+      deleteRanges.push({ from: snapshotIndex + 1, to: lastIndex });
+      lastIndex = index;
+    }
     snapshotIndex = index;
-    lastIndex = Math.max(lastIndex, index);
   }
 
   const entries = batch.entries.filter((e) => e.index > snapshotIndex);
@@ -61,7 +72,7 @@ export function planLocalSnapshot(bounds: LogBounds, snapshot: Snapshot): Persis
     Number.isSafeInteger(index) && index >= bounds.snapshotIndex && index <= bounds.lastIndex,
     `local snapshot at ${index} is outside the stored log (${bounds.snapshotIndex}, ${bounds.lastIndex}]`,
   );
-  return planPersist(bounds, { hardState: null, entries: [], snapshot });
+  return planPersist(bounds, { hardState: null, entries: [], snapshot }, true);
 }
 
 function checkRun(entries: readonly Entry[]): void {

@@ -24,9 +24,10 @@ export interface PersistBatch {
    */
   readonly entries: readonly Entry[];
   /**
-   * A snapshot from the leader: stored entries up to its index are deleted,
-   * entries after it are kept (the core truncates them itself if they
-   * conflict). Its index must not be below the stored snapshot's.
+   * A snapshot from the leader replaces the whole stored log: the core
+   * installs one only when its log lacks the snapshot's last entry, so any
+   * stored entry after it conflicts. Entries in the same batch come after
+   * it. Its index must not be below the stored snapshot's.
    */
   readonly snapshot: Snapshot | null;
 }
