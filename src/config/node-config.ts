@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { checkHostPort } from './address.js';
 
 const HostPort = Type.String({ minLength: 1, description: 'host:port' });
@@ -104,10 +104,11 @@ export function loadNodeConfig(file: string): NodeConfig {
 }
 
 export function parseNodeConfig(text: string, file: string): NodeConfig {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   const yamlError = doc.errors[0];
   if (yamlError !== undefined) {
-    const line = yamlError.linePos?.[0].line;
+    const line = lineCounter.linePos(yamlError.pos[0]).line;
     throw new ConfigError(file, '', `invalid YAML${line === undefined ? '' : ` at line ${line}`}: ${yamlError.message}`);
   }
   const raw: unknown = doc.toJS();

@@ -76,7 +76,7 @@ t.test('bootstrap must list this node with its kind and a sane shape', async (t)
 
 t.test('invalid YAML and missing files are clear errors', async (t) => {
   t.match(problem('node: [unclosed'), /^\/etc\/hapair\/node\.yaml: invalid YAML/);
-  t.match(problem(`${GOOD}\nnode:\n  id: x\n`), /invalid YAML/);
+  t.match(problem(`${GOOD}\nnode:\n  id: x\n`), /invalid YAML at line 2[0-9]: /);
   const dir = mkdtempSync(join(tmpdir(), 'hapair-config-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const missing = join(dir, 'nope.yaml');
