@@ -11,6 +11,7 @@ import type {
   JoinRequest,
   MaintenanceResult,
   MembershipResult,
+  NotesView,
   PolicyView,
   RestoreResult,
   StatusView,
@@ -124,6 +125,10 @@ export class ApiClient {
 
   restoreBackup(id: string): Promise<RestoreResult> {
     return this.json('POST', `/v1/backups/${encodeURIComponent(id)}/restore`);
+  }
+
+  addNote(text: string): Promise<NotesView> {
+    return this.json('POST', '/v1/notes', { json: { text } });
   }
 
   async audit(limit: number): Promise<AuditList> {

@@ -218,6 +218,14 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       print(cmd, r, () => formatAudit(r.entries));
     });
   program
+    .command('note')
+    .description('commit a note to the audit trail, e.g. hapair note "replaced the cable on fw2"')
+    .argument('<text>', 'one line, up to 1024 characters')
+    .action(async (text: string, _opts: unknown, cmd: Command) => {
+      const r = await client(cmd).addNote(text);
+      print(cmd, r, () => `note committed (${r.count} in all)\n`);
+    });
+  program
     .command('events')
     .description('follow the cluster events (role and leader changes, monitors, conditions) until Ctrl-C')
     .action(async (_opts: unknown, cmd: Command) => {

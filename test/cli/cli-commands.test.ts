@@ -208,3 +208,14 @@ t.test('an --api that is not a URL is a usage error', async (t) => {
   t.equal(r.code, 2);
   t.equal(r.stderr, 'error: --api: not an http(s) URL or host:port: "ftp://x" (USAGE)\n');
 });
+
+t.test('note commits a note and says how many there are', async (t) => {
+  const h = await startApi(t);
+  const r = await cli(h, ['note', 'replaced the cable on fw2'], TOKENS.operator);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, 'note committed (1 in all)\n');
+  t.match(h.service.lastCall('addNote')?.args, ['replaced the cable on fw2', { role: 'operator' }]);
+  const denied = await cli(h, ['note', 'x'], TOKENS.viewer);
+  t.equal(denied.code, 1);
+  t.match(denied.stderr, /FORBIDDEN/);
+});
