@@ -464,7 +464,10 @@ function leaderRules(f: Facts, out: RuleOutput): void {
 /** Lease rule: hold the VIPs only as the leader holding the committed lease with more than the drift margin left. */
 export function leaseHoldRule(f: Facts): VipAction | null {
   const raft = f.input.raft;
-  if (f.kind !== 'data' || !f.isLeader || f.lease?.holder !== f.id || !f.viewCurrent) return null;
+  // Keeping the role needs only that this leader has applied an entry of its
+  // own term (so no grant by an earlier leader is hidden from it); applied
+  // lagging commit for a moment under load must not drop the VIPs.
+  if (f.kind !== 'data' || !f.isLeader || f.lease?.holder !== f.id || raft.appliedTerm !== raft.term) return null;
   if (f.transferring !== null) return { type: 'vips', hold: false, why: `handing the role to ${f.transferring}` };
   if (raft.leaseRemainingTicks <= f.config.driftMarginTicks) return null;
   return {
@@ -528,7 +531,7 @@ function releaseReason(f: Facts): string {
   if (f.lease === null) return 'no lease granted yet';
   if (f.lease.holder !== f.id) return `${f.lease.holder} holds the lease`;
   if (!f.isLeader) return 'not the Raft leader';
-  if (!f.viewCurrent) return 'state not current yet';
+  if (f.input.raft.appliedTerm !== f.input.raft.term) return 'has not applied an entry of its own term yet';
   return `Raft lease too short (${f.input.raft.leaseRemainingTicks} ticks, margin ${f.config.driftMarginTicks})`;
 }
 

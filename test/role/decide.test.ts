@@ -42,6 +42,8 @@ const cases: Case[] = [
     given: [raft({ role: 'follower', leader: 'fw2' })], expect: { vips: 'release', actions: [] } },
   { rule: 'leaseHoldRule', name: 'new leader whose own term is not applied yet: release and propose nothing',
     given: [raft({ appliedTerm: 4 })], expect: { vips: 'release', actions: [] } },
+  { rule: 'leaseHoldRule', name: 'applied a little behind commit under load: keep holding (only the own-term entry matters)',
+    given: [raft({ lag: 3 })], expect: { vips: 'hold', epoch: 3, mode: 'lease', actions: [], role: 'active' } },
   { rule: 'leaseHoldRule', name: 'leadership transfer under way: release',
     given: [raft({ transferringTo: 'fw2' })], expect: { vips: 'release', actions: [] } },
   { rule: 'leaseHoldRule', name: 'a witness never holds the VIPs',
