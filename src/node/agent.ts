@@ -239,7 +239,9 @@ export class Agent {
 
   private roleTick(): void {
     if (this.stopping || this.fatal !== null) return;
-    this.nowTick++;
+    this.node.catchUpTicks();
+    // Role time is monotonic time too: a frozen process must not think its peers spoke recently.
+    this.nowTick = Math.max(this.nowTick, Math.floor((performance.now() - this.startedAt) / TICK_MS));
     if (this.startupCleanup === 'pending' && this.node.applied >= this.node.status().commit) void this.cleanupAtStart();
     const input = this.roleInput();
     const decision = this.withLocalConditions(decide(input));

@@ -265,19 +265,29 @@ export class RaftNode {
 
   private receive(messages: readonly Message[]): void {
     if (this.stopped || this.raft === null) return;
+    // After a freeze, Node runs pending I/O before timers: the time that
+    // passed must reach the core before any message that was waiting.
+    this.catchUpTicks();
     for (const m of messages) this.raft.step(m);
     this.schedule();
   }
 
-  private onTimer(): void {
+  /**
+   * Ticks the core for the monotonic time that passed, not by timer
+   * firings: after a freeze or a stalled event loop the lease must count
+   * the time that really passed. Called before anything reads the lease.
+   */
+  catchUpTicks(): void {
     if (this.stopped || this.raft === null) return;
-    // Tick by elapsed monotonic time, not by timer firings: after a freeze or
-    // a stalled event loop the lease must count the time that really passed.
-    const now = performance.now();
-    const due = Math.floor((now - this.lastTickAtMs) / this.options.tickMs);
+    const due = Math.floor((performance.now() - this.lastTickAtMs) / this.options.tickMs);
+    if (due <= 0) return;
     for (let i = 0; i < due; i++) this.raft.tick();
-    if (due > 0) this.lastTickAtMs += due * this.options.tickMs;
+    this.lastTickAtMs += due * this.options.tickMs;
     this.schedule();
+  }
+
+  private onTimer(): void {
+    this.catchUpTicks();
   }
 
   private schedule(): void {
