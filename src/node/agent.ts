@@ -109,7 +109,8 @@ export class Agent {
       random: seededRandom(),
     });
     this.transport.onMessages((messages) => {
-      for (const m of messages) this.lastHeardTick.set(m.from, this.nowTick);
+      const now = this.currentTick();
+      for (const m of messages) this.lastHeardTick.set(m.from, now);
     });
     this.transport.onPeerEvent((event) => {
       if (event.type === 'rejected' || event.type === 'protocolError') {
@@ -237,11 +238,16 @@ export class Agent {
 
   // --- the role loop ----------------------------------------------------------
 
+  /** Role time is monotonic time: a frozen process must not think its peers spoke recently. */
+  private currentTick(): number {
+    this.nowTick = Math.max(this.nowTick, Math.floor((performance.now() - this.startedAt) / TICK_MS));
+    return this.nowTick;
+  }
+
   private roleTick(): void {
     if (this.stopping || this.fatal !== null) return;
     this.node.catchUpTicks();
-    // Role time is monotonic time too: a frozen process must not think its peers spoke recently.
-    this.nowTick = Math.max(this.nowTick, Math.floor((performance.now() - this.startedAt) / TICK_MS));
+    this.nowTick = this.currentTick();
     if (this.startupCleanup === 'pending' && this.node.applied >= this.node.status().commit) void this.cleanupAtStart();
     const input = this.roleInput();
     const decision = this.withLocalConditions(decide(input));
