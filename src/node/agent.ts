@@ -67,6 +67,7 @@ export class Agent {
   private vipDesired: DesiredVipState = { hold: false };
   private vipApplied: DesiredVipState = { hold: false };
   private vipBusy = false;
+  private lastRenewalMs = 0;
   private policyState = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   private policyBusy = false;
   private lastReportTick = -Infinity;
@@ -310,6 +311,7 @@ export class Agent {
           // Until leftovers of a crash are cleaned up, this node holds nothing.
           if (action.hold && this.startupCleanup !== 'done') break;
           const desired = desiredVipState(action, TICK_MS);
+          if (desired.hold && this.renewalNotDue(desired.epoch)) break;
           this.setVips(desired.hold ? { ...desired, fenceMs: Math.max(1, desired.fenceMs - this.node.msIntoTick()) } : desired);
           break;
         }
@@ -342,6 +344,18 @@ export class Agent {
     }
   }
 
+  /**
+   * The kernel fence is renewed twice per heartbeat, not on every role tick:
+   * each renewal costs an nft transaction, and a skipped renewal only lets
+   * the fence run out earlier, never later.
+   */
+  private renewalNotDue(epoch: number): boolean {
+    const applied = this.vipApplied;
+    if (!applied.hold || applied.epoch !== epoch || this.vipBusy) return false;
+    const heartbeatMs = this.state.settings.timers.heartbeatMs;
+    return performance.now() - this.lastRenewalMs < heartbeatMs / 2;
+  }
+
   /** Runs at most one driver call at a time; the latest desired state wins. */
   private setVips(desired: DesiredVipState): void {
     this.vipDesired = desired;
@@ -352,6 +366,7 @@ export class Agent {
       .setVipState(target)
       .then((result) => {
         if (result.ok) {
+          this.lastRenewalMs = performance.now();
           if (target.hold !== this.vipApplied.hold) this.onVipChange(target);
           this.vipApplied = target;
         } else this.log.error(`network driver: ${result.error}`);
