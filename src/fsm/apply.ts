@@ -249,7 +249,8 @@ function applyGrantLease(s: ClusterState, index: number, c: CommandOf<'grantLeas
 
   const from = s.lease?.holder ?? null;
   const move: RoleMove = { epoch: c.epoch, from, to: c.holder, reason: c.reason, at: c.at, index };
-  const moves = bounded([...s.moves, move], STATE_LIMITS.moves);
+  // A new epoch for the same holder is not a move: it must not count toward flap damping.
+  const moves = from === c.holder ? s.moves : bounded([...s.moves, move], STATE_LIMITS.moves);
   const next: ClusterState = {
     ...s,
     lease: { holder: c.holder, epoch: c.epoch, since: c.at, reason: c.reason, index, term: c.term },

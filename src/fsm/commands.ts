@@ -42,6 +42,8 @@ export const LEASE_REASONS = [
   'maintenance',
   'resource-failure',
   'forced',
+  /** The holder's kernel fence ran out (its renewals were late): it holds the role again under a new epoch. */
+  'fence-lapsed',
 ] as const;
 export type LeaseReason = (typeof LEASE_REASONS)[number];
 

@@ -47,6 +47,8 @@ export interface NetworkDriver {
   reconcile(): Promise<ReconcileReport>;
   /** Start-up: installs what the driver needs and removes VIPs a crash left behind; before this node may hold them. */
   cleanupAtStart?(vips: readonly VipSettings[]): Promise<ReconcileReport>;
+  /** The epoch whose kernel lease ran out before it was renewed (the driver refuses to hold it again), or null. */
+  lapsed?(): number | null;
   /** The VIPs of the current settings, so the fence knows them on a standby too. */
   configureVips?(vips: readonly VipSettings[]): Promise<DriverResult>;
   /** Releases what the driver holds (VIPs, fence) and stops; safe to call twice. */

@@ -68,6 +68,7 @@ export class Agent {
   private vipApplied: DesiredVipState = { hold: false };
   private vipBusy = false;
   private lastRenewalMs = 0;
+  private regrantedAfter: number | null = null;
   private policyState = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   private policyBusy = false;
   private lastReportTick = -Infinity;
@@ -181,15 +182,35 @@ export class Agent {
 
   isReachable(id: NodeId): boolean {
     if (id === this.id) return true;
-    const heard = this.lastHeardTick.get(id);
     const electionTicks = this.lastInputValue?.config.electionTicks ?? 100;
-    return heard !== undefined && this.nowTick - heard < electionTicks;
+    return this.silentTicks(id) < electionTicks;
+  }
+
+  /**
+   * Ticks since `id` was last known alive: heard directly (Raft traffic),
+   * or, for a follower that never talks to another follower, vouched for
+   * by the leader's latest committed report while the leader itself is heard.
+   */
+  private silentTicks(id: NodeId): number {
+    const heard = this.lastHeardTick.get(id);
+    const direct = heard === undefined ? Infinity : this.nowTick - heard;
+    return Math.min(direct, this.viaLeaderTicks(id));
+  }
+
+  private viaLeaderTicks(id: NodeId): number {
+    const leader = this.node.status().leader;
+    if (leader === null || leader === this.id || leader === id) return Infinity;
+    const heardLeader = this.lastHeardTick.get(leader);
+    if (heardLeader === undefined) return Infinity;
+    const report = this.state.members.find((m) => m.id === leader)?.health;
+    const vouched = report?.peers.find((p) => p.id === id)?.reachable === true;
+    return vouched ? this.nowTick - heardLeader : Infinity;
   }
 
   msSinceHeard(id: NodeId): number | null {
     if (id === this.id) return 0;
-    const heard = this.lastHeardTick.get(id);
-    return heard === undefined ? null : (this.nowTick - heard) * TICK_MS;
+    const ticks = this.silentTicks(id);
+    return Number.isFinite(ticks) ? ticks * TICK_MS : null;
   }
 
   health(): Probe {
@@ -284,7 +305,13 @@ export class Agent {
       .filter((m) => m.id !== this.id)
       .map((m) => {
         const heard = this.lastHeardTick.get(m.id);
-        return { id: m.id, paths: [{ name: 'raft', ticksSinceHeard: heard === undefined ? Infinity : this.nowTick - heard }] };
+        return {
+          id: m.id,
+          paths: [
+            { name: 'raft', ticksSinceHeard: heard === undefined ? Infinity : this.nowTick - heard },
+            { name: 'leader-report', ticksSinceHeard: this.viaLeaderTicks(m.id) },
+          ],
+        };
       });
     return {
       self: { id: this.id, kind: this.config.node.kind },
@@ -369,12 +396,30 @@ export class Agent {
           this.lastRenewalMs = performance.now();
           if (target.hold !== this.vipApplied.hold) this.onVipChange(target);
           this.vipApplied = target;
-        } else this.log.error(`network driver: ${result.error}`);
+        } else {
+          this.log.error(`network driver: ${result.error}`);
+          if (target.hold) this.maybeRegrantAfterLapse(target.epoch);
+        }
       })
       .finally(() => {
         this.vipBusy = false;
         if (this.vipDesired !== target && !this.stopping) this.setVips(this.vipDesired);
       });
+  }
+
+  /**
+   * The kernel fence of `epoch` ran out before a renewal (the process was
+   * paused, or renewals were starved): the driver will not hold that epoch
+   * again, so a leader that still holds the lease takes a new epoch.
+   */
+  private maybeRegrantAfterLapse(epoch: number): void {
+    if (this.driver.lapsed?.() !== epoch || this.regrantedAfter === epoch) return;
+    const lease = this.state.lease;
+    const status = this.node.status();
+    if (lease === null || lease.holder !== this.id || lease.epoch !== epoch || status.role !== 'leader') return;
+    this.regrantedAfter = epoch;
+    this.log.warn({ epoch }, `the kernel fence of epoch ${epoch} lapsed; taking the role again under epoch ${epoch + 1}`);
+    this.submit(this.command('grantLease', { holder: this.id, epoch: epoch + 1, reason: 'fence-lapsed', term: status.term }));
   }
 
   private onVipChange(now: DesiredVipState): void {

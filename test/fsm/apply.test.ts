@@ -310,3 +310,15 @@ t.test('addNote counts notes and keeps an order-independent checksum', async (t)
   t.not(c.state.notes.xor, a.state.notes.xor, 'a different note changes the checksum');
   t.equal(a.state.audit.at(-1)?.detail, 'note: three');
 });
+
+t.test('a new epoch for the same holder (fence lapsed) is not a role move', async (t) => {
+  const log = pair();
+  t.match(log.run(cmd('grantLease', { holder: 'fw1', epoch: 1, reason: 'bootstrap', term: 1 })), { ok: true });
+  const moves = log.state.moves.length;
+  t.match(log.run(cmd('grantLease', { holder: 'fw1', epoch: 2, reason: 'fence-lapsed', term: 1 })), { ok: true });
+  t.equal(log.state.lease?.epoch, 2);
+  t.equal(log.state.lease?.reason, 'fence-lapsed');
+  t.equal(log.state.moves.length, moves, 'no move recorded');
+  t.match(log.run(cmd('grantLease', { holder: 'fw2', epoch: 3, reason: 'failover', term: 2 })), { ok: true });
+  t.equal(log.state.moves.length, moves + 1, 'a real move is recorded');
+});
