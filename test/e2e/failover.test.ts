@@ -76,13 +76,6 @@ async function putConfig(body: Record<string, unknown>): Promise<string | null> 
   return ok === null ? last : null;
 }
 
-const LAPSE_BUG =
-  'src/node/agent.ts setVips()/roleInput(): when the kernel lease of the epoch this node holds lapses (renewal starved: ' +
-  'seen at start-up and during a policy apply under load), LinuxDriver refuses that epoch for good ("needs a new grant") ' +
-  'but nothing tells the role logic, which keeps asking to hold the same epoch: the node stays active in the cluster state, ' +
-  'silent on the wire, forever. Fix: pass driver.lapsed() into RoleInput.local and have the leader-holder propose a new ' +
-  'grant (epoch + 1) or step down (src/role/decide.ts leaseHoldRule)';
-
 async function switchover(to: 'fw1' | 'fw2'): Promise<{ status: number; body: unknown }> {
   const via = to === 'fw1' ? 'fw2' : 'fw1';
   return lab.api(via, 'POST', '/v1/switchover', { to }, 15_000).catch((e: Error) => ({ status: 0, body: e.message }));
@@ -109,9 +102,7 @@ async function answering(id: string, timeoutMs: number): Promise<boolean> {
  * The starting point of a scenario: `id` holds the role by its own account,
  * the other data node (if running) agrees, and the client gets answers from
  * it. Moves the role there by switchover if needed. A node that holds the
- * role but stays silent is the known lease-lapse bug: it is worked around
- * (switchover away and back gives a new epoch) and said loudly, so that
- * one occurrence does not fail every later scenario.
+ * role but stays silent fails the precondition.
  */
 async function ensureActive(t: Test, id: 'fw1' | 'fw2'): Promise<boolean> {
   const other = id === 'fw1' ? 'fw2' : 'fw1';
@@ -124,23 +115,12 @@ async function ensureActive(t: Test, id: 'fw1' | 'fw2'): Promise<boolean> {
     return false;
   }
   if (await answering(id, 4000)) return true;
-  if (lab.agentRunning(other)) {
-    t.comment(`KNOWN BUG (lease lapse, see the skipped R2c): ${id} holds the role but does not answer; switching over to ${other} and back`);
-    await switchover(other);
-    await agreedActive(other, 10_000);
-    await switchover(id);
-    if ((await agreedActive(id, 10_000)) && (await answering(id, 4000))) return true;
-  }
   t.fail(`precondition: ${id} is active but the client gets no answer from it`);
   return false;
 }
 
-/** HAPAIR_E2E_RUN_BUGS=1 runs the scenarios skipped for a known agent bug (to check a fix). */
-const RUN_BUGS = process.env['HAPAIR_E2E_RUN_BUGS'] === '1';
-
-function scenario(name: string, body: (t: Test) => Promise<void>, options: { bug?: string } = {}): void {
-  const skip = options.bug !== undefined && !RUN_BUGS ? `BUG: ${options.bug}` : false;
-  t.test(name, { timeout: 90_000, skip }, async (t) => {
+function scenario(name: string, body: (t: Test) => Promise<void>): void {
+  t.test(name, { timeout: 90_000 }, async (t) => {
     try {
       await body(t);
     } finally {
@@ -197,11 +177,6 @@ if (setupError !== null) {
       }, 5000, 200);
       for (const [id, view] of views) t.comment(`${id} sees: ${view}`);
       t.ok(clean, 'all members reachable from every node, no MEMBER_UNREACHABLE or DEGRADED');
-    },
-    {
-      bug:
-        'src/node/agent.ts isReachable()/roleInput() count only Raft messages received from a peer (transport.onMessages -> lastHeardTick); ' +
-        'two followers (fw2 and wit while fw1 leads) never exchange Raft messages, so each reports the other unreachable and the witness raises DEGRADED',
     },
   );
 
@@ -428,7 +403,6 @@ if (setupError !== null) {
       t.ok(outage < FAILOVER_BOUND_MS, `outage ${Math.round(outage)} ms < ${FAILOVER_BOUND_MS} ms`);
       measured.push(`R2c short freeze: outage ${Math.round(outage)} ms`);
     },
-    { bug: LAPSE_BUG },
   );
 
   t.test('measured', async (t) => {
