@@ -78,7 +78,8 @@ function reportError(error: unknown, io: CliIo, json: boolean, hasToken: boolean
     line('UNREACHABLE', error.message);
     return EXIT.failed;
   }
-  if (error instanceof CliError || error instanceof TokensFileError) {
+  // AgentStartError is matched by name: importing the agent here would load it for every command.
+  if (error instanceof CliError || error instanceof TokensFileError || (error instanceof Error && error.name === 'AgentStartError')) {
     line('', error.message);
     return EXIT.failed;
   }

@@ -78,7 +78,14 @@ export class Agent {
   private fatal: Error | null = null;
   private lastHeardFromHolder: { holder: NodeId; atMs: number } | null = null;
   private monitors!: MonitorRunner;
-  private readonly hooks = new HookRunner({});
+  private readonly hooks = new HookRunner({
+    onOutcome: (o) => {
+      const ok = o.code === 0 && !o.timedOut;
+      const line = `hook ${o.command} (${o.role}) ${o.timedOut ? 'timed out' : `exited ${o.code ?? 'abnormally'}`} after ${Math.round(o.durationMs)} ms${o.detail === '' ? '' : `: ${o.detail}`}`;
+      if (ok) this.log.info(line);
+      else this.log.error(line);
+    },
+  });
   /** VIPs left by a crash are removed once the log has caught up, before this node may take the role. */
   private startupCleanup: 'pending' | 'running' | 'done' = 'pending';
   private reconcileTimer: NodeJS.Timeout | null = null;
@@ -669,7 +676,7 @@ export class Agent {
           .status()
           .membership.voters.filter((m) => m.id !== this.id)
           .map((m) => ({ peer: m.id, reachable: this.isReachable(m.id) })),
-      monitorHealth: () => [],
+      monitorHealth: () => this.monitors.observations().filter((m) => m.reported).map((m) => ({ monitor: m.name, up: m.healthy })),
       conditionCount: () => this.lastDecisionValue?.conditions.length ?? 0,
     };
   }
