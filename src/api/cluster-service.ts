@@ -164,6 +164,9 @@ export interface ClusterService {
   /** The newest `limit` audit entries, newest first. */
   audit(limit: number): Promise<readonly AuditEntry[]>;
 
+  /** Lets automatic moves (failback) happen again after flap damping stopped them; resolves once applied here. */
+  clearFlapDamping(principal: Principal): Promise<{ readonly cleared: boolean }>;
+
   /** Commits an operator note to the audit trail; resolves once applied here. */
   addNote(text: string, principal: Principal): Promise<NotesView>;
   notes(): Promise<NotesView>;

@@ -356,6 +356,19 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request) => ({ entries: await service.audit(request.query.limit ?? 100) }),
   );
 
+  app.post(
+    '/v1/flap-damping/clear',
+    {
+      config: { role: 'operator', forward: true },
+      schema: {
+        tags: ['members'],
+        summary: 'Clear flap damping: automatic moves (failback) may happen again',
+        response: ok(Type.Object({ cleared: Type.Boolean({ description: 'false when damping was not engaged' }) })),
+      },
+    },
+    async (request) => service.clearFlapDamping(principalOf(request)),
+  );
+
   app.post<{ Body: { text: string } }>(
     '/v1/notes',
     {

@@ -127,6 +127,10 @@ export class ApiClient {
     return this.json('POST', `/v1/backups/${encodeURIComponent(id)}/restore`);
   }
 
+  clearFlapDamping(): Promise<{ cleared: boolean }> {
+    return this.json('POST', '/v1/flap-damping/clear');
+  }
+
   addNote(text: string): Promise<NotesView> {
     return this.json('POST', '/v1/notes', { json: { text } });
   }

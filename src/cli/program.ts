@@ -219,6 +219,13 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       print(cmd, r, () => formatAudit(r.entries));
     });
   program
+    .command('clear-flap-damping')
+    .description('let automatic moves (failback) happen again after the role moved too often (condition FLAP_DAMPED)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const r = await client(cmd).clearFlapDamping();
+      print(cmd, r, () => (r.cleared ? 'flap damping cleared: automatic moves are allowed again\n' : 'flap damping was not engaged\n'));
+    });
+  program
     .command('note')
     .description('commit a note to the audit trail, e.g. hapair note "replaced the cable on fw2"')
     .argument('<text>', 'one line, up to 1024 characters')

@@ -255,6 +255,13 @@ export class AgentService implements ClusterService {
       .map((r) => ({ index: r.index, at: r.at === '' ? new Date(0).toISOString() : r.at, actor: r.principal, action: r.command, detail: r.detail, outcome: r.outcome }));
   }
 
+  async clearFlapDamping(principal: Principal): Promise<{ readonly cleared: boolean }> {
+    const engaged = this.agent.state.flapDamped !== null;
+    const result = await this.write('clearFlapDamping', {}, principal);
+    this.throwIfRefused(result, 'MAINTENANCE_REFUSED');
+    return { cleared: engaged };
+  }
+
   async addNote(text: string, principal: Principal): Promise<NotesView> {
     const result = await this.write('addNote', { text }, principal);
     this.throwIfRefused(result, 'CONFIG_INVALID');

@@ -218,6 +218,11 @@ export class FakeService implements ClusterService {
     return this.notesView;
   }
 
+  async clearFlapDamping(principal: Principal): Promise<{ readonly cleared: boolean }> {
+    this.enter('clearFlapDamping', [principal]);
+    return { cleared: true };
+  }
+
   async notes(): Promise<NotesView> {
     this.enter('notes', []);
     return this.notesView;

@@ -29,6 +29,7 @@ const EXPECTED: ReadonlyArray<readonly [string, string]> = [
   ['post', '/v1/backups/import'],
   ['post', '/v1/backups/{id}/restore'],
   ['get', '/v1/audit'],
+  ['post', '/v1/flap-damping/clear'],
   ['post', '/v1/notes'],
   ['get', '/v1/notes'],
   ['get', '/v1/events'],

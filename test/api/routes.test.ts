@@ -369,3 +369,13 @@ t.test('POST /v1/notes needs an operator and a text; GET /v1/notes for viewers',
   t.equal(read.status, 200);
   t.equal(read.body?.['count'], 1);
 });
+
+t.test('POST /v1/flap-damping/clear needs an operator', async (t) => {
+  const h = await startApi(t);
+  const denied = await h.call('POST', '/v1/flap-damping/clear', { token: 'viewer' });
+  t.equal(denied.status, 403);
+  t.equal(h.service.lastCall('clearFlapDamping'), undefined);
+  const r = await h.call('POST', '/v1/flap-damping/clear', { token: 'operator' });
+  t.equal(r.status, 200);
+  t.same(r.body, { cleared: true });
+});

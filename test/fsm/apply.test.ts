@@ -322,3 +322,17 @@ t.test('a new epoch for the same holder (fence lapsed) is not a role move', asyn
   t.match(log.run(cmd('grantLease', { holder: 'fw2', epoch: 3, reason: 'failover', term: 2 })), { ok: true });
   t.equal(log.state.moves.length, moves + 1, 'a real move is recorded');
 });
+
+t.test('flap damping counts automatic moves only, and clearFlapDamping lets them happen again', async (t) => {
+  const log = pair();
+  log.run(cmd('grantLease', { holder: 'fw1', epoch: 1, reason: 'bootstrap', term: 1 }));
+  const holders = ['fw2', 'fw1', 'fw2', 'fw1', 'fw2', 'fw1'];
+  holders.forEach((holder, i) => log.run(cmd('grantLease', { holder, epoch: i + 2, reason: 'switchover', term: 1 })));
+  t.equal(log.state.flapDamped, null, 'switchovers by an operator are not flapping');
+  ['fw2', 'fw1', 'fw2', 'fw1'].forEach((holder, i) =>
+    log.run(cmd('grantLease', { holder, epoch: i + 8, reason: i % 2 === 0 ? 'failover' : 'failback', term: 1 })),
+  );
+  t.not(log.state.flapDamped, null, 'four automatic moves in the window engage damping (maxMoves 3)');
+  t.match(log.run(cmd('clearFlapDamping', {})), { ok: true, detail: 'flap damping cleared' });
+  t.equal(log.state.flapDamped, null);
+});
