@@ -5,14 +5,13 @@
  * stack trace); 2 usage error.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { LineCounter, parseDocument, stringify } from 'yaml';
 import { generateToken, parseTokensFile, tokensFileLine, TokensFileError } from '../auth/tokens.js';
 import { ROLES, type Role } from '../auth/roles.js';
 import { ApiClient, ApiError, ApiUnreachableError, DEFAULT_API_URL } from './client.js';
 import { formatAudit, formatBackups, formatStatus } from './format.js';
+import { VERSION } from '../node/version.js';
 
 export interface CliIo {
   out(text: string): void;
@@ -93,7 +92,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   const program = new Command('hapair');
   program
     .description('HA manager for firewall pairs: one Raft log, an active-role lease, kernel-held fencing')
-    .version(packageVersion(), '-V, --version')
+    .version(VERSION, '-V, --version')
     .addOption(new Option('--api <url>', `API of any node (env HAPAIR_API; default ${DEFAULT_API_URL})`))
     .addOption(new Option('--token <token>', 'bearer token (env HAPAIR_TOKEN)'))
     .option('--json', 'print JSON instead of text (errors too, on stderr)')
@@ -456,17 +455,4 @@ function nonNegativeInteger(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be a revision number.');
   return n;
-}
-
-function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'hapair' && typeof pkg.version === 'string') return pkg.version;
-    }
-    dir = dirname(dir);
-  }
-  return '0.0.0';
 }
