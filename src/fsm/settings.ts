@@ -9,6 +9,7 @@
  * Every default lives in DEFAULTS below and nowhere else.
  */
 import { isIP } from 'node:net';
+import { ipv6Groups } from '../util/ipv6.js';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { checkHostPort } from '../config/address.js';
@@ -391,22 +392,8 @@ export function parsePrefix(text: string): ParsedPrefix | string {
   if (!(prefixLength >= 1 && prefixLength <= max)) {
     return `prefix length must be 1-${max} for IPv${family}, got ${JSON.stringify(lengthText)}`;
   }
-  const key = family === 4 ? address : expandIPv6(address);
+  const key = family === 4 ? address : ipv6Groups(address).join(':');
   return { family: family === 4 ? 4 : 6, address, prefixLength, key };
-}
-
-function expandIPv6(address: string): string {
-  let text = address.toLowerCase();
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4 !== null) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const headParts = head === '' ? [] : head.split(':');
-  const tailParts = tail === undefined || tail === '' ? [] : tail.split(':');
-  const zeros = tail === undefined ? [] : new Array<string>(8 - headParts.length - tailParts.length).fill('0');
-  return [...headParts, ...zeros, ...tailParts].map((p) => p.padStart(4, '0')).join(':');
 }
 
 // ---------------------------------------------------------------------------

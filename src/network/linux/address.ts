@@ -4,6 +4,7 @@
  * IPv6 in RFC 5952 form while an operator may write any valid spelling.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { ipv6Groups } from '../../util/ipv6.js';
 
 export interface ParsedVip {
   readonly family: 4 | 6;
@@ -41,19 +42,7 @@ export function addressKey(address: string): string | null {
 
 /** 32 lowercase hex digits; the caller has checked isIPv6. */
 export function ipv6ToHex(address: string): string {
-  let text = address.toLowerCase();
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4 !== null) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const headGroups = head === '' ? [] : head.split(':');
-  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
-  const missing = 8 - headGroups.length - tailGroups.length;
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(missing).fill('0'), ...tailGroups];
-  return groups.map((g) => g.padStart(4, '0')).join('');
+  return ipv6Groups(address).join('');
 }
 
 /** The `@th,64,128` integer literal nft takes for an IPv6 ND target. */
