@@ -110,9 +110,11 @@ export async function runDemo(out: NodeJS.WritableStream = process.stdout): Prom
     say('restarting fw1');
     const restartedAt = performance.now();
     startNode(fw1);
+    const failoverEpoch = status.active?.epoch ?? 0;
     status = await until('fw1 is back and the role fails back to it', async () => {
       const s = await client.status(api(fw1));
-      return s.active?.node === 'fw1' && s.members.find((m) => m.id === 'fw1')?.role === 'active' ? s : null;
+      const back = s.active?.node === 'fw1' && (s.active?.epoch ?? 0) > failoverEpoch;
+      return back && s.members.find((m) => m.id === 'fw1')?.role === 'active' ? s : null;
     }, 5);
     say(`failback: fw1 is active again (epoch ${status.active?.epoch}, reason ${status.active?.reason}) ${ms(performance.now() - restartedAt)} after its restart (includes the 1 s hold-down)`);
     printStatus(say, status);

@@ -267,13 +267,14 @@ function applyGrantLease(s: ClusterState, index: number, c: CommandOf<'grantLeas
 }
 
 /** Counts real moves (holder changed) inside the window, after the last operator clear. */
+/** Only automatic moves can loop; an operator's switchover or maintenance is not flapping. */
+const AUTOMATIC_MOVES: ReadonlySet<string> = new Set(['failover', 'failback', 'resource-failure']);
+
 function flapCheck(s: ClusterState, moves: readonly RoleMove[], at: string, index: number): ClusterState['flapDamped'] {
   const nowMs = Date.parse(at);
   const sinceMs = nowMs - s.settings.flapDamping.windowMs;
-  // Only automatic moves can loop; an operator's switchover or maintenance is not flapping.
-  const automatic = new Set<string>(['failover', 'failback', 'resource-failure']);
   const inWindow = moves.filter(
-    (m) => m.from !== null && m.from !== m.to && automatic.has(m.reason) && m.index > s.flapClearedIndex && Date.parse(m.at) >= sinceMs,
+    (m) => m.from !== null && m.from !== m.to && AUTOMATIC_MOVES.has(m.reason) && m.index > s.flapClearedIndex && Date.parse(m.at) >= sinceMs,
   ).length;
   return inWindow > s.settings.flapDamping.maxMoves ? { since: at, moves: inWindow, index } : null;
 }

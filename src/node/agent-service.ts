@@ -35,7 +35,7 @@ import { formatSettingsErrors, validateSettings } from '../fsm/settings.js';
 import { versionWriteBlock, type Backup } from '../fsm/state.js';
 import { memberRole, switchoverCheck } from '../role/decide.js';
 import { ProposalError, type AppliedResult } from './raft-node.js';
-import { toApiCondition, type Agent } from './agent.js';
+import { TICK_MS, toApiCondition, type Agent } from './agent.js';
 import { VERSION } from './version.js';
 
 const SWITCHOVER_TIMEOUT_MS = 15_000;
@@ -63,7 +63,9 @@ export class AgentService implements ClusterService {
         return {
           id: m.id,
           kind: m.kind,
-          role: self && decision !== null ? decision.role : reachable ? memberRole(state, m.id) : m.kind === 'witness' ? 'witness' : 'none',
+          // This node says what it does, not what its (maybe stale) replicated state says: before its first
+          // role decision after a restart it holds nothing.
+          role: self ? (decision?.role ?? (m.kind === 'witness' ? 'witness' : 'none')) : reachable ? memberRole(state, m.id) : m.kind === 'witness' ? 'witness' : 'none',
           reachable,
           // A silent member's last report says nothing about it now.
           health: reachable ? (record?.health?.health ?? 'unknown') : 'unknown',
@@ -317,7 +319,7 @@ export class AgentService implements ClusterService {
     return {
       linearizable: opts.linearizable,
       appliedIndex: a.node.applied,
-      leaderContactMs: raft.role === 'leader' ? 0 : raft.leader === null ? null : raft.ticksSinceLeaderContact * 10,
+      leaderContactMs: raft.role === 'leader' ? 0 : raft.leader === null ? null : raft.ticksSinceLeaderContact * TICK_MS,
     };
   }
 

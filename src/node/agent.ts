@@ -32,6 +32,7 @@ import { unreachable } from '../util/assert.js';
 import { AgentService } from './agent-service.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { RaftNode } from './raft-node.js';
+import type { RaftStatus } from '../raft/raft.js';
 import { ReplicatedState } from './replicated-state.js';
 import { VERSION } from './version.js';
 
@@ -68,6 +69,8 @@ export class Agent {
   private vipApplied: DesiredVipState = { hold: false };
   private vipBusy = false;
   private lastRenewalMs = 0;
+  /** The Raft leader as of the last soft-state change: read per peer on every role tick, so kept rather than asked for. */
+  private knownLeader: NodeId | null = null;
   private regrantedAfter: number | null = null;
   private policyState = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   private policyBusy = false;
@@ -138,6 +141,7 @@ export class Agent {
       heartbeatTicks: timers.heartbeatTicks,
       random: seededRandom(),
       onSoftState: (role, leader) => {
+        this.knownLeader = leader;
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
         this.emit({ type: 'leader', at: new Date().toISOString(), leader, term: this.node.status().term });
       },
@@ -205,7 +209,7 @@ export class Agent {
   }
 
   private viaLeaderTicks(id: NodeId): number {
-    const leader = this.node.status().leader;
+    const leader = this.knownLeader;
     if (leader === null || leader === this.id || leader === id) return Infinity;
     const heardLeader = this.lastHeardTick.get(leader);
     if (heardLeader === undefined) return Infinity;
@@ -277,8 +281,9 @@ export class Agent {
     if (this.stopping || this.fatal !== null) return;
     this.node.catchUpTicks();
     this.nowTick = this.currentTick();
-    if (this.startupCleanup === 'pending' && this.node.applied >= this.node.status().commit) void this.cleanupAtStart();
-    const input = this.roleInput();
+    const status = this.node.status();
+    if (this.startupCleanup === 'pending' && this.node.applied >= status.commit) void this.cleanupAtStart();
+    const input = this.roleInput(status);
     const decision = this.withLocalConditions(decide(input));
     this.memory = decision.memory;
     const previousConditions = this.lastDecisionValue?.conditions ?? [];
@@ -290,8 +295,7 @@ export class Agent {
     this.emitConditionChanges(previousConditions, decision.conditions);
   }
 
-  private roleInput(): RoleInput {
-    const status = this.node.status();
+  private roleInput(status: RaftStatus): RoleInput {
     const state = this.state;
     const config = roleConfigFromSettings(state.settings, { tickMs: TICK_MS });
     const raft: RaftView = {
@@ -482,14 +486,14 @@ export class Agent {
       me.version === want.version &&
       me.entitlementPresent === want.entitlementPresent;
     if (current || this.nowTick - this.lastRegisterTick < REPORT_RETRY_TICKS) return;
-    if (this.node.status().leader === null) return;
+    if (this.knownLeader === null) return;
     this.lastRegisterTick = this.nowTick;
     this.submit(this.command('registerMember', { member: want }));
   }
 
   private maybeReportHealth(input: RoleInput): void {
     const me = this.state.members.find((m) => m.id === this.id);
-    if (me === undefined || this.node.status().leader === null) return;
+    if (me === undefined || this.knownLeader === null) return;
     const report = {
       node: this.id,
       health: input.local.health,
