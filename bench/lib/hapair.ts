@@ -33,6 +33,11 @@ export function expectedNotesXor(n: number): string {
   return xor.toString('hex');
 }
 
+/** Extra Node options for the agents, e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them. */
+function nodeArgs(): string[] {
+  return (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
 export async function startHapair(): Promise<HapairCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'hapair-bench-'));
   const token = randomBytes(24).toString('hex');
@@ -62,7 +67,7 @@ export async function startHapair(): Promise<HapairCluster> {
         '',
       ].join('\n'),
     );
-    processes.push(start(`hapair ${n.id}`, process.execPath, [CLI, 'agent', '--config', file]));
+    processes.push(start(`hapair ${n.id}`, process.execPath, [...nodeArgs(), CLI, 'agent', '--config', file]));
   }
   const apiUrls = nodes.map((n) => `http://127.0.0.1:${n.api}`);
   const headers = { authorization: `Bearer ${token}` };

@@ -101,6 +101,8 @@ export class RaftNode {
   private appliedIndex = 0;
   private appliedTermValue = 0;
   private persistedHard: HardState | null = null;
+  /** A newer commit index not yet written (see handleReady). */
+  private unwrittenHard: HardState | null = null;
   private appliedSinceSnapshot = 0;
   private fatal: Error | null = null;
 
@@ -218,6 +220,10 @@ export class RaftNode {
     this.readWaiters.clear();
     // Let an in-flight persist finish so the store closes cleanly.
     while (this.processing) await new Promise((r) => setTimeout(r, 1));
+    // A clean stop keeps the newest commit index, so a restart applies as far from its own disk.
+    if (this.unwrittenHard !== null && this.fatal === null) {
+      await this.options.storage.persist({ hardState: this.unwrittenHard, entries: [], snapshot: null }, true).catch(() => undefined);
+    }
     await this.options.transport.close();
     await this.options.storage.close();
   }
@@ -329,12 +335,16 @@ export class RaftNode {
     // after this one is on disk. A new term or vote must be durable first.
     const early = raft.status().role === 'leader' && !this.termOrVoteChanged(ready);
     if (early && ready.messages.length > 0) this.options.transport.send(ready.messages);
-    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
-      await this.options.storage.persist(
-        { hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot },
-        ready.mustSync,
-      );
-      if (ready.hardState !== null) this.persistedHard = ready.hardState;
+    if (this.onlyCommitMoved(ready)) {
+      // The commit index is volatile in Raft: a restart re-learns it from
+      // the leader (and never goes below the snapshot). So a Ready that only
+      // moves it writes nothing; the next write carries the newest value.
+      this.unwrittenHard = ready.hardState;
+    } else if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+      const hardState = ready.hardState ?? this.unwrittenHard;
+      await this.options.storage.persist({ hardState, entries: ready.entries, snapshot: ready.snapshot }, ready.mustSync);
+      if (hardState !== null) this.persistedHard = hardState;
+      this.unwrittenHard = null;
     }
     if (!early && ready.messages.length > 0) this.options.transport.send(ready.messages);
     if (ready.snapshot !== null) {
@@ -354,6 +364,15 @@ export class RaftNode {
     }
     raft.advance(ready);
     await this.maybeCompact(raft);
+  }
+
+  private onlyCommitMoved(ready: Ready): boolean {
+    const h = ready.hardState;
+    const p = this.persistedHard;
+    return (
+      h !== null && p !== null && ready.entries.length === 0 && ready.snapshot === null && !ready.mustSync &&
+      h.term === p.term && h.vote === p.vote
+    );
   }
 
   private termOrVoteChanged(ready: Ready): boolean {
