@@ -7,11 +7,12 @@
  * node config is fixed. `hapair leave` dissolves the cluster again, node by
  * node, checking what stays. The member events (joined, left) come along.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { stringify } from 'yaml';
 import type { NodeInfo } from '../../src/api/schemas.js';
-import { ROOT, runCli, startCluster, type NodeName, type TestCluster } from './harness.js';
+import { BASE_SETTINGS, ROOT, runCli, startCluster, type NodeName, type TestCluster } from './harness.js';
 
 async function nodeInfo(c: TestCluster, id: NodeName): Promise<NodeInfo> {
   const r = await c.call(id, 'GET', '/v1/node', { token: 'viewer', timeoutMs: 5_000 });
@@ -46,6 +47,20 @@ t.test('R5/R7: a node in service, a data node and a witness join, then leave', a
     });
     t.ok(info.check.ok, `fw1's own setup check passes: ${info.check.problems.join('; ')}`);
     t.same(info.check.vips, [{ address: '192.0.2.1/24', interface: 'lan', device: 'lan0', problem: null }]);
+  });
+
+  await t.test('hapair init --settings applies the settings and ends with the setup check, which an unmapped interface fails', async (t) => {
+    const dmz = join(c.dir, 'dmz.yaml');
+    writeFileSync(dmz, stringify({ ...BASE_SETTINGS, vips: [...BASE_SETTINGS.vips, { address: '198.51.100.1/24', interface: 'dmz' }] }));
+    const bad = await runCli(c, ['init', '--settings', dmz, '--wait', '3']);
+    t.equal(bad.code, 1, 'the flow refuses to finish');
+    t.match(bad.stdout, new RegExp(`^settings from ${dmz.replaceAll('/', '\\/')} applied: config revision \\d+\n`));
+    t.equal(bad.stderr, `error: setup check failed: fw1: VIP 198.51.100.1/24 names interface "dmz", which network.interfaces in fw1's node config does not map to a device\n`);
+    const good = join(c.dir, 'settings.yaml');
+    writeFileSync(good, stringify(BASE_SETTINGS));
+    const r = await runCli(c, ['init', '--settings', good, '--wait', '10']);
+    t.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    t.match(r.stdout, /^setup check passed: 1 member of jointest/m);
   });
 
   await t.test('hapair join fw2: a snapshot brings the state; the setup check refuses an unmapped VIP interface', async (t) => {
