@@ -251,7 +251,11 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   // Each flow ends with the setup check (R7) and fails, naming every problem, when it does not pass.
   const verifyOptions = (cmd: Command): Command =>
     cmd
-      .addOption(new Option('--wait <seconds>', 'how long the setup check waits for every node to converge').argParser(positiveNumber).default(30))
+      .addOption(
+        new Option('--wait <seconds>', 'how long to wait for the nodes to converge (join: also for the new node to hold the state) before the setup check gives up')
+          .argParser(positiveNumber)
+          .default(30),
+      )
       .option('--no-verify', 'skip the setup check at the end (run `hapair verify` later)');
   const runVerify = async (c: ApiClient, opts: { wait: number; verify: boolean }): Promise<SetupReport | null> =>
     opts.verify ? verifySetup(c, opts.wait * 1000) : null;
