@@ -40,6 +40,8 @@ import { VERSION } from './version.js';
 
 /** One tick of the Raft core and of the role loop. Timers in the settings are whole multiples of it. */
 export const TICK_MS = 10;
+/** How often a node re-checks that its VIPs' devices exist when nothing changed (SETUP_INVALID). */
+const VIP_CHECK_MS = 10_000;
 /** A member report is re-sent at most this often while the state does not show it. */
 const REPORT_RETRY_TICKS = 50;
 
@@ -106,6 +108,7 @@ export class Agent {
   private readonly reachableSeen = new Map<NodeId, boolean>();
   /** VIP problems of the last setup check (refreshed with the reconcile loop), raised as SETUP_INVALID. */
   private vipProblems: readonly string[] = [];
+  private vipCheck: { settings: ClusterState['settings'] | null; atMs: number } = { settings: null, atMs: 0 };
 
   constructor(private readonly options: AgentOptions) {
     this.config = options.config;
@@ -732,8 +735,7 @@ export class Agent {
 
   private async reconcile(): Promise<void> {
     if (this.stopping) return;
-    const vips = await this.checkVips().catch((error: unknown) => [{ problem: `${this.id}: the setup check failed: ${String(error)}` }]);
-    this.vipProblems = vips.flatMap((v) => (v.problem === null ? [] : [v.problem]));
+    await this.maybeCheckVips();
     if (this.startupCleanup !== 'done') return;
     const report = await this.driver.reconcile();
     for (const line of report.repaired) {
@@ -784,6 +786,15 @@ export class Agent {
       problems.push(`${this.id}: policy revision ${policy.revision} failed to apply: ${this.policyState.error ?? 'no reason given'}`);
     }
     return { ok: problems.length === 0, problems, vips };
+  }
+
+  /** The VIP part of the setup check for SETUP_INVALID: when the settings change, else every VIP_CHECK_MS (it lists the devices). */
+  private async maybeCheckVips(): Promise<void> {
+    const settings = this.state.settings;
+    if (settings === this.vipCheck.settings && performance.now() - this.vipCheck.atMs < VIP_CHECK_MS) return;
+    this.vipCheck = { settings, atMs: performance.now() };
+    const vips = await this.checkVips().catch((error: unknown) => [{ problem: `${this.id}: the setup check failed: ${String(error)}` }]);
+    this.vipProblems = vips.flatMap((v) => (v.problem === null ? [] : [v.problem]));
   }
 
   private async checkVips(): Promise<SetupCheck['vips']> {
