@@ -25,6 +25,7 @@ import type {
   JoinRequest,
   MaintenanceResult,
   MembershipResult,
+  NodeInfo,
   NotesView,
   PolicyView,
   RestoreResult,
@@ -45,9 +46,11 @@ export type {
   MemberRef,
   MemberStatus,
   MembershipResult,
+  NodeInfo,
   NotesView,
   PolicyView,
   ReadInfo,
+  SetupCheck,
   RestoreResult,
   StatusView,
   SwitchoverRequest,
@@ -128,6 +131,13 @@ export interface ClusterService {
   readonly nodeId: string;
 
   status(opts: ReadOptions): Promise<StatusView>;
+
+  /**
+   * This node alone (never forwarded): identity, what it applied, its timers
+   * and its own setup check. `hapair join` reads it from the new node, and
+   * the setup check from every node.
+   */
+  nodeInfo(): Promise<NodeInfo>;
 
   getConfig(opts: ReadOptions): Promise<ConfigView>;
   /**

@@ -26,6 +26,7 @@ import {
   MaintenanceResultSchema,
   MemberParamsSchema,
   MembershipResultSchema,
+  NodeInfoSchema,
   NoteBodySchema,
   NotesViewSchema,
   PolicyBodySchema,
@@ -93,6 +94,22 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
     },
     async (request) => service.status({ linearizable: request.query.linearizable === true }),
+  );
+
+  app.get(
+    '/v1/node',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        tags: ['status'],
+        summary: "This node: identity, applied revisions, timers and its own setup check (VIPs' interfaces and devices)",
+        description:
+          'Answered by the node asked, never forwarded. `hapair join` reads it from the new node; the setup check ' +
+          '(`hapair verify`, and the end of init, join and leave) reads it from every member.',
+        response: ok(NodeInfoSchema),
+      },
+    },
+    async () => service.nodeInfo(),
   );
 
   // --- config and policy ----------------------------------------------------

@@ -107,6 +107,53 @@ export const StatusSchema = Type.Object({
 });
 
 // ---------------------------------------------------------------------------
+// This node (GET /v1/node): what `hapair join` and the setup check read from each node
+
+export const VipCheckSchema = Type.Object({
+  address: Type.String(),
+  interface: Type.String({ description: 'the logical interface the VIP names in the settings' }),
+  device: Nullable(Type.String({ description: "this node's device for it (network.interfaces), null if not mapped" })),
+  problem: Nullable(Type.String({ description: 'why this node could not hold the VIP, null when it can' })),
+});
+
+export const SetupCheckSchema = Type.Object(
+  {
+    ok: Type.Boolean({ description: 'true when problems is empty' }),
+    problems: Type.Array(Type.String(), { description: 'one sentence each, naming this node' }),
+    vips: Type.Array(VipCheckSchema, { description: 'each VIP of the applied settings (data nodes; empty on a witness)' }),
+  },
+  { description: "this node's setup check (R7): its VIPs' interfaces map to devices its network driver can manage" },
+);
+
+export const NodeInfoSchema = Type.Object({
+  node: Type.String(),
+  kind: StringEnum(['data', 'witness']),
+  cluster: Type.String(),
+  version: Type.String({ description: 'software version of this node' }),
+  peer: Type.String({ description: 'the peer address other nodes reach this node at (peer.advertise or peer.listen)' }),
+  api: Type.String({ description: 'this API (api.advertise or api.listen)' }),
+  membership: StringEnum(['voter', 'learner', 'none'], { description: "this node's place in the committed Raft membership it knows" }),
+  join: Type.Array(Type.Object({ id: Type.String(), peer: Type.String() }), { description: 'cluster.join of the node config (empty when absent)' }),
+  leader: Nullable(Type.String()),
+  appliedIndex: LogIndex,
+  configRevision: Revision,
+  settingsSha256: Type.String({ description: 'SHA-256 of the canonical JSON of the applied settings: equal on nodes holding the same settings' }),
+  policyRevision: Revision,
+  policySha256: Type.String({ description: 'SHA-256 of the applied policy ruleset' }),
+  appliedPolicyRevision: Revision,
+  driver: Type.String({ description: 'network driver: linux or sim' }),
+  interfaces: Type.Record(Type.String(), Type.String(), { description: 'network.interfaces of the node config' }),
+  raft: Type.Object({
+    tickMs: Type.Integer({ minimum: 1 }),
+    electionTicks: Type.Integer({ minimum: 1 }),
+    heartbeatTicks: Type.Integer({ minimum: 1 }),
+    voteRefusalTicks: Type.Integer({ minimum: 1 }),
+    snapshotIndex: Type.Integer({ minimum: 0, description: 'the log is compacted up to here (a node joining later gets a snapshot)' }),
+  }),
+  check: SetupCheckSchema,
+});
+
+// ---------------------------------------------------------------------------
 // Config and policy
 
 export const ConfigViewSchema = Type.Object({
@@ -267,6 +314,8 @@ export type SwitchoverRequest = Static<typeof SwitchoverBodySchema>;
 export type SwitchoverResult = Static<typeof SwitchoverResultSchema>;
 export type MaintenanceResult = Static<typeof MaintenanceResultSchema>;
 export type JoinRequest = Static<typeof JoinBodySchema>;
+export type NodeInfo = Static<typeof NodeInfoSchema>;
+export type SetupCheck = Static<typeof SetupCheckSchema>;
 export type MemberRef = Static<typeof MemberRefSchema>;
 export type MembershipResult = Static<typeof MembershipResultSchema>;
 export type BackupInfo = Static<typeof BackupInfoSchema>;

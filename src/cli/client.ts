@@ -11,6 +11,7 @@ import type {
   JoinRequest,
   MaintenanceResult,
   MembershipResult,
+  NodeInfo,
   NotesView,
   PolicyView,
   RestoreResult,
@@ -70,6 +71,17 @@ export class ApiClient {
 
   status(linearizable = false): Promise<StatusView> {
     return this.json('GET', `/v1/status${linearizable ? '?linearizable=true' : ''}`);
+  }
+
+  /** GET /v1/node: the node at this URL itself (never forwarded). */
+  nodeInfo(): Promise<NodeInfo> {
+    return this.json('GET', '/v1/node');
+  }
+
+  /** A client for another node's API (`host:port` as members report it), same scheme, token and timeout. */
+  forNode(api: string): ApiClient {
+    const scheme = new URL(this.baseUrl).protocol;
+    return new ApiClient({ ...this.options, baseUrl: /^[a-z][a-z0-9+.-]*:\/\//i.test(api) ? api : `${scheme}//${api}` });
   }
 
   getConfig(linearizable = false): Promise<ConfigView> {

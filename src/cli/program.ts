@@ -5,13 +5,16 @@
  * stack trace); 2 usage error.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { LineCounter, parseDocument, stringify } from 'yaml';
 import { generateToken, parseTokensFile, tokensFileLine, TokensFileError } from '../auth/tokens.js';
 import { ROLES, type Role } from '../auth/roles.js';
 import { ApiClient, ApiError, ApiUnreachableError, DEFAULT_API_URL } from './client.js';
 import { formatAudit, formatBackups, formatStatus } from './format.js';
+import { formatSetupReport, verifySetup, type SetupReport } from './setup-check.js';
 import { VERSION } from '../node/version.js';
+import type { NodeInfo, StatusView } from '../api/schemas.js';
 
 export interface CliIo {
   out(text: string): void;
@@ -245,69 +248,153 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     });
 
   // --- setup flows -------------------------------------------------------------------
-  program
-    .command('init')
-    .description(
-      'first step of a new cluster: create an API token (only its hash goes to the tokens file) and, with ' +
-        '--settings, apply the first cluster settings to the node at --api once its agent runs',
-    )
-    .requiredOption('--tokens-file <file>', 'the tokens file named by api.tokensFile in the node config (created if missing)')
-    .option('--name <name>', 'token name, shown in the audit log', 'admin')
-    .addOption(new Option('--role <role>', 'token role').choices([...ROLES]).default('admin'))
-    .option('--settings <file>', 'cluster settings YAML to apply (needs a running node)')
-    .action(async (opts: { tokensFile: string; name: string; role: Role; settings?: string }, cmd: Command) => {
-      const { token, sha256 } = generateToken();
-      addToTokensFile(opts.tokensFile, { name: opts.name, role: opts.role, sha256 });
-      let revision: number | null = null;
-      if (opts.settings !== undefined) {
-        // The new token, so the node at --api must already read this tokens file.
-        const api = new ApiClient({ baseUrl: client(cmd).baseUrl, token, timeoutMs: globals(cmd).timeout * 1000 });
-        const settings = readYamlFile(opts.settings);
-        revision = (await api.putConfig(settings, (await api.getConfig()).revision)).revision;
-      }
-      print(cmd, { name: opts.name, role: opts.role, token, tokensFile: opts.tokensFile, configRevision: revision }, () =>
-        [
-          `token "${opts.name}" (role ${opts.role}) added to ${opts.tokensFile}; copy the file to every node.`,
-          `The token is shown once, only its hash is stored:`,
-          '',
-          `  export HAPAIR_TOKEN=${token}`,
-          '',
-          ...(revision === null ? [] : [`settings from ${opts.settings} applied: config revision ${revision}`]),
-          '',
-        ].join('\n'),
-      );
-    });
-  program
-    .command('join')
-    .description(
-      'add a node to the running cluster at --api (its agent must run with the same software version); ' +
-        'then check `hapair status` on every node (R5, R7)',
-    )
-    .requiredOption('--id <id>', 'the new node id (node.id in its config)')
-    .requiredOption('--peer <host:port>', 'its peer address (peer.advertise or peer.listen)')
-    .requiredOption('--node-api <host:port>', 'its API address (api.listen)')
-    .addOption(new Option('--kind <kind>', 'data or witness').choices(['data', 'witness']).default('data'))
-    .option('--node-version <version>', 'its software version, checked against the cluster')
-    .action(
-      async (opts: { id: string; peer: string; nodeApi: string; kind: 'data' | 'witness'; nodeVersion?: string }, cmd: Command) => {
-        const r = await client(cmd).join({
-          id: opts.id,
-          kind: opts.kind,
-          peer: opts.peer,
-          api: opts.nodeApi,
-          ...(opts.nodeVersion === undefined ? {} : { version: opts.nodeVersion }),
-        });
-        print(cmd, r, () => `${opts.id} joined; members: ${r.members.map((m) => `${m.id} (${m.kind})`).join(', ')}\n`);
+  // Each flow ends with the setup check (R7) and fails, naming every problem, when it does not pass.
+  const verifyOptions = (cmd: Command): Command =>
+    cmd
+      .addOption(
+        new Option('--wait <seconds>', 'how long to wait for the nodes to converge (join: also for the new node to hold the state) before the setup check gives up')
+          .argParser(positiveNumber)
+          .default(30),
+      )
+      .option('--no-verify', 'skip the setup check at the end (run `hapair verify` later)');
+  const runVerify = async (c: ApiClient, opts: { wait: number; verify: boolean }): Promise<SetupReport | null> =>
+    opts.verify ? verifySetup(c, opts.wait * 1000) : null;
+  /** Prints the flow's result and the setup report; a failed check is exit 1 with the problems on stderr. */
+  const finish = (cmd: Command, value: Record<string, unknown>, human: string, report: SetupReport | null): void => {
+    print(cmd, { ...value, ...(report === null ? {} : { setupCheck: report }) }, () => `${human}${report === null ? '' : formatSetupReport(report)}`);
+    if (report !== null && !report.ok) {
+      throw new CliError(`setup check failed: ${report.problems.join('; ')}`);
+    }
+  };
+
+  verifyOptions(
+    program
+      .command('init')
+      .description(
+        'set up a new cluster: with --tokens-file, create an API token (only its hash goes to the file); with ' +
+          '--settings, apply the first cluster settings through the node at --api (its agent must run) and run the setup check',
+      )
+      .option('--tokens-file <file>', 'the tokens file named by api.tokensFile in the node config (created if missing)')
+      .option('--name <name>', 'token name, shown in the audit log', 'admin')
+      .addOption(new Option('--role <role>', 'token role').choices([...ROLES]).default('admin'))
+      .option('--settings <file>', 'cluster settings YAML to apply (with the new token when --tokens-file is given, else with --token)'),
+  ).action(async (opts: { tokensFile?: string; name: string; role: Role; settings?: string; wait: number; verify: boolean }, cmd: Command) => {
+    if (opts.tokensFile === undefined && opts.settings === undefined) throw new UsageError('give --tokens-file, --settings or both');
+    let token: string | null = null;
+    if (opts.tokensFile !== undefined) {
+      const generated = generateToken();
+      addToTokensFile(opts.tokensFile, { name: opts.name, role: opts.role, sha256: generated.sha256 });
+      token = generated.token;
+    }
+    let revision: number | null = null;
+    let report: SetupReport | null = null;
+    if (opts.settings !== undefined) {
+      const settings = readYamlFile(opts.settings);
+      // A new token works only once the node at --api has read the tokens file that holds it.
+      const api = token === null ? client(cmd) : new ApiClient({ baseUrl: client(cmd).baseUrl, token, timeoutMs: globals(cmd).timeout * 1000 });
+      revision = (await api.putConfig(settings, (await api.getConfig()).revision)).revision;
+      report = await runVerify(api, opts);
+    }
+    const lines = [
+      ...(token === null
+        ? []
+        : [
+            `token "${opts.name}" (role ${opts.role}) added to ${opts.tokensFile ?? ''}; copy the file to every node.`,
+            'The token is shown once, only its hash is stored:',
+            '',
+            `  export HAPAIR_TOKEN=${token}`,
+            '',
+          ]),
+      ...(revision === null ? [] : [`settings from ${opts.settings ?? ''} applied: config revision ${revision}`]),
+      '',
+    ];
+    finish(
+      cmd,
+      {
+        ...(token === null ? {} : { name: opts.name, role: opts.role, token, tokensFile: opts.tokensFile }),
+        configRevision: revision,
       },
+      lines.join('\n'),
+      report,
     );
+  });
+
+  verifyOptions(
+    program
+      .command('join')
+      .description(
+        'add a node to the running cluster at --api: its agent runs with cluster.join listing the members; checks its ' +
+          'software version (R5) and cluster name, adds it (it receives the log or a snapshot), waits until it holds the ' +
+          'same settings and policy as the leader, then runs the setup check on every node (R7)',
+      )
+      .requiredOption('--node-api <host:port>', "the new node's API (its api.listen or api.advertise); it tells its id, kind, peer address and version"),
+  ).action(async (opts: { nodeApi: string; wait: number; verify: boolean }, cmd: Command) => {
+    const c = client(cmd);
+    let nodeClient: ApiClient;
+    try {
+      nodeClient = c.forNode(opts.nodeApi);
+    } catch {
+      throw new UsageError(`--node-api: not an http(s) URL or host:port: ${JSON.stringify(opts.nodeApi)}`);
+    }
+    const node = await nodeClient.nodeInfo().catch((error: unknown) => {
+      if (error instanceof ApiUnreachableError) throw new CliError(`cannot reach the new node's API: ${error.message} (is its agent running?)`);
+      throw error;
+    });
+    const status = await c.status();
+    preflightJoin(node, status);
+    const result = await c.join({ id: node.node, kind: node.kind, peer: node.peer, api: node.api, version: node.version });
+    // The snapshot or log transfer is done when the new node holds what the leader holds.
+    const deadline = performance.now() + opts.wait * 1000;
+    let last: string;
+    for (;;) {
+      try {
+        const [mine, leader] = await Promise.all([nodeClient.nodeInfo(), c.status().then((s) => leaderInfo(c, s))]);
+        last = sameState(mine, leader);
+      } catch (error) {
+        last = error instanceof Error ? error.message : String(error);
+      }
+      if (last === '') break;
+      if (performance.now() > deadline) throw new CliError(`${node.node} joined but does not hold the cluster's state after ${opts.wait} s: ${last}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const report = await runVerify(c, opts);
+    finish(
+      cmd,
+      { joined: node.node, members: result.members },
+      `${node.node} joined; members: ${result.members.map((m) => `${m.id} (${m.kind})`).join(', ')}\n`,
+      report,
+    );
+  });
+
+  verifyOptions(
+    program
+      .command('leave')
+      .description(
+        'remove a node from the cluster (removing the other data node dissolves the pair into a single node), ' +
+          'then run the setup check on the nodes that stay (R7)',
+      )
+      .argument('<node>', 'member id'),
+  ).action(async (node: string, opts: { wait: number; verify: boolean }, cmd: Command) => {
+    const c = client(cmd);
+    const r = await c.leave(node);
+    const report = await runVerify(c, opts);
+    finish(cmd, { left: node, members: r.members }, `${node} left; members: ${r.members.map((m) => `${m.id} (${m.kind})`).join(', ')}\n`, report);
+  });
 
   program
-    .command('leave')
-    .description('remove a node from the cluster (dissolving the pair leaves a single node); then check `hapair status`')
-    .argument('<node>', 'member id')
-    .action(async (node: string, _opts: unknown, cmd: Command) => {
-      const r = await client(cmd).leave(node);
-      print(cmd, r, () => `${node} left; members: ${r.members.map((m) => `${m.id} (${m.kind})`).join(', ')}\n`);
+    .command('verify')
+    .description(
+      "the setup check (R7): every member is a reachable voter on the same version, holds the leader's settings and " +
+        "policy, and each data node maps every VIP's interface to a device its network driver can manage",
+    )
+    .addOption(
+      new Option('--wait <seconds>', 'how long to wait for every node to converge (it answers as soon as the check passes; 0: check once)')
+        .argParser(nonNegativeNumber)
+        .default(10),
+    )
+    .action(async (opts: { wait: number }, cmd: Command) => {
+      const report = await verifySetup(client(cmd), opts.wait * 1000);
+      finish(cmd, {}, '', report);
     });
 
   // --- processes -----------------------------------------------------------------------
@@ -378,6 +465,58 @@ function addDocumentCommands(
     });
 }
 
+/**
+ * What can be known before adding a node: same cluster name and software
+ * version (R5), and a cluster.join that lets it answer whichever member
+ * leads while it has no membership yet.
+ */
+export function preflightJoin(node: NodeInfo, status: StatusView): void {
+  const id = node.node;
+  if (node.cluster !== status.cluster) {
+    throw new CliError(`${id}'s node config names cluster "${node.cluster}", but the cluster at --api is "${status.cluster}"`);
+  }
+  const versions = [...new Set(status.members.flatMap((m) => (m.version === null || m.id === id ? [] : [m.version])))];
+  const other = versions.find((v) => v !== node.version);
+  if (other !== undefined) {
+    throw new CliError(`${id} runs version ${node.version}; the cluster runs ${versions.join(', ')}: install ${other} on ${id} first (R5) (VERSION_MISMATCH)`);
+  }
+  const already = status.members.find((m) => m.id === id);
+  if (already !== undefined && node.membership !== 'none') return; // a join that stopped half-way: continue it
+  if (node.membership !== 'none') {
+    throw new CliError(`${id} already belongs to a cluster of its own (its data directory holds a membership): a joining node starts with an empty node.dataDir and cluster.join instead of cluster.bootstrap`);
+  }
+  const problems: string[] = [];
+  for (const m of status.members) {
+    if (m.id === id) continue;
+    const seed = node.join.find((s) => s.id === m.id);
+    if (seed === undefined) problems.push(`add { id: ${m.id}, peer: ${m.peer ?? '?'} }`);
+    else if (m.peer !== undefined && seed.peer !== m.peer) problems.push(`${m.id} is at ${m.peer}, not ${seed.peer}`);
+  }
+  if (problems.length > 0) {
+    throw new CliError(
+      `${id} could not answer the leader before it is a member: cluster.join in its node config must list every member of the running cluster (${problems.join('; ')}); fix it and restart its agent`,
+    );
+  }
+}
+
+async function leaderInfo(c: ApiClient, status: StatusView): Promise<NodeInfo | null> {
+  const api = status.members.find((m) => m.id === status.leader)?.api ?? null;
+  return api === null ? null : c.forNode(api).nodeInfo();
+}
+
+/** Why `mine` does not hold the leader's state yet ('' when it does). */
+function sameState(mine: NodeInfo, leader: NodeInfo | null): string {
+  if (leader === null) return 'no leader is known';
+  if (mine.membership !== 'voter') return `${mine.node} is not a voter yet`;
+  if (mine.configRevision !== leader.configRevision || mine.settingsSha256 !== leader.settingsSha256) {
+    return `settings revision ${mine.configRevision}, the leader's ${leader.configRevision}`;
+  }
+  if (mine.policyRevision !== leader.policyRevision || mine.policySha256 !== leader.policySha256) {
+    return `policy revision ${mine.policyRevision}, the leader's ${leader.policyRevision}`;
+  }
+  return '';
+}
+
 /** The `# revision: N` comment `config get` writes, from the leading comment block only. */
 export function revisionComment(text: string): number | null {
   for (const line of text.split('\n')) {
@@ -442,6 +581,12 @@ function addToTokensFile(file: string, entry: { name: string; role: Role; sha256
 function positiveNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number.');
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number >= 0.');
   return n;
 }
 

@@ -18,6 +18,14 @@ const BootstrapMember = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * A member of the running cluster a new node joins: where to reach it until
+ * the node has the membership (the leader learns the new node's address from
+ * `hapair join`, and the new node answers it here). The id is needed because
+ * every peer connection names the node it expects.
+ */
+const JoinSeed = Type.Object({ id: NodeId, peer: HostPort }, { additionalProperties: false });
+
 export const NodeConfigSchema = Type.Object(
   {
     node: Type.Object(
@@ -52,8 +60,19 @@ export const NodeConfigSchema = Type.Object(
       {
         name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' }),
         bootstrap: Type.Optional(Type.Array(BootstrapMember, { minItems: 1, maxItems: 7 })),
+        /** The members of a running cluster this node joins (`hapair join`); used only until it is a member. */
+        join: Type.Optional(Type.Array(JoinSeed, { minItems: 1, maxItems: 7 })),
       },
       { additionalProperties: false },
+    ),
+    raft: Type.Optional(
+      Type.Object(
+        {
+          /** Take a snapshot of the state and compact the log after this many applied entries (node-local). */
+          snapshotEveryEntries: Type.Optional(Type.Integer({ minimum: 16, maximum: 10_000_000 })),
+        },
+        { additionalProperties: false },
+      ),
     ),
     network: Type.Object(
       {
@@ -196,10 +215,13 @@ function checkSemantics(config: NodeConfig, file: string): void {
   bootstrap.forEach((m, i) => {
     addresses.push([`cluster.bootstrap.${i}.peer`, m.peer], [`cluster.bootstrap.${i}.api`, m.api]);
   });
+  const join = config.cluster.join ?? [];
+  join.forEach((m, i) => addresses.push([`cluster.join.${i}.peer`, m.peer]));
   for (const [key, address] of addresses) {
     const problem = checkHostPort(address);
     if (problem !== null) throw new ConfigError(file, key, problem);
   }
+  checkJoin(config, file);
   if (bootstrap.length > 0) {
     const ids = new Set<string>();
     bootstrap.forEach((m, i) => {
@@ -218,4 +240,24 @@ function checkSemantics(config: NodeConfig, file: string): void {
     if (data < 1 || data > 2) throw new ConfigError(file, 'cluster.bootstrap', `needs 1 or 2 data members, got ${data}`);
     if (witnesses > 1) throw new ConfigError(file, 'cluster.bootstrap', `allows at most 1 witness, got ${witnesses}`);
   }
+}
+
+function checkJoin(config: NodeConfig, file: string): void {
+  const join = config.cluster.join;
+  if (join === undefined) return;
+  if (config.cluster.bootstrap !== undefined) {
+    throw new ConfigError(
+      file,
+      'cluster.join',
+      'cannot be combined with cluster.bootstrap (bootstrap forms a new cluster on the first start; join adds this node to a running one): keep one',
+    );
+  }
+  const ids = new Set<string>();
+  join.forEach((m, i) => {
+    if (m.id === config.node.id) {
+      throw new ConfigError(file, `cluster.join.${i}.id`, `lists this node ("${m.id}"); list the members of the running cluster this node joins`);
+    }
+    if (ids.has(m.id)) throw new ConfigError(file, `cluster.join.${i}.id`, `duplicate member id "${m.id}"`);
+    ids.add(m.id);
+  });
 }

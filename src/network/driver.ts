@@ -51,6 +51,11 @@ export interface NetworkDriver {
   lapsed?(): number | null;
   /** The VIPs of the current settings, so the fence knows them on a standby too. */
   configureVips?(vips: readonly VipSettings[]): Promise<DriverResult>;
+  /**
+   * The setup check (R7): for each device name, why this driver cannot
+   * manage it here (it does not exist), or null when it can. Read-only.
+   */
+  checkDevices?(devices: readonly string[]): Promise<Readonly<Record<string, string | null>>>;
   /** Releases what the driver holds (VIPs, fence) and stops; safe to call twice. */
   close(): Promise<void>;
 }

@@ -29,7 +29,7 @@ import {
   releaseCommand,
   type FenceListing,
 } from './linux/fence.js';
-import { addArgs, alreadyAbsent, alreadyPresent, delArgs, parseIpAddrJson, type KernelAddress } from './linux/ip-addr.js';
+import { addArgs, alreadyAbsent, alreadyPresent, delArgs, parseIpAddrJson, parseIpLinkJson, type KernelAddress } from './linux/ip-addr.js';
 import { InteractiveNft, isNotFound, OneShotNft, type NftExecutor } from './linux/nft-session.js';
 import { parsePolicy, policyInForce, policyTransaction, type TableRef } from './linux/policy.js';
 
@@ -194,6 +194,19 @@ export class LinuxDriver implements NetworkDriver {
       const checked = await this.runNft(['-c', '-f', '-'], built.text);
       return checked.ok ? { ok: true } : fail(checked.error);
     });
+  }
+
+  /** Read-only: lists the kernel's devices once (`ip -j link show`), outside the serial chain. */
+  async checkDevices(devices: readonly string[]): Promise<Readonly<Record<string, string | null>>> {
+    const argv = [this.paths.ip, '-j', 'link', 'show'];
+    const result = await this.runner.run(argv, { timeoutMs: 5000 });
+    const names = result.code === 0 ? parseIpLinkJson(result.stdout) : null;
+    const out: Record<string, string | null> = {};
+    for (const device of devices) {
+      if (names === null) out[device] = `cannot list the network devices: ${describeFailure(argv, result)}`;
+      else out[device] = names.includes(device) ? null : `device "${device}" does not exist on this host`;
+    }
+    return out;
   }
 
   reconcile(): Promise<ReconcileReport> {

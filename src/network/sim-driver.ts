@@ -45,6 +45,8 @@ export interface SimDriverOptions {
   readonly policyCheck?: (ruleset: string) => string | null;
   readonly maxRecords?: number;
   readonly maxIntervals?: number;
+  /** The devices this simulated host has; absent: every device exists. */
+  readonly devices?: readonly string[];
 }
 
 export class SimNetworkDriver implements NetworkDriver {
@@ -54,6 +56,7 @@ export class SimNetworkDriver implements NetworkDriver {
   private readonly policyCheck: (ruleset: string) => string | null;
   private readonly maxRecords: number;
   private readonly maxIntervals: number;
+  private readonly devices: readonly string[] | null;
   private readonly log: SimRecord[] = [];
   private readonly closedIntervals: VipInterval[] = [];
   private current: { epoch: number; start: number; fenceUntil: number } | null = null;
@@ -70,6 +73,7 @@ export class SimNetworkDriver implements NetworkDriver {
     this.policyCheck = options.policyCheck ?? (() => null);
     this.maxRecords = options.maxRecords ?? 100_000;
     this.maxIntervals = options.maxIntervals ?? 100_000;
+    this.devices = options.devices ?? null;
   }
 
   // --- synchronous API (the simulator drives these directly) -------------
@@ -142,6 +146,13 @@ export class SimNetworkDriver implements NetworkDriver {
 
   reconcile(): Promise<ReconcileReport> {
     return Promise.resolve(this.reconcileSync());
+  }
+
+  checkDevices(devices: readonly string[]): Promise<Readonly<Record<string, string | null>>> {
+    const known = this.devices;
+    const out: Record<string, string | null> = {};
+    for (const d of devices) out[d] = known === null || known.includes(d) ? null : `device "${d}" does not exist on this (simulated) host`;
+    return Promise.resolve(out);
   }
 
   close(): Promise<void> {

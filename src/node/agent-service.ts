@@ -17,6 +17,7 @@ import {
   type LeaderApi,
   type MaintenanceResult,
   type MembershipResult,
+  type NodeInfo,
   type NotesView,
   type PolicyView,
   type Principal,
@@ -31,6 +32,7 @@ import {
 import type { ApplyResult } from '../fsm/apply.js';
 import { formatBackupFile, parseBackupFile, toBackupFile } from '../fsm/backup.js';
 import { encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
+import { canonicalJson, sha256Hex } from '../fsm/canonical.js';
 import { formatSettingsErrors, validateSettings } from '../fsm/settings.js';
 import { versionWriteBlock, type Backup } from '../fsm/state.js';
 import { memberRole, switchoverCheck } from '../role/decide.js';
@@ -39,6 +41,8 @@ import { TICK_MS, toApiCondition, type Agent } from './agent.js';
 import { VERSION } from './version.js';
 
 const SWITCHOVER_TIMEOUT_MS = 15_000;
+/** A join answers within this (the CLI and the forwarding hop wait 60 s by default). */
+const JOIN_TIMEOUT_MS = 45_000;
 
 export class AgentService implements ClusterService {
   readonly nodeId: string;
@@ -94,6 +98,38 @@ export class AgentService implements ClusterService {
       mode: raft.membership.voters.length <= 1 ? 'single' : witnesses > 0 ? 'witness' : 'two-node',
       conditions: (decision?.conditions ?? []).map(toApiCondition),
       read,
+    };
+  }
+
+  async nodeInfo(): Promise<NodeInfo> {
+    const a = this.agent;
+    const raft = a.node.status();
+    const state = a.state;
+    const membership = raft.membership.voters.some((m) => m.id === a.id)
+      ? 'voter'
+      : raft.membership.learners.some((m) => m.id === a.id)
+        ? 'learner'
+        : 'none';
+    return {
+      node: a.id,
+      kind: a.config.node.kind,
+      cluster: a.config.cluster.name,
+      version: VERSION,
+      peer: a.config.peer.advertise ?? a.config.peer.listen,
+      api: a.config.api.advertise ?? a.config.api.listen,
+      membership,
+      join: (a.config.cluster.join ?? []).map((m) => ({ id: m.id, peer: m.peer })),
+      leader: raft.leader,
+      appliedIndex: a.node.applied,
+      configRevision: state.configRevision,
+      settingsSha256: sha256Hex(canonicalJson(state.settings)),
+      policyRevision: state.policy.revision,
+      policySha256: sha256Hex(state.policy.ruleset),
+      appliedPolicyRevision: a.appliedPolicyRevision(),
+      driver: a.driver.name,
+      interfaces: { ...(a.config.network.interfaces ?? {}) },
+      raft: { tickMs: TICK_MS, ...raft.timers, snapshotIndex: raft.snapshotIndex },
+      check: await a.setupCheck(),
     };
   }
 
@@ -179,23 +215,60 @@ export class AgentService implements ClusterService {
     return { id, maintenance: on };
   }
 
+  /**
+   * Adds a node as a learner, waits until it holds the log (a snapshot when
+   * the log was compacted) and has applied the current settings, then makes
+   * it a voter. Running it again for a node half-way in continues from where
+   * it stopped.
+   */
   async join(request: JoinRequest, _principal: Principal): Promise<MembershipResult> {
     if (request.version !== undefined && request.version !== VERSION) {
       throw new ServiceError('VERSION_MISMATCH', `${request.id} runs version ${request.version}; the cluster runs ${VERSION}: update it first (R5)`);
     }
-    const raft = this.agent.node.status();
-    const known = [...raft.membership.voters, ...raft.membership.learners].find((m) => m.id === request.id);
+    const a = this.agent;
+    const deadline = performance.now() + JOIN_TIMEOUT_MS;
+    const raft = a.node.status();
+    const members = [...raft.membership.voters, ...raft.membership.learners];
+    const known = members.find((m) => m.id === request.id);
+    if (known !== undefined && (known.kind !== request.kind || known.peer !== request.peer)) {
+      throw new ServiceError(
+        'MEMBERSHIP_REFUSED',
+        `${request.id} is already a member (${known.kind} at ${known.peer}); to change it, remove it first (hapair leave ${request.id})`,
+      );
+    }
     if (known === undefined) {
+      const same = members.filter((m) => m.kind === request.kind);
+      const limit = request.kind === 'data' ? 2 : 1;
+      if (same.length >= limit) {
+        throw new ServiceError(
+          'MEMBERSHIP_REFUSED',
+          `the cluster already has ${same.length} ${request.kind} node${same.length === 1 ? '' : 's'} (${same.map((m) => m.id).join(', ')}); ` +
+            `it takes at most ${limit}: remove one first (hapair leave)`,
+        );
+      }
       await this.membership({ op: 'addLearner', member: { id: request.id, kind: request.kind, peer: request.peer } });
     }
-    if (!raft.membership.voters.some((m) => m.id === request.id)) {
+    if (!a.node.status().membership.voters.some((m) => m.id === request.id)) {
+      const leader = a.config.peer.advertise ?? a.config.peer.listen;
       await this.waitFor(
         () => {
-          const match = this.agent.node.status().progress[request.id]?.match ?? 0;
-          return match >= this.agent.node.status().commit ? true : null;
+          const status = a.node.status();
+          const match = status.progress[request.id]?.match ?? 0;
+          return match >= status.commit ? true : null;
         },
-        60_000,
-        `${request.id} did not catch up with the log within 60 s; is its agent running and reachable at ${request.peer}?`,
+        deadline - performance.now(),
+        `${request.id} did not catch up with the log within ${JOIN_TIMEOUT_MS / 1000} s; is its agent running, reachable at ${request.peer}, ` +
+          `and does its cluster.join list the leader ${a.id} at ${leader}? (run the join again to continue)`,
+      );
+      // A voter's vote refusal must cover the timers the cluster runs (docs/raft-timing.md): it has applied them.
+      await this.waitFor(
+        () => {
+          const health = a.state.members.find((m) => m.id === request.id)?.health ?? null;
+          return health !== null && health.appliedConfigRevision >= a.state.configRevision ? true : null;
+        },
+        deadline - performance.now(),
+        `${request.id} holds the log but has not reported applying settings revision ${a.state.configRevision} within ${JOIN_TIMEOUT_MS / 1000} s; ` +
+          `read its log (run the join again to continue)`,
       );
       await this.membership({ op: 'promote', id: request.id });
     }

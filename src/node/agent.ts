@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import type { ClusterService, ClusterEvent, ClusterEventListener, LeaderApi, Probe } from '../api/cluster-service.js';
+import type { ClusterService, ClusterEvent, ClusterEventListener, LeaderApi, Probe, SetupCheck } from '../api/cluster-service.js';
 import { buildApiServer } from '../api/server.js';
 import { loadTokensFile, TokenStore } from '../auth/tokens.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { parseHostPort } from '../config/address.js';
-import { encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
+import { decodeCommand, encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
+import type { ApplyResult } from '../fsm/apply.js';
 import type { ClusterState } from '../fsm/state.js';
 import { desiredVipState, type DesiredVipState, type NetworkDriver } from '../network/driver.js';
 import { SimNetworkDriver } from '../network/sim-driver.js';
@@ -23,7 +24,7 @@ import { LinuxDriver } from '../network/linux-driver.js';
 import { HookRunner } from '../network/hooks.js';
 import { MonitorRunner } from '../monitor/runner.js';
 import type { VipSettings } from '../fsm/settings.js';
-import type { Membership, NodeId } from '../raft/types.js';
+import type { Entry, Membership, NodeId } from '../raft/types.js';
 import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
 import type { Condition, RaftView, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
 import { LevelDbStorage } from '../storage/leveldb-storage.js';
@@ -34,10 +35,13 @@ import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { RaftNode } from './raft-node.js';
 import type { RaftStatus } from '../raft/raft.js';
 import { ReplicatedState } from './replicated-state.js';
+import { TimerPolicy, readVoteRefusalMs, tickTimers, writeVoteRefusalMs } from './raft-timing.js';
 import { VERSION } from './version.js';
 
 /** One tick of the Raft core and of the role loop. Timers in the settings are whole multiples of it. */
 export const TICK_MS = 10;
+/** How often a node re-checks that its VIPs' devices exist when nothing changed (SETUP_INVALID). */
+const VIP_CHECK_MS = 10_000;
 /** A member report is re-sent at most this often while the state does not show it. */
 const REPORT_RETRY_TICKS = 50;
 
@@ -95,6 +99,16 @@ export class Agent {
   /** Repairs of the network layer (fence table flushed, VIP removed by hand), shown as a condition for a while. */
   private lastRepair: { atTick: number; detail: string } | null = null;
   private announcedRole: 'active' | 'standby' | 'fault' | null = null;
+  private timerPolicy!: TimerPolicy;
+  /** The timers last given to the core (as JSON), to give them again only when they change. */
+  private raftTimersKey = '';
+  /** The Raft membership the transport's peers were last set from. */
+  private peersMembership: Membership | null = null;
+  /** Each member's reachability as last seen, for member reachable/unreachable events. */
+  private readonly reachableSeen = new Map<NodeId, boolean>();
+  /** VIP problems of the last setup check (refreshed with the reconcile loop), raised as SETUP_INVALID. */
+  private vipProblems: readonly string[] = [];
+  private vipCheck: { settings: ClusterState['settings'] | null; atMs: number } = { settings: null, atMs: 0 };
 
   constructor(private readonly options: AgentOptions) {
     this.config = options.config;
@@ -129,7 +143,11 @@ export class Agent {
         this.log.warn({ event }, `peer connection refused: ${event.reason}`);
       }
     });
-    const timers = roleConfigFromSettings(this.replicated.state.settings, { tickMs: TICK_MS });
+    // Until the applied state says otherwise every node runs the default timers (revision 0);
+    // a previous run may have promised a longer vote refusal (docs/raft-timing.md).
+    const timers = tickTimers(this.replicated.state.settings, TICK_MS);
+    const promisedMs = readVoteRefusalMs(config.node.dataDir);
+    this.timerPolicy = new TimerPolicy(this.id, timers, promisedMs === null ? null : Math.ceil(promisedMs / TICK_MS));
     this.node = new RaftNode({
       id: this.id,
       storage,
@@ -139,6 +157,8 @@ export class Agent {
       tickMs: TICK_MS,
       electionTicks: timers.electionTicks,
       heartbeatTicks: timers.heartbeatTicks,
+      voteRefusalTicks: this.timerPolicy.voteRefusalTicks,
+      ...(config.raft?.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: config.raft.snapshotEveryEntries }),
       random: seededRandom(),
       onSoftState: (role, leader) => {
         this.knownLeader = leader;
@@ -147,10 +167,11 @@ export class Agent {
       },
       onError: (error) => this.onFatal(error),
     });
-    this.replicated.onChange((previous, next) => this.onStateChange(previous, next));
+    this.replicated.onChange((previous, next, entry, result) => this.onStateChange(previous, next, entry, result));
     this.metrics = createNodeMetrics(this.metricsSource());
     await this.transport.start();
     await this.node.start();
+    this.followTimers(this.state);
     this.updatePeers();
     await this.startApi();
     this.roleTimer = setInterval(() => this.roleTick(), TICK_MS);
@@ -185,6 +206,11 @@ export class Agent {
 
   lastDecision(): RoleDecision | null {
     return this.lastDecisionValue;
+  }
+
+  /** The policy revision this node's driver has in force (0 before any; a witness loads none). */
+  appliedPolicyRevision(): number {
+    return this.policyState.appliedRevision;
   }
 
   holdingVips(): boolean {
@@ -282,6 +308,7 @@ export class Agent {
     this.node.catchUpTicks();
     this.nowTick = this.currentTick();
     const status = this.node.status();
+    if (status.membership !== this.peersMembership) this.updatePeers();
     if (this.startupCleanup === 'pending' && this.node.applied >= status.commit) void this.cleanupAtStart();
     const input = this.roleInput(status);
     const decision = this.withLocalConditions(decide(input));
@@ -293,6 +320,7 @@ export class Agent {
     this.maybeRegister();
     this.maybeReportHealth(input);
     this.emitConditionChanges(previousConditions, decision.conditions);
+    this.emitReachabilityChanges(status);
   }
 
   private roleInput(status: RaftStatus): RoleInput {
@@ -521,8 +549,9 @@ export class Agent {
     this.submit(this.command('reportHealth', report));
   }
 
-  private onStateChange(previous: ClusterState, next: ClusterState): void {
+  private onStateChange(previous: ClusterState, next: ClusterState, entry: Entry | null, result: ApplyResult | null): void {
     const at = new Date().toISOString();
+    this.followTimers(next);
     const holder = previous.lease?.holder ?? null;
     if (holder !== null && holder !== this.id) {
       // Remember when the old holder was last heard, to measure the takeover.
@@ -551,6 +580,14 @@ export class Agent {
       const by = next.audit[next.audit.length - 1]?.principal ?? 'unknown';
       this.emit({ type: 'policy', at, revision: next.policy.revision, by });
     }
+    // A restored snapshot (entry null) is how a node catches up, not something that happened now.
+    if (entry !== null) this.emitMemberAndBackupEvents(previous, next, entry, result, at);
+    if (next.members.length !== previous.members.length || next.members.some((m, i) => previous.members[i]?.peer !== m.peer)) {
+      this.updatePeers();
+    }
+  }
+
+  private emitMemberAndBackupEvents(previous: ClusterState, next: ClusterState, entry: Entry, result: ApplyResult | null, at: string): void {
     for (const m of next.members) {
       const before = previous.members.find((p) => p.id === m.id);
       if (before === undefined) this.emit({ type: 'member', at, node: m.id, change: 'joined' });
@@ -558,9 +595,59 @@ export class Agent {
         this.emit({ type: 'member', at, node: m.id, change: m.maintenance ? 'maintenance-on' : 'maintenance-off' });
       }
     }
-    if (next.members.length !== previous.members.length || next.members.some((m, i) => previous.members[i]?.peer !== m.peer)) {
-      this.updatePeers();
+    for (const m of previous.members) {
+      if (!next.members.some((n) => n.id === m.id)) {
+        this.reachableSeen.delete(m.id);
+        this.emit({ type: 'member', at, node: m.id, change: 'left' });
+      }
     }
+    for (const b of next.backups) {
+      if (previous.backups.some((p) => p.id === b.id)) continue;
+      this.emit({ type: 'backup', at, id: b.id, action: b.origin === null ? 'created' : 'imported', by: b.author });
+    }
+    if (entry.payload.type === 'command' && result?.ok === true) {
+      const decoded = decodeCommand(entry.payload.data);
+      if (decoded.ok && decoded.command.type === 'restoreBackup') {
+        this.emit({ type: 'backup', at, id: decoded.command.id, action: 'restored', by: decoded.command.principal });
+      }
+    }
+  }
+
+  /** member reachable/unreachable events: each member's reachability as this node sees it, on every change. */
+  private emitReachabilityChanges(status: RaftStatus): void {
+    const at = new Date().toISOString();
+    for (const m of [...status.membership.voters, ...status.membership.learners]) {
+      if (m.id === this.id) continue;
+      const now = this.isReachable(m.id);
+      const was = this.reachableSeen.get(m.id);
+      this.reachableSeen.set(m.id, now);
+      // The first look only sets the baseline: at start every peer is still unheard.
+      if (was === undefined || was === now) continue;
+      this.log.info({ member: m.id }, `${m.id} is ${now ? 'reachable again' : 'unreachable'}`);
+      this.emit({ type: 'member', at, node: m.id, change: now ? 'reachable' : 'unreachable' });
+    }
+  }
+
+  /**
+   * A committed change of the timers reaches the Raft core at once
+   * (TimerPolicy): the vote refusal window is written to disk before the
+   * core uses it, so no report of the new settings goes out first.
+   */
+  private followTimers(state: ClusterState): void {
+    const policy = this.timerPolicy;
+    if (policy.observe(state, tickTimers(state.settings, TICK_MS))) {
+      try {
+        writeVoteRefusalMs(this.config.node.dataDir, policy.voteRefusalTicks * TICK_MS);
+      } catch (error) {
+        this.onFatal(new Error(`cannot record the vote refusal window in ${this.config.node.dataDir}: ${error instanceof Error ? error.message : String(error)}`));
+        return;
+      }
+    }
+    const timers = policy.raftTimers(state);
+    const key = JSON.stringify(timers);
+    if (key === this.raftTimersKey) return;
+    this.raftTimersKey = key;
+    this.node.setTimers(timers);
   }
 
   private emitConditionChanges(before: readonly Condition[], after: readonly Condition[]): void {
@@ -582,11 +669,20 @@ export class Agent {
     }
   }
 
-  /** Peer addresses come from the Raft membership (bootstrap or joined members). */
+  /**
+   * Peer addresses come from the committed Raft membership. A node that is
+   * not a member yet (it joins a running cluster) also reaches the members
+   * its cluster.join names, so it can answer the leader that adds it.
+   */
   private updatePeers(): void {
     const status = this.node.status();
+    this.peersMembership = status.membership;
     const members = [...status.membership.voters, ...status.membership.learners];
-    this.transport.setPeers(members.filter((m) => m.id !== this.id).map((m) => ({ id: m.id, address: m.peer })));
+    const peers = new Map(members.filter((m) => m.id !== this.id).map((m) => [m.id, m.peer]));
+    if (!members.some((m) => m.id === this.id)) {
+      for (const seed of this.config.cluster.join ?? []) if (!peers.has(seed.id)) peers.set(seed.id, seed.peer);
+    }
+    this.transport.setPeers([...peers].map(([id, address]) => ({ id, address })));
   }
 
   private async startApi(): Promise<void> {
@@ -638,7 +734,9 @@ export class Agent {
   }
 
   private async reconcile(): Promise<void> {
-    if (this.stopping || this.startupCleanup !== 'done') return;
+    if (this.stopping) return;
+    await this.maybeCheckVips();
+    if (this.startupCleanup !== 'done') return;
     const report = await this.driver.reconcile();
     for (const line of report.repaired) {
       this.log.warn(`network layer repaired: ${line}`);
@@ -649,15 +747,73 @@ export class Agent {
 
   /** Conditions only this node can see (its network layer), added to the role logic's. */
   private withLocalConditions(decision: RoleDecision): RoleDecision {
+    const local: Condition[] = [];
     const repair = this.lastRepair;
-    if (repair === null || this.nowTick - repair.atTick > 60_000 / TICK_MS) return decision;
-    const condition: Condition = {
-      code: 'NETWORK_REPAIRED',
-      severity: 'warning',
-      node: this.id,
-      message: `${this.id} found its network layer changed behind its back and restored it: ${repair.detail} (check for another tool managing nftables or addresses)`,
-    };
-    return { ...decision, conditions: [...decision.conditions, condition] };
+    if (repair !== null && this.nowTick - repair.atTick <= 60_000 / TICK_MS) {
+      local.push({
+        code: 'NETWORK_REPAIRED',
+        severity: 'warning',
+        node: this.id,
+        message: `${this.id} found its network layer changed behind its back and restored it: ${repair.detail} (check for another tool managing nftables or addresses)`,
+      });
+    }
+    if (this.vipProblems.length > 0) {
+      local.push({
+        code: 'SETUP_INVALID',
+        severity: 'error',
+        node: this.id,
+        message: `${this.vipProblems.join('; ')}: ${this.id} cannot hold these VIPs (fix network.interfaces in its node config and restart its agent)`,
+      });
+    }
+    return local.length === 0 ? decision : { ...decision, conditions: [...decision.conditions, ...local] };
+  }
+
+  /**
+   * This node's setup check (R7): each VIP of the applied settings names a
+   * logical interface its node config maps to a device its driver can
+   * manage; plus what else keeps this data node from serving (entitlement,
+   * the policy in force). A witness holds no VIPs and has nothing to check.
+   */
+  async setupCheck(): Promise<SetupCheck> {
+    if (this.config.node.kind !== 'data') return { ok: true, problems: [], vips: [] };
+    const vips = await this.checkVips();
+    const problems = vips.flatMap((v) => (v.problem === null ? [] : [v.problem]));
+    if (this.config.node.entitlementFile !== undefined && !existsSync(this.config.node.entitlementFile)) {
+      problems.push(`${this.id}: the entitlement file ${this.config.node.entitlementFile} (node.entitlementFile) does not exist`);
+    }
+    const policy = this.state.policy;
+    if (this.policyState.failedRevision === policy.revision && this.policyState.appliedRevision !== policy.revision) {
+      problems.push(`${this.id}: policy revision ${policy.revision} failed to apply: ${this.policyState.error ?? 'no reason given'}`);
+    }
+    return { ok: problems.length === 0, problems, vips };
+  }
+
+  /** The VIP part of the setup check for SETUP_INVALID: when the settings change, else every VIP_CHECK_MS (it lists the devices). */
+  private async maybeCheckVips(): Promise<void> {
+    const settings = this.state.settings;
+    if (settings === this.vipCheck.settings && performance.now() - this.vipCheck.atMs < VIP_CHECK_MS) return;
+    this.vipCheck = { settings, atMs: performance.now() };
+    const vips = await this.checkVips().catch((error: unknown) => [{ problem: `${this.id}: the setup check failed: ${String(error)}` }]);
+    this.vipProblems = vips.flatMap((v) => (v.problem === null ? [] : [v.problem]));
+  }
+
+  private async checkVips(): Promise<SetupCheck['vips']> {
+    if (this.config.node.kind !== 'data') return [];
+    const interfaces = this.config.network.interfaces ?? {};
+    const vips = this.state.settings.vips;
+    const devices = [...new Set(vips.flatMap((v) => (interfaces[v.interface] === undefined ? [] : [interfaces[v.interface] as string])))];
+    const deviceProblems = devices.length === 0 ? {} : ((await this.driver.checkDevices?.(devices)) ?? {});
+    return vips.map((v) => {
+      const device = interfaces[v.interface] ?? null;
+      let problem: string | null = null;
+      if (device === null) {
+        problem = `${this.id}: VIP ${v.address} names interface "${v.interface}", which network.interfaces in ${this.id}'s node config does not map to a device`;
+      } else {
+        const deviceProblem = deviceProblems[device] ?? null;
+        if (deviceProblem !== null) problem = `${this.id}: VIP ${v.address} on interface "${v.interface}": ${deviceProblem}`;
+      }
+      return { address: v.address, interface: v.interface, device, problem };
+    });
   }
 
   private onFatal(error: Error): void {

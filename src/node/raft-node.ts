@@ -17,6 +17,7 @@ import {
   type ProposalRefusal,
   type ProposalResult,
   type RaftLimits,
+  type RaftTimers,
   type Ready,
 } from '../raft/types.js';
 import type { RaftStorage } from '../storage/raft-storage.js';
@@ -30,6 +31,12 @@ export interface StateMachine {
   snapshot(): Uint8Array;
   /** Discards all previous state. */
   restore(data: Uint8Array): void;
+  /**
+   * True while the log must be kept from an entry this state machine could
+   * not apply (written by a newer version): after an update, a restart
+   * replays that entry instead of restoring a snapshot that lacks it.
+   */
+  holdsLog?(): boolean;
 }
 
 export interface RaftNodeOptions {
@@ -42,6 +49,8 @@ export interface RaftNodeOptions {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /** See RaftConfig.voteRefusalTicks (a restarted node refuses votes this long). */
+  readonly voteRefusalTicks?: number;
   /** Seeded in tests; a real node seeds from crypto. */
   readonly random: () => number;
   readonly limits?: RaftLimits;
@@ -119,17 +128,19 @@ export class RaftNode {
         id: this.id,
         electionTicks: this.options.electionTicks,
         heartbeatTicks: this.options.heartbeatTicks,
+        ...(this.options.voteRefusalTicks === undefined ? {} : { voteRefusalTicks: this.options.voteRefusalTicks }),
         random: this.options.random,
         limits: this.options.limits ?? DEFAULT_LIMITS,
       },
       initial,
     );
+    // Set before the restore: listeners of the state machine may reconfigure the core (setTimers).
+    this.raft = raft;
     if (initial.snapshot !== null) {
       this.options.stateMachine.restore(initial.snapshot.data);
       this.appliedIndex = initial.snapshot.meta.index;
       this.appliedTermValue = initial.snapshot.meta.term;
     }
-    this.raft = raft;
     this.options.transport.onMessages((messages) => this.receive(messages));
     this.lastTickAtMs = performance.now();
     this.tickTimer = setInterval(() => this.onTimer(), this.options.tickMs);
@@ -160,6 +171,13 @@ export class RaftNode {
     const result = this.core().transferLeadership(to);
     this.schedule();
     return result;
+  }
+
+  /** New timers for the running core (a committed change of the cluster's timers). */
+  setTimers(timers: RaftTimers): void {
+    if (this.stopped || this.raft === null) return;
+    this.raft.setTimers(timers);
+    this.schedule();
   }
 
   campaign(): void {
@@ -398,6 +416,7 @@ export class RaftNode {
   private async maybeCompact(raft: Raft): Promise<void> {
     const every = this.options.snapshotEveryEntries ?? 10_000;
     if (this.appliedSinceSnapshot < every) return;
+    if (this.options.stateMachine.holdsLog?.() === true) return;
     const index = this.appliedIndex;
     const data = this.options.stateMachine.snapshot();
     raft.compact(index, data);

@@ -30,6 +30,11 @@ export class ReplicatedState implements StateMachine {
     return result;
   }
 
+  /** An entry this version could not apply: keep the log so an updated node replays it (APPLY_ERROR). */
+  holdsLog(): boolean {
+    return this.current.lastApplyError?.code === 'UNSUPPORTED_COMMAND';
+  }
+
   snapshot(): Uint8Array {
     return snapshot(this.current);
   }

@@ -39,6 +39,7 @@ import type {
   HeartbeatRequest,
   HeartbeatResponse,
   InitialState,
+  LeaseTicks,
   MemberKind,
   Membership,
   MembershipChange,
@@ -49,6 +50,7 @@ import type {
   ProposalRefusal,
   ProposalResult,
   RaftConfig,
+  RaftTimers,
   RaftLimits,
   RaftRole,
   ReadState,
@@ -60,7 +62,7 @@ import type {
   VoteRequest,
   VoteResponse,
 } from './types.js';
-import { malformedReason, validateConfig } from './validate.js';
+import { malformedReason, validateConfig, validateTimers } from './validate.js';
 
 export { RaftConfigError } from './validate.js';
 
@@ -122,6 +124,8 @@ export interface RaftStatus {
   readonly leaseRemainingTicks: number;
   /** Ticks since a leader was last heard from (0 on the leader); NEVER_HEARD_TICKS if never. */
   readonly ticksSinceLeaderContact: number;
+  /** The timers in force (RaftConfig, then the last setTimers). */
+  readonly timers: { readonly electionTicks: number; readonly heartbeatTicks: number; readonly voteRefusalTicks: number };
   readonly transferee: NodeId | null;
   /** This node's tick counter since start. */
   readonly tick: number;
@@ -137,8 +141,12 @@ function isLeaderMessage(m: Message): m is LeaderMessage {
 
 export class Raft {
   private readonly id: NodeId;
-  private readonly electionTicks: number;
-  private readonly heartbeatTicks: number;
+  private electionTicks: number;
+  private heartbeatTicks: number;
+  /** Rule 3 window (docs/raft-timing.md): vote refusal after leader contact, a restart or a step-down. */
+  private voteRefusalTicks: number;
+  /** Per-voter lease counting (setTimers); null: every voter counts electionTicks. */
+  private leaseTicks: LeaseTicks | null = null;
   private readonly random: () => number;
   private readonly limits: RaftLimits;
   private readonly faults: FaultFlags;
@@ -164,8 +172,8 @@ export class Raft {
   private heartbeatElapsed = 0;
   private randomizedElectionTicks = 0;
   private ticksSinceLeaderContact = Number.POSITIVE_INFINITY;
-  /** A restarted node may have acknowledged a leader just before it crashed: it refuses votes this long. */
-  private restartGuardTicks = 0;
+  /** A restarted node may have acknowledged a leader just before it crashed: it refuses votes until its tick counter reaches voteRefusalTicks. */
+  private restarted = false;
 
   private readonly votes = new Map<NodeId, boolean>();
   private readonly progress = new Map<NodeId, Progress>();
@@ -197,6 +205,7 @@ export class Raft {
     this.id = config.id;
     this.electionTicks = config.electionTicks;
     this.heartbeatTicks = config.heartbeatTicks;
+    this.voteRefusalTicks = config.voteRefusalTicks ?? config.electionTicks;
     this.random = config.random;
     this.limits = config.limits;
     this.faults = config.faults ?? {};
@@ -217,7 +226,7 @@ export class Raft {
       this.bootstrap(initial.bootstrap);
     } else {
       this.membership = this.replayMembership(this.snapMembership, this.log.snapshotIndex, this.log.committed);
-      if (!fresh) this.restartGuardTicks = this.electionTicks;
+      if (!fresh) this.restarted = true;
     }
     this.recomputePendingConfigs();
 
@@ -231,8 +240,27 @@ export class Raft {
 
   tick(): void {
     this.now++;
-    if (this.restartGuardTicks > 0) this.restartGuardTicks--;
+    if (this.restarted && this.now >= this.voteRefusalTicks) this.restarted = false;
     this.tickRole();
+  }
+
+  /**
+   * New timers for a running node (a committed change of the cluster's
+   * timers). The election timeout is drawn again at the next reset; the
+   * vote refusal and the lease use the new values at once. The driver must
+   * keep every voter's leaseTicks at or below that voter's own
+   * voteRefusalTicks (docs/raft-timing.md, "Changing the timers live").
+   */
+  setTimers(timers: RaftTimers): void {
+    validateTimers(timers);
+    const electionChanged = timers.electionTicks !== this.electionTicks;
+    this.electionTicks = timers.electionTicks;
+    this.heartbeatTicks = timers.heartbeatTicks;
+    this.voteRefusalTicks = timers.voteRefusalTicks ?? timers.electionTicks;
+    this.leaseTicks = timers.leaseTicks ?? null;
+    if (electionChanged) this.randomizeElectionTimeout();
+    // A transfer gets one election timeout; a shorter one may already be over.
+    if (this.transferee !== null && this.transferElapsed >= this.electionTicks) this.abortTransfer();
   }
 
   step(m: Message): void {
@@ -247,7 +275,7 @@ export class Raft {
     if (m.term > this.term) {
       if (m.type === 'preVote' || m.type === 'vote') {
         const transfer = m.type === 'vote' && m.transfer;
-        // A live leader exists (we heard from it within electionTicks): a
+        // A live leader exists (we heard from it within voteRefusalTicks): a
         // campaign now can only disrupt it, and the leader's lease relies
         // on this refusal. The term is not bumped either.
         if (!transfer && this.inLease()) {
@@ -447,6 +475,7 @@ export class Raft {
       progress,
       leaseRemainingTicks: this.leaseRemainingTicks(),
       ticksSinceLeaderContact: Math.min(this.ticksSinceLeaderContact, NEVER_HEARD_TICKS),
+      timers: { electionTicks: this.electionTicks, heartbeatTicks: this.heartbeatTicks, voteRefusalTicks: this.voteRefusalTicks },
       transferee: this.transferee,
       tick: this.now,
       droppedMessages: this.dropped,
@@ -503,7 +532,7 @@ export class Raft {
     this.stepRole = (m) => this.stepFollower(m);
     this.tickRole = () => this.tickElection();
     // A former leader treats itself as having just heard from a leader: it
-    // refuses to help elect a successor for electionTicks, as its followers do.
+    // refuses to help elect a successor for voteRefusalTicks, as its followers do.
     if (wasLeader) this.ticksSinceLeaderContact = 0;
     if (leader !== null) this.onLeaderContact(leader);
   }
@@ -663,7 +692,7 @@ export class Raft {
 
   private inLease(): boolean {
     if (this.role === 'leader') return true;
-    return this.ticksSinceLeaderContact < this.electionTicks || this.restartGuardTicks > 0;
+    return this.ticksSinceLeaderContact < this.voteRefusalTicks || (this.restarted && this.now < this.voteRefusalTicks);
   }
 
   private hup(transfer: boolean): void {
@@ -1318,11 +1347,24 @@ export class Raft {
 
   private leaseRemainingTicks(): number {
     if (this.role !== 'leader' || this.leaseVoid) return 0;
-    const sent = jointQuorumValue(this.quorumSets(), (id) => (id === this.id ? this.now : (this.progress.get(id)?.ackedSentTick ?? Number.NEGATIVE_INFINITY)));
-    if (!Number.isFinite(sent)) return 0;
-    // One tick less than sentTick + electionTicks: a follower's tick counter
-    // may be up to one tick out of phase with ours (docs/raft-timing.md).
-    return Math.max(0, sent + this.electionTicks - 1 - this.now);
+    // Each voter refuses votes for its window after the heartbeat it
+    // acknowledged: the lease lasts until a quorum's windows have all ended.
+    const until = jointQuorumValue(this.quorumSets(), (id) => {
+      if (id === this.id) return this.now + this.leaseTicksOf(id);
+      const acked = this.progress.get(id)?.ackedSentTick ?? Number.NEGATIVE_INFINITY;
+      return acked + this.leaseTicksOf(id);
+    });
+    if (!Number.isFinite(until)) return 0;
+    // One tick less than sentTick + window: a follower's tick counter may be
+    // up to one tick out of phase with ours (docs/raft-timing.md).
+    return Math.max(0, until - 1 - this.now);
+  }
+
+  private leaseTicksOf(id: NodeId): number {
+    const lease = this.leaseTicks;
+    if (lease === null) return this.electionTicks;
+    if (id === this.id) return lease.self;
+    return lease.peers[id] ?? lease.otherPeers;
   }
 
   private handleReadRequest(ctx: string, from: NodeId): void {

@@ -287,10 +287,42 @@ export interface RaftConfig {
   /** Minimum election timeout in ticks; each timeout is drawn from [electionTicks, 2*electionTicks). */
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /**
+   * How long this node refuses votes after hearing a leader, after a restart
+   * and after stepping down (docs/raft-timing.md, rule 3). Default electionTicks.
+   */
+  readonly voteRefusalTicks?: number;
   /** Seeded source of [0, 1) numbers; the only randomness the core uses. */
   readonly random: () => number;
   readonly limits: RaftLimits;
   readonly faults?: FaultFlags;
+}
+
+/**
+ * Timers a running core can be given (Raft.setTimers), so a committed
+ * change of the cluster's timers takes effect without a restart. See
+ * docs/raft-timing.md, "Changing the timers live", for what the driver must
+ * guarantee about the lease ticks.
+ */
+export interface RaftTimers {
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  /** See RaftConfig.voteRefusalTicks. Default electionTicks. */
+  readonly voteRefusalTicks?: number;
+  /**
+   * For how many ticks after acknowledging a heartbeat each voter is known
+   * to refuse votes: the lease counts each acknowledgement that long. `self`
+   * must not exceed this node's own voteRefusalTicks. Absent: every voter
+   * counts electionTicks (all nodes run the same timers).
+   */
+  readonly leaseTicks?: LeaseTicks;
+}
+
+export interface LeaseTicks {
+  readonly self: number;
+  readonly peers: Readonly<Record<NodeId, number>>;
+  /** Voters not named in `peers` (0: their acknowledgements do not extend the lease). */
+  readonly otherPeers: number;
 }
 
 export const DEFAULT_LIMITS: RaftLimits = {

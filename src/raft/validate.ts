@@ -3,7 +3,7 @@
  * every message on arrival. A bad config is an operating error (named
  * class); a malformed message is dropped and counted, never trusted.
  */
-import type { Entry, Message, RaftConfig } from './types.js';
+import type { Entry, Message, RaftConfig, RaftTimers } from './types.js';
 import { unreachable } from '../util/assert.js';
 
 export class RaftConfigError extends Error {
@@ -25,6 +25,7 @@ export function validateConfig(config: RaftConfig): void {
   if (config.electionTicks < 2 * config.heartbeatTicks) {
     throw new RaftConfigError(`electionTicks (${config.electionTicks}) must be at least 2 * heartbeatTicks (${config.heartbeatTicks})`);
   }
+  if (config.voteRefusalTicks !== undefined) positiveInt('voteRefusalTicks', config.voteRefusalTicks);
   if (typeof config.random !== 'function') throw new RaftConfigError('random must be a function returning [0, 1)');
   const l = config.limits;
   positiveInt('limits.maxEntriesPerAppend', l.maxEntriesPerAppend);
@@ -33,6 +34,27 @@ export function validateConfig(config: RaftConfig): void {
   positiveInt('limits.maxUncommittedBytes', l.maxUncommittedBytes);
   positiveInt('limits.snapshotChunkBytes', l.snapshotChunkBytes);
   if (l.maxSnapshotBytes !== undefined) positiveInt('limits.maxSnapshotBytes', l.maxSnapshotBytes);
+}
+
+/** Checks timers given to a running core (Raft.setTimers) by the rules of validateConfig. */
+export function validateTimers(timers: RaftTimers): void {
+  positiveInt('electionTicks', timers.electionTicks);
+  positiveInt('heartbeatTicks', timers.heartbeatTicks);
+  if (timers.electionTicks < 2 * timers.heartbeatTicks) {
+    throw new RaftConfigError(`electionTicks (${timers.electionTicks}) must be at least 2 * heartbeatTicks (${timers.heartbeatTicks})`);
+  }
+  const refusal = timers.voteRefusalTicks ?? timers.electionTicks;
+  positiveInt('voteRefusalTicks', refusal);
+  const lease = timers.leaseTicks;
+  if (lease === undefined) return;
+  const check = (name: string, v: unknown): void => {
+    if (!nonNegInt(v)) throw new RaftConfigError(`${name} must be an integer >= 0, got ${String(v)}`);
+  };
+  check('leaseTicks.self', lease.self);
+  check('leaseTicks.otherPeers', lease.otherPeers);
+  for (const [id, v] of Object.entries(lease.peers)) check(`leaseTicks.peers.${id}`, v);
+  // Our own acknowledgement is our own refusal: counting it longer would let the lease outlive it.
+  if (lease.self > refusal) throw new RaftConfigError(`leaseTicks.self (${lease.self}) must not exceed voteRefusalTicks (${refusal})`);
 }
 
 function nonNegInt(v: unknown): boolean {

@@ -123,9 +123,19 @@ export function deriveConditions(f: Facts, holding: boolean): Condition[] {
     add('MOVE_PENDING', 'info', f.intent.to, `moving the active role from ${holder ?? ''} to ${f.intent.to} (${f.intent.reason}) is under way`);
   }
 
+  // Only an entry this version does not support leaves this node's state
+  // behind the others'; it clears once an updated node has replayed it (the
+  // log is kept from it) or a snapshot from an up-to-date node replaced the
+  // state. A malformed entry is skipped by every node alike (it is in the
+  // audit log as refused), so nothing stays wrong and nothing is raised.
   const error = state.lastApplyError;
-  if (error !== null) {
-    add('APPLY_ERROR', 'error', f.id, `${f.id} could not apply log entry ${error.index}: ${error.message}`);
+  if (error !== null && error.code === 'UNSUPPORTED_COMMAND') {
+    add(
+      'APPLY_ERROR',
+      'error',
+      f.id,
+      `${f.id} could not apply log entry ${error.index}: ${error.message}; its copy of the cluster state lacks that change until it runs a version that can (it keeps its log from that entry, so the update replays it)`,
+    );
   }
   return out;
 }

@@ -17,6 +17,7 @@ import type {
   MaintenanceResult,
   MembershipResult,
   MemberRef,
+  NodeInfo,
   NotesView,
   PolicyView,
   Principal,
@@ -57,12 +58,35 @@ export class FakeService implements ClusterService {
   ];
   backups: Array<BackupInfo & { data: Uint8Array }> = [];
   auditEntries: AuditEntry[] = [];
+  /** What GET /v1/node answers (a test may change it). */
+  info: NodeInfo;
   /** Extra fields put on the status object, to check that the response schema filters them. */
   statusExtra: Record<string, unknown> = {};
   readonly listeners = new Set<ClusterEventListener>();
   private readonly registry = new Registry();
 
   constructor(readonly nodeId = 'fw1') {
+    this.info = {
+      node: nodeId,
+      kind: 'data',
+      cluster: 'edge',
+      version: '0.3.0',
+      peer: '127.0.0.1:7401',
+      api: '127.0.0.1:7481',
+      membership: 'voter',
+      join: [],
+      leader: 'fw1',
+      appliedIndex: 120,
+      configRevision: this.configRevision,
+      settingsSha256: 'a'.repeat(64),
+      policyRevision: this.policyRevision,
+      policySha256: 'b'.repeat(64),
+      appliedPolicyRevision: this.policyRevision,
+      driver: 'sim',
+      interfaces: { lan: 'lan0' },
+      raft: { tickMs: 10, electionTicks: 100, heartbeatTicks: 10, voteRefusalTicks: 100, snapshotIndex: 0 },
+      check: { ok: true, problems: [], vips: [] },
+    };
     new Gauge({ name: 'hapair_term', help: 'current Raft term', registers: [this.registry] }).set(7);
   }
 
@@ -101,6 +125,11 @@ export class FakeService implements ClusterService {
       read: { linearizable: opts.linearizable, appliedIndex: 120, leaderContactMs: 0 },
     };
     return { ...status, ...this.statusExtra } as StatusView;
+  }
+
+  async nodeInfo(): Promise<NodeInfo> {
+    this.enter('nodeInfo', []);
+    return this.info;
   }
 
   async getConfig(opts: ReadOptions): Promise<ConfigView> {

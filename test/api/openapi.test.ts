@@ -15,6 +15,7 @@ interface Operation {
 
 const EXPECTED: ReadonlyArray<readonly [string, string]> = [
   ['get', '/v1/status'],
+  ['get', '/v1/node'],
   ['get', '/v1/config'],
   ['put', '/v1/config'],
   ['get', '/v1/policy'],

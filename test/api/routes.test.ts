@@ -37,6 +37,19 @@ t.test('GET /v1/status returns the MISSION shape and passes linearizable through
   t.match(lin.body, { read: { linearizable: true } });
 });
 
+t.test('GET /v1/node answers for this node alone, viewer and up, through its schema', async (t) => {
+  const h = await startApi(t);
+  h.service.info = { ...h.service.info, check: { ok: false, problems: ['fw1: VIP 10.0.0.1/24 names interface "lan", which ...'], vips: [] } };
+  (h.service.info as unknown as Record<string, unknown>)['token'] = 'do-not-leak';
+  h.service.leader = { id: 'fw2', url: 'http://127.0.0.1:9' };
+  const r = await h.call('GET', '/v1/node', { token: 'viewer' });
+  t.equal(r.status, 200, r.text);
+  t.match(r.body, { node: 'fw1', kind: 'data', membership: 'voter', raft: { electionTicks: 100, snapshotIndex: 0 }, check: { ok: false, problems: [/names interface "lan"/] } });
+  t.notOk(r.text.includes('do-not-leak'), 'only declared fields leave the node');
+  t.equal(r.headers.get('x-hapair-forwarded-to'), null, 'never forwarded, though another node leads');
+  t.equal((await h.call('GET', '/v1/node', { token: null })).status, 401);
+});
+
 t.test('the response schema filters out undeclared fields', async (t) => {
   const h = await startApi(t);
   h.service.statusExtra = { secretKey: 'do-not-leak' };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadTokensFile } from '../../src/auth/tokens.js';
 import { runCli } from '../../src/cli/program.js';
-import { SINCE } from '../api/fake-service.js';
+import { FakeService, SINCE } from '../api/fake-service.js';
 import { startApi, TOKENS, type Harness } from '../api/harness.js';
 
 interface Captured {
@@ -130,17 +130,75 @@ t.test('backup create, list, export, import, restore', async (t) => {
   t.equal((JSON.parse(empty.stdout) as { backups: unknown[] }).backups.length, 2);
 });
 
-t.test('join and leave', async (t) => {
+t.test('join asks the new node who it is, checks it first, adds it and waits until it holds the state; leave', async (t) => {
   const h = await startApi(t);
-  const join_ = await cli(h, ['join', '--id', 'fw3', '--peer', '10.0.0.13:7400', '--node-api', '10.0.0.13:7480', '--kind', 'data', '--node-version', '0.3.0']);
-  t.equal(join_.code, 0, join_.stderr);
-  t.equal(join_.stdout, 'fw3 joined; members: fw1 (data), fw2 (data), wit (witness), fw3 (data)\n');
-  t.same(h.service.lastCall('join')?.args, [{ id: 'fw3', kind: 'data', peer: '10.0.0.13:7400', api: '10.0.0.13:7480', version: '0.3.0' }]);
-  const mismatch = await cli(h, ['join', '--id', 'fw4', '--peer', 'a:1', '--node-api', 'a:2', '--node-version', '0.1.0']);
-  t.equal(mismatch.code, 1);
-  t.equal(mismatch.stderr, 'error: fw4 runs 0.1.0; the cluster runs 0.3.0 (VERSION_MISMATCH)\n');
-  const leave = await cli(h, ['leave', 'fw3']);
+  const n = await startApi(t, { service: new FakeService('fw3') });
+  const hostPort = (url: string): string => new URL(url).host;
+  const fw1 = h.service.info;
+  // The cluster's status names each member's API, so the CLI can ask the leader (fw1 here) what it holds.
+  const status = await h.service.status({ linearizable: false });
+  h.service.statusExtra = {
+    members: status.members.map((m) => ({ ...m, peer: `10.0.0.${m.id === 'wit' ? 13 : m.id === 'fw1' ? 11 : 12}:7400`, api: m.id === 'fw1' ? hostPort(h.url) : null })),
+  };
+  const seeds = [
+    { id: 'fw1', peer: '10.0.0.11:7400' },
+    { id: 'fw2', peer: '10.0.0.12:7400' },
+    { id: 'wit', peer: '10.0.0.13:7400' },
+  ];
+  const fresh = { ...n.service.info, membership: 'none' as const, peer: '10.0.0.14:7400', api: hostPort(n.url), join: seeds, configRevision: 0, settingsSha256: 'c'.repeat(64) };
+
+  n.service.info = { ...fresh, version: '0.1.0' };
+  const old = await cli(h, ['join', '--node-api', n.url]);
+  t.equal(old.code, 1);
+  t.equal(old.stderr, 'error: fw3 runs version 0.1.0; the cluster runs 0.3.0: install 0.3.0 on fw3 first (R5) (VERSION_MISMATCH)\n');
+  n.service.info = { ...fresh, cluster: 'lab' };
+  const other = await cli(h, ['join', '--node-api', n.url]);
+  t.equal(other.stderr, 'error: fw3\'s node config names cluster "lab", but the cluster at --api is "edge"\n');
+  n.service.info = { ...fresh, join: [seeds[0] as { id: string; peer: string }, { id: 'wit', peer: '10.0.0.99:7400' }] };
+  const seedless = await cli(h, ['join', '--node-api', n.url]);
+  t.equal(
+    seedless.stderr,
+    'error: fw3 could not answer the leader before it is a member: cluster.join in its node config must list every member of the running cluster ' +
+      '(add { id: fw2, peer: 10.0.0.12:7400 }; wit is at 10.0.0.13:7400, not 10.0.0.99:7400); fix it and restart its agent\n',
+  );
+  n.service.info = { ...fresh, membership: 'voter' };
+  const foreign = await cli(h, ['join', '--node-api', n.url]);
+  t.match(foreign.stderr, /^error: fw3 already belongs to a cluster of its own/);
+  const nowhere = await cli(h, ['join', '--node-api', '127.0.0.1:9']);
+  t.match(nowhere.stderr, /^error: cannot reach the new node's API: .*127\.0\.0\.1:9.* \(is its agent running\?\)\n$/);
+  t.equal(h.service.lastCall('join'), undefined, 'nothing was added while a check failed');
+
+  // The join: the fake cluster "transfers" fw1's state to fw3 when it adds it.
+  n.service.info = fresh;
+  const join = h.service.join.bind(h.service);
+  h.service.join = async (request, principal) => {
+    const result = await join(request, principal);
+    n.service.info = { ...fresh, membership: 'voter', configRevision: fw1.configRevision, settingsSha256: fw1.settingsSha256 };
+    return result;
+  };
+  const joined = await cli(h, ['join', '--node-api', n.url, '--no-verify', '--wait', '5']);
+  t.equal(joined.code, 0, joined.stderr);
+  t.equal(joined.stdout, 'fw3 joined; members: fw1 (data), fw2 (data), wit (witness), fw3 (data)\n');
+  t.same(h.service.lastCall('join')?.args, [{ id: 'fw3', kind: 'data', peer: '10.0.0.14:7400', api: hostPort(n.url), version: '0.3.0' }]);
+
+  const leave = await cli(h, ['leave', 'fw3', '--no-verify']);
+  t.equal(leave.code, 0, leave.stderr);
   t.equal(leave.stdout, 'fw3 left; members: fw1 (data), fw2 (data), wit (witness)\n');
+});
+
+t.test('init needs --tokens-file or --settings; --settings alone uses the given token', async (t) => {
+  const neither = await cli(null, ['init']);
+  t.equal(neither.code, 2);
+  t.equal(neither.stderr, 'error: give --tokens-file, --settings or both (USAGE)\n');
+  const h = await startApi(t);
+  const dir = tempDir(t);
+  const file = join(dir, 'settings.yaml');
+  writeFileSync(file, 'preferred: fw2\n');
+  const r = await cli(h, ['init', '--settings', file, '--no-verify']);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, `settings from ${file} applied: config revision 4\n`);
+  t.same(h.service.lastCall('putConfig')?.args, [{ preferred: 'fw2' }, 3]);
+  t.equal(h.service.lastCall('putConfig')?.principal?.name, 'ops', 'with the admin token from HAPAIR_TOKEN');
 });
 
 t.test('audit', async (t) => {

@@ -13,7 +13,7 @@ import { backupChecksum } from '../../src/fsm/backup.js';
 import type { BackupFile } from '../../src/fsm/commands.js';
 import { VERSION } from '../../src/node/version.js';
 import { AGENT_CONDITION_CODES, CONDITION_CODES } from '../../src/role/types.js';
-import type { StatusView } from '../../src/api/schemas.js';
+import type { NodeInfo, StatusView } from '../../src/api/schemas.js';
 import { performance } from 'node:perf_hooks';
 import { BASE_SETTINGS, DATA_NODES, NODE_NAMES, TOKEN_NAMES, startCluster, summarize, type CallResult, type NodeName, type TestCluster } from './harness.js';
 
@@ -202,6 +202,56 @@ t.test('the HTTP API against a live 3-node cluster', async (t) => {
     });
   });
 
+  await t.test('GET /v1/node: each node itself, with the same settings and policy and its own setup check (R6, R7)', async (t) => {
+    const infos = await c.waitFor('every node holds the leader\'s policy', async () => {
+      const all = await Promise.all(NODE_NAMES.map(async (id) => (await c.call(id, 'GET', '/v1/node', { token: 'viewer' })).body as unknown as NodeInfo));
+      return all.every((i) => i.policySha256 === all[0]?.policySha256 && (i.kind === 'witness' || i.appliedPolicyRevision === i.policyRevision)) ? all : null;
+    });
+    for (const [k, info] of infos.entries()) {
+      const id = NODE_NAMES[k] as NodeName;
+      t.match(info, { node: id, kind: id === 'wit' ? 'witness' : 'data', cluster: 'apitest', version: VERSION, membership: 'voter', driver: 'sim', join: [] });
+      t.equal(info.peer, c.peer(id));
+      t.equal(info.api, c.api(id));
+      t.equal(info.settingsSha256, infos[0]?.settingsSha256, `${id}: identical settings`);
+      t.equal(info.configRevision, infos[0]?.configRevision);
+      t.same(info.check, {
+        ok: true,
+        problems: [],
+        vips:
+          id === 'wit'
+            ? []
+            : [
+                { address: '192.0.2.1/24', interface: 'lan', device: 'lan0', problem: null },
+                { address: '2001:db8::1/64', interface: 'lan', device: 'lan0', problem: null },
+              ],
+      });
+      t.match(info.raft, { tickMs: 10, electionTicks: 100, heartbeatTicks: 10, voteRefusalTicks: 100 });
+    }
+    isError(t, await c.call('fw1', 'GET', '/v1/node', { token: null }), 401, 'UNAUTHENTICATED');
+  });
+
+  await t.test('a committed change of the timers reaches every Raft core without a restart', async (t) => {
+    const current = await config(c, 'fw1', true);
+    const timers = async (): Promise<NodeInfo['raft'][]> =>
+      Promise.all(NODE_NAMES.map(async (id) => ((await c.call(id, 'GET', '/v1/node', { token: 'viewer' })).body as unknown as NodeInfo).raft));
+    const faster = await c.call('fw2', 'PUT', '/v1/config', { json: { ...current.settings, timers: { heartbeatMs: 50, electionTimeoutMs: 600 } } });
+    t.equal(faster.status, 200, faster.text);
+    const shorter = await c.waitFor('every core runs 60/5 ticks and, once its report is committed, refuses votes for 60', async () => {
+      const all = await timers();
+      return all.every((r) => r.electionTicks === 60 && r.heartbeatTicks === 5 && r.voteRefusalTicks === 60) ? all : null;
+    });
+    t.equal(shorter.length, 3);
+    const still = await c.waitForActive('fw1');
+    t.same(still.conditions, [], 'the change moved nothing and raised nothing');
+
+    const slower = await c.call('wit', 'PUT', '/v1/config', { json: { ...current.settings, timers: { heartbeatMs: 100, electionTimeoutMs: 1000 } } });
+    t.equal(slower.status, 200, slower.text);
+    await c.waitFor('every core is back on 100/10 ticks', async () =>
+      (await timers()).every((r) => r.electionTicks === 100 && r.heartbeatTicks === 10 && r.voteRefusalTicks === 100),
+    );
+    t.equal((await c.waitForActive('fw1')).active?.epoch, still.active?.epoch, 'the same lease throughout');
+  });
+
   await t.test('POST /v1/switchover (operator): to fw2 and back; the SSE stream shows the role event (R13)', async (t) => {
     const events = await c.events('wit');
     t.teardown(() => events.close());
@@ -277,6 +327,8 @@ t.test('the HTTP API against a live 3-node cluster', async (t) => {
   });
 
   await t.test('backups: create, list on every node, export with its sha256, import the file, restore it', async (t) => {
+    const events = await c.events('wit');
+    t.teardown(() => events.close());
     const current = await config(c, 'fw1', true);
     const created = await c.call('fw2', 'POST', '/v1/backups', { json: { comment: 'before tuning' } });
     t.equal(created.status, 201, created.text);
@@ -309,6 +361,10 @@ t.test('the HTTP API against a live 3-node cluster', async (t) => {
     t.equal(imported.status, 201, imported.text);
     const copy = imported.body as { id: string; sha256: string };
     t.not(copy.id, info.id, 'an import is a new backup');
+    const createdEvent = await events.next('backup created', (e) => e.type === 'backup' && e.data['id'] === info.id);
+    t.match(createdEvent.data, { action: 'created', by: TOKEN_NAMES.admin });
+    const importedEvent = await events.next('backup imported', (e) => e.type === 'backup' && e.data['id'] === copy.id);
+    t.match(importedEvent.data, { action: 'imported', by: TOKEN_NAMES.admin });
     t.equal(copy.sha256, info.sha256, 'with the same content');
 
     const tampered = exported.text.replace('"holdDownMs": 300', '"holdDownMs": 301');
@@ -327,6 +383,8 @@ t.test('the HTTP API against a live 3-node cluster', async (t) => {
       t.same(v.settings, current.settings, `${id}: the restored settings`);
     }
     isError(t, await c.call('wit', 'POST', '/v1/backups/nope/restore'), 404, 'BACKUP_NOT_FOUND');
+    const restoredEvent = await events.next('backup restored', (e) => e.type === 'backup' && e.data['action'] === 'restored');
+    t.match(restoredEvent.data, { id: copy.id, by: TOKEN_NAMES.admin });
   });
 
   await t.test('GET /v1/audit shows who did what; POST/GET /v1/notes', async (t) => {
@@ -457,6 +515,7 @@ t.test('the HTTP API against a live 3-node cluster', async (t) => {
     t.ok((failover.active?.epoch ?? 0) > epoch, `a higher epoch: ${epoch} -> ${failover.active?.epoch}`);
     const roleEvent = await events.next('role event for the failover', (e) => e.type === 'role' && e.data['active'] === 'fw2');
     t.match(roleEvent.data, { previous: 'fw1', reason: 'failover', epoch: failover.active?.epoch });
+    await events.next('member unreachable fw1', (e) => e.type === 'member' && e.data['node'] === 'fw1' && e.data['change'] === 'unreachable');
 
     // R12: the degraded state is loud in status.
     const degraded = await c.waitFor('fw2 reports fw1 unreachable and the cluster degraded', async () => {
@@ -481,6 +540,7 @@ t.test('the HTTP API against a live 3-node cluster', async (t) => {
     const failback = await c.waitForActive('fw1');
     t.equal(failback.active?.reason, 'failback', 'the preferred node gets the role back (R3, failback auto)');
     t.ok((failback.active?.epoch ?? 0) > (failover.active?.epoch ?? 0), 'with a higher epoch again');
+    await events.next('member reachable fw1', (e) => e.type === 'member' && e.data['node'] === 'fw1' && e.data['change'] === 'reachable');
     const clear = await c.waitFor('the conditions clear on every node once fw1 is back', async () => {
       const all = await Promise.all(NODE_NAMES.map((id) => c.status(id)));
       return all.every((s) => s.conditions.length === 0) ? all : null;

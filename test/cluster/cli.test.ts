@@ -9,7 +9,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { BASE_SETTINGS, CLI_MAIN, ROOT, TOKEN_NAMES, startCluster, type NodeName, type TestCluster, type TokenRole } from './harness.js';
 
 interface Run {
@@ -224,5 +224,18 @@ t.test('the hapair CLI against a live 3-node cluster', async (t) => {
     ] as const) {
       t.ok(entries.some((e) => e.actor === actor && e.action === action), `audit: ${actor} ${action}`);
     }
+  });
+
+  await t.test('two new nodes and a witness from cluster.bootstrap: init --settings ends with the setup check (R5, R7)', async (t) => {
+    const file = join(c.dir, 'init-settings.yaml');
+    writeFileSync(file, stringifyYaml(BASE_SETTINGS));
+    const r = await hapair(c, ['init', '--settings', file, '--wait', '20'], { via: 'wit' });
+    t.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    t.match(r.stdout, new RegExp(`^settings from ${file.replaceAll('/', '\\/')} applied: config revision \\d+\n`));
+    t.match(r.stdout, /^setup check passed: 3 members of clitest hold settings revision \d+ and policy revision \d+, every VIP's interface maps to a device$/m);
+    for (const id of ['fw1', 'fw2']) t.match(r.stdout, new RegExp(`^  ${id} +data +ok +version \\S+, voter, .*VIPs 192\\.0\\.2\\.1\\/24 on lan -> lan0$`, 'm'));
+    t.match(r.stdout, /^ {2}wit +witness +ok +version \S+, voter, settings r\d+, policy r\d+$/m);
+    const verify = await hapair(c, ['verify'], { token: 'viewer' });
+    t.equal(verify.code, 0, verify.stderr);
   });
 });

@@ -45,6 +45,21 @@ t.test('node configs: fw1.yaml, fw2.yaml, wit.yaml', async (t) => {
   t.same(fw2.network.interfaces, fw1.network.interfaces, 'both data nodes map the same logical interfaces');
 });
 
+t.test('fw2-join.yaml: the same fw2, added to a cluster in service (cluster.join instead of cluster.bootstrap)', async (t) => {
+  const file = join(EXAMPLES, 'fw2-join.yaml');
+  const joiner = loadNodeConfig(file);
+  const fw2 = loadNodeConfig(join(EXAMPLES, 'fw2.yaml'));
+  const fw1 = loadNodeConfig(join(EXAMPLES, 'fw1.yaml'));
+  t.equal(joiner.cluster.bootstrap, undefined);
+  t.same(joiner.cluster.join, [{ id: 'fw1', peer: fw1.peer.listen }], 'it names the member in service at its peer address');
+  t.same(joiner.node, fw2.node);
+  t.equal(joiner.peer.listen, fw2.peer.listen);
+  t.equal(joiner.api.listen, fw2.api.listen);
+  t.equal(joiner.cluster.name, fw1.cluster.name);
+  t.same(joiner.network, fw2.network, 'the same devices as fw2.yaml');
+  t.match(read('fw2-join.yaml'), /hapair join --api http:\/\/10\.0\.0\.11:7480 --node-api 10\.0\.0\.12:7480/, 'it says how to join');
+});
+
 t.test('tokens.yaml', async (t) => {
   const entries = parseTokensFile(read('tokens.yaml'), 'tokens.yaml');
   t.same(

@@ -12,7 +12,7 @@
  * t.test(), not on the root tap object: the root's teardown runs only once
  * the event loop is empty, which the live agents' pipes never let happen.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,6 +106,22 @@ export class TestCluster {
   ) {
     this.nodes = new Map(nodes.map((n) => [n.id, n]));
     this.tokens = tokens;
+  }
+
+  /** Writes a node's config again (its agent reads it at its next start). */
+  writeConfig(id: NodeName, shape: ConfigShape): void {
+    const n = this.node(id);
+    writeFileSync(n.configFile, nodeConfigYaml(n, [...this.nodes.values()], this.dir, this.name, shape));
+  }
+
+  /** Peer address of a node, as its config says. */
+  peer(id: NodeName): string {
+    return `127.0.0.1:${this.node(id).peerPort}`;
+  }
+
+  /** host:port of a node's API. */
+  api(id: NodeName): string {
+    return `127.0.0.1:${this.node(id).apiPort}`;
   }
 
   node(id: NodeName): AgentProcess {
@@ -366,6 +382,33 @@ export class EventStream {
   }
 }
 
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * `hapair ARGS` as a child process (`node --import tsx src/cli/main.ts`)
+ * with HAPAIR_API pointing at `via` and HAPAIR_TOKEN holding a role's token.
+ */
+export function runCli(c: TestCluster, args: readonly string[], opts: { via?: NodeName; token?: TokenRole | null; timeoutMs?: number } = {}): Promise<CliRun> {
+  const token = opts.token === undefined ? 'admin' : opts.token;
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: c.dir,
+    NO_COLOR: '1',
+    HAPAIR_API: c.url(opts.via ?? 'fw1'),
+    ...(token === null ? {} : { HAPAIR_TOKEN: c.tokens[token] }),
+  };
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: ROOT, env, timeout: opts.timeoutMs ?? 90_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /** One line about a status, for timeout messages. */
 export function summarize(s: StatusView): string {
   const active = s.active === null ? 'none' : `${s.active.node}#${s.active.epoch}(${s.active.reason})`;
@@ -413,16 +456,33 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+/** How a node config is written: which nodes bootstrap, whom a joining node names, its devices. */
+export interface ConfigShape {
+  /** network.interfaces (default `{ lan: lan0 }`). */
+  readonly interfaces?: Readonly<Record<string, string>>;
+  /** cluster.bootstrap lists these nodes (default: all three); ignored when `join` is given. */
+  readonly bootstrap?: readonly NodeName[];
+  /** cluster.join lists these nodes instead of a bootstrap (a node added to a running cluster). */
+  readonly join?: readonly NodeName[];
+  readonly snapshotEveryEntries?: number;
+}
+
 export function nodeConfigYaml(
   n: Pick<AgentProcess, 'id' | 'kind' | 'peerPort' | 'apiPort'>,
   all: ReadonlyArray<Pick<AgentProcess, 'id' | 'kind' | 'peerPort' | 'apiPort'>>,
   dir: string,
   cluster: string,
-  interfaces: Readonly<Record<string, string>> = { lan: 'lan0' },
+  shape: ConfigShape = {},
 ): string {
-  const bootstrap = all
-    .map((m) => `    - { id: ${m.id}, peer: 127.0.0.1:${m.peerPort}, api: 127.0.0.1:${m.apiPort}, kind: ${m.kind} }`)
-    .join('\n');
+  const interfaces = shape.interfaces ?? { lan: 'lan0' };
+  const members = (ids: readonly NodeName[] | undefined) => all.filter((m) => ids === undefined || ids.includes(m.id as NodeName));
+  const seeds =
+    shape.join === undefined
+      ? [
+          '  bootstrap:',
+          ...members(shape.bootstrap).map((m) => `    - { id: ${m.id}, peer: 127.0.0.1:${m.peerPort}, api: 127.0.0.1:${m.apiPort}, kind: ${m.kind} }`),
+        ]
+      : ['  join:', ...members(shape.join).map((m) => `    - { id: ${m.id}, peer: 127.0.0.1:${m.peerPort} }`)];
   return [
     'node:',
     `  id: ${n.id}`,
@@ -435,8 +495,8 @@ export function nodeConfigYaml(
     `  tokensFile: ${join(dir, 'tokens.yaml')}`,
     'cluster:',
     `  name: ${cluster}`,
-    '  bootstrap:',
-    bootstrap,
+    ...seeds,
+    ...(shape.snapshotEveryEntries === undefined ? [] : ['raft:', `  snapshotEveryEntries: ${shape.snapshotEveryEntries}`]),
     'network:',
     '  driver: sim',
     `  interfaces: { ${Object.entries(interfaces).map(([k, v]) => `${k}: ${v}`).join(', ')} }`,
@@ -455,6 +515,12 @@ export interface StartOptions {
   readonly activeAfterStart?: NodeName | null;
   /** network.interfaces per node (default `{ lan: lan0 }`): a carrier monitor reads the device mapped here. */
   readonly interfaces?: Partial<Record<NodeName, Readonly<Record<string, string>>>>;
+  /** The nodes of cluster.bootstrap (default all three); the others' configs join them (cluster.join). */
+  readonly bootstrap?: readonly NodeName[];
+  /** The nodes started at once (default: the bootstrap nodes); the others stay down until a test starts them. */
+  readonly start?: readonly NodeName[];
+  /** raft.snapshotEveryEntries in every node config. */
+  readonly snapshotEveryEntries?: number;
 }
 
 /**
@@ -489,10 +555,22 @@ export async function startCluster(t: Teardown, options: StartOptions = {}): Pro
       down: false,
     });
   }
-  for (const n of nodes) writeFileSync(n.configFile, nodeConfigYaml(n, nodes, dir, name, options.interfaces?.[n.id]));
+  const bootstrap = options.bootstrap ?? NODE_NAMES;
   const cluster = new TestCluster(dir, name, nodes, tokens);
   t.teardown(() => cluster.close());
-  for (const n of nodes) cluster.start(n.id);
+  for (const n of nodes) {
+    const interfaces = options.interfaces?.[n.id];
+    cluster.writeConfig(n.id, {
+      ...(interfaces === undefined ? {} : { interfaces }),
+      ...(bootstrap.includes(n.id) ? { bootstrap } : { join: bootstrap }),
+      ...(options.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: options.snapshotEveryEntries }),
+    });
+  }
+  const start = options.start ?? bootstrap;
+  for (const n of nodes) {
+    if (start.includes(n.id)) cluster.start(n.id);
+    else n.down = true;
+  }
   await cluster.waitForLeader();
   const settings = options.settings === undefined ? BASE_SETTINGS : options.settings;
   if (settings !== null) {

@@ -85,3 +85,64 @@ t.test('invalid YAML and missing files are clear errors', async (t) => {
   writeFileSync(file, GOOD);
   t.equal(loadNodeConfig(file).node.dataDir, join(dir, 'data'));
 });
+
+/** A node that joins a running cluster: fw2 names the members it can reach until it has the membership. */
+const JOINER = `
+node:
+  id: fw2
+  kind: data
+  dataDir: ./data
+peer:
+  listen: 10.0.0.12:7400
+api:
+  listen: 10.0.0.12:7480
+cluster:
+  name: edge
+  join:
+    - { id: fw1, peer: 10.0.0.11:7400 }
+    - { id: wit, peer: "[2001:db8::13]:7400" }
+network:
+  driver: sim
+`;
+
+t.test('cluster.join lists the members of the running cluster a new node joins', async (t) => {
+  const c = parseNodeConfig(JOINER, '/etc/hapair/node.yaml');
+  t.same(c.cluster.join, [
+    { id: 'fw1', peer: '10.0.0.11:7400' },
+    { id: 'wit', peer: '[2001:db8::13]:7400' },
+  ]);
+  t.equal(c.cluster.bootstrap, undefined);
+});
+
+t.test('cluster.join errors name the key and the problem', async (t) => {
+  const file = '/etc/hapair/node.yaml';
+  const err = (text: string): string => {
+    try {
+      parseNodeConfig(text, file);
+    } catch (e) {
+      if (e instanceof ConfigError) return e.message;
+      throw e;
+    }
+    return 'no error';
+  };
+  t.equal(err(JOINER.replace('id: fw1, peer', 'id: fw1, api: 10.0.0.11:7480, peer')), `${file}: cluster.join.0.api: unknown key`);
+  t.equal(err(JOINER.replace('{ id: fw1, peer: 10.0.0.11:7400 }', '{ peer: 10.0.0.11:7400 }')), `${file}: cluster.join.0.id: is required`);
+  t.equal(err(JOINER.replace('peer: 10.0.0.11:7400 }', 'peer: 10.0.0.11 }')), `${file}: cluster.join.0.peer: must be host:port or [ipv6]:port, got "10.0.0.11"`);
+  t.equal(err(JOINER.replace('id: wit', 'id: fw1')), `${file}: cluster.join.1.id: duplicate member id "fw1"`);
+  t.equal(
+    err(JOINER.replace('id: wit', 'id: fw2')),
+    `${file}: cluster.join.1.id: lists this node ("fw2"); list the members of the running cluster this node joins`,
+  );
+  t.equal(err(JOINER.replace('  join:\n', '  join: []\n  x:\n')), `${file}: cluster.x: unknown key`);
+  t.match(err(JOINER.replace('  join:\n    - { id: fw1, peer: 10.0.0.11:7400 }\n    - { id: wit, peer: "[2001:db8::13]:7400" }\n', '  join: []\n')), /^\/etc\/hapair\/node\.yaml: cluster\.join: .*got \[\]$/);
+  t.match(
+    err(JOINER.replace('  join:\n', '  bootstrap:\n    - { id: fw2, peer: 10.0.0.12:7400, api: 10.0.0.12:7480, kind: data }\n  join:\n')),
+    /^\/etc\/hapair\/node\.yaml: cluster\.join: cannot be combined with cluster\.bootstrap/,
+  );
+});
+
+t.test('raft.snapshotEveryEntries is a node-local bound', async (t) => {
+  t.equal(parseNodeConfig(`${JOINER}raft: { snapshotEveryEntries: 64 }\n`, 'n.yaml').raft?.snapshotEveryEntries, 64);
+  t.match(problem(`${GOOD}raft: { snapshotEveryEntries: 2 }\n`), /raft\.snapshotEveryEntries: .*got 2$/);
+  t.equal(problem(`${GOOD}raft: { snapshotEvery: 100 }\n`), '/etc/hapair/node.yaml: raft.snapshotEvery: unknown key');
+});

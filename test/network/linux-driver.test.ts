@@ -241,6 +241,11 @@ t.test('announce: gratuitous ARP re-points a neighbour; refused without the leas
   );
 });
 
+t.test('checkDevices: the setup check names a device the host does not have', async (t) => {
+  const { lab, driver } = await setup(t);
+  t.same(await driver.checkDevices([lab.devA, 'hpnosuch0']), { [lab.devA]: null, hpnosuch0: 'device "hpnosuch0" does not exist on this host' });
+});
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? NaN;

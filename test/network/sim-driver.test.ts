@@ -108,3 +108,10 @@ t.test('desiredVipState converts a role decision to milliseconds', async (t) => 
   });
   t.same(desiredVipState({ type: 'vips', hold: false, why: 'x' }, 100), { hold: false });
 });
+
+t.test('checkDevices: every device exists unless the simulated host lists its devices', async (t) => {
+  const any = new SimNetworkDriver({ node: 'fw1', clock: () => 0 });
+  t.same(await any.checkDevices(['eth9']), { eth9: null });
+  const listed = new SimNetworkDriver({ node: 'fw1', clock: () => 0, devices: ['lan0'] });
+  t.same(await listed.checkDevices(['lan0', 'eth9']), { lan0: null, eth9: 'device "eth9" does not exist on this (simulated) host' });
+});

@@ -216,7 +216,8 @@ const cases: Case[] = [
     given: [silent('fw2', DEAD)], expect: { vips: 'hold', conditions: ['DEGRADED', 'MEMBER_UNREACHABLE'] } },
   { rule: 'conditions', name: 'no Raft leader for an election timeout: no quorum',
     given: [as('fw2', 'candidate'), raft({ ticksSinceLeaderContact: 30 })], expect: { vips: 'release', conditions: ['NO_QUORUM'] } },
-  { rule: 'conditions', name: 'an entry this node could not apply', given: [(w) => (w.applyError = true)], expect: { vips: 'hold', conditions: ['APPLY_ERROR'] } },
+  { rule: 'conditions', name: 'an entry this node could not apply', given: [(w) => (w.applyError = 'UNSUPPORTED_COMMAND')], expect: { vips: 'hold', conditions: ['APPLY_ERROR'] } },
+  { rule: 'conditions', name: 'a malformed entry every node skipped alike raises nothing', given: [(w) => (w.applyError = 'MALFORMED_COMMAND')], expect: { vips: 'hold', absent: ['APPLY_ERROR'] } },
 ];
 
 const seen = new Set<ConditionCode>();

@@ -47,7 +47,8 @@ export interface World {
   lease: { holder: NodeId; epoch: number; reason?: LeaseReason } | null;
   intent: { to: NodeId; reason: MoveReason } | null;
   flapDamped: boolean;
-  applyError: boolean;
+  /** A committed entry this node could not apply, by the reason it gave. */
+  applyError: 'UNSUPPORTED_COMMAND' | 'MALFORMED_COMMAND' | null;
   raft: {
     role: 'leader' | 'follower' | 'candidate';
     leader: NodeId | null;
@@ -88,7 +89,7 @@ export function defaultWorld(): World {
     lease: { holder: 'fw1', epoch: 3, reason: 'bootstrap' },
     intent: null,
     flapDamped: false,
-    applyError: false,
+    applyError: null,
     raft: {
       role: 'leader',
       leader: 'fw1',
@@ -164,7 +165,11 @@ export function buildState(w: World): ClusterState {
   }
   let state = log.state;
   if (w.flapDamped) state = { ...state, flapDamped: { since: at(100), moves: 4, index: 1 } };
-  if (w.applyError) state = { ...state, lastApplyError: { index: 7, code: 'UNSUPPORTED_COMMAND', message: 'setPolicy command version 2 is newer than this node supports (1); update this node' } };
+  if (w.applyError === 'UNSUPPORTED_COMMAND') {
+    state = { ...state, lastApplyError: { index: 7, code: w.applyError, message: 'setPolicy command version 2 is newer than this node supports (1); update this node' } };
+  } else if (w.applyError === 'MALFORMED_COMMAND') {
+    state = { ...state, lastApplyError: { index: 7, code: w.applyError, message: 'malformed setPolicy command at /ruleset: Expected string' } };
+  }
   return state;
 }
 

@@ -31,6 +31,20 @@ export function parseIpAddrJson(text: string): KernelAddress[] | null {
   return out;
 }
 
+/** Device names from `ip -j link show`, or null when the output is not that. */
+export function parseIpLinkJson(text: string): string[] | null {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(doc)) return null;
+  const out: string[] = [];
+  for (const link of doc as { ifname?: unknown }[]) if (typeof link.ifname === 'string') out.push(link.ifname);
+  return out;
+}
+
 export function addArgs(vip: ParsedVip, device: string): string[] {
   const base = ['addr', 'add', `${vip.address}/${vip.prefixLength}`, 'dev', device];
   // No duplicate address detection: the address would stay tentative (and
