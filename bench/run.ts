@@ -1,6 +1,7 @@
 /** `npm run bench -- NAME`: runs one benchmark and writes bench/results/NAME.json. */
 const BENCHES: Record<string, () => Promise<void>> = {
   raft: async () => (await import('./raft.js')).runRaftBench(),
+  failover: async () => (await import('./failover.js')).runFailoverBench(),
 };
 
 const name = process.argv[2];

@@ -4,9 +4,10 @@
  * fw2 and wit, a UDP responder in each data node, and in the client
  * namespace the probe and a small HTTP forwarder on a Unix socket so that
  * the test (in the root namespace) can reach the agents' APIs without any
- * interface or address in the root namespace. `peek` is a second client
- * that sends to the VIP through a MAC the test chooses, to ask one host's
- * kernel directly whether it still answers.
+ * interface or address in the root namespace. `peek` and `peek2` are
+ * further clients that send to the VIP through a MAC the caller chooses, to
+ * ask one host's kernel directly whether it still answers (two of them, so
+ * that both data nodes can be watched at once, as the failover bench does).
  *
  * Every name carries a random id (`hpe<id>-…`); teardown kills what it
  * started by PID and deletes the namespaces by the names it created, and a
@@ -22,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { ProbeRow } from './probe.js';
 
-export const HOSTS = ['fw1', 'fw2', 'wit', 'client', 'peek'] as const;
+export const HOSTS = ['fw1', 'fw2', 'wit', 'client', 'peek', 'peek2'] as const;
 export type Host = (typeof HOSTS)[number];
 export type AgentId = 'fw1' | 'fw2' | 'wit';
 
@@ -32,6 +33,7 @@ export const ADDR: Readonly<Record<Host, string>> = {
   wit: '10.231.0.13',
   client: '10.231.0.21',
   peek: '10.231.0.22',
+  peek2: '10.231.0.23',
 };
 export const VIP = '10.231.0.100';
 export const PREFIX_LEN = 24;
@@ -39,7 +41,7 @@ const PEER_PORT = 7400;
 const API_PORT = 7480;
 export const ECHO_PORT = 7777;
 /** The device inside each host namespace; names inside namespaces never clash with other labs. */
-const DEV = 'eth0';
+export const DEV = 'eth0';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -368,6 +370,26 @@ export class E2eLab {
     await this.startReady('client', code, 'API forwarder');
   }
 
+  /**
+   * Starts any command in a host's namespace, tracked like the lab's own
+   * processes (killed by PID at down()). `ip netns exec` execs in place, so
+   * the child's PID is the command's.
+   */
+  spawnIn(host: Host, argv: readonly string[], logFile?: string): ChildProcess {
+    const fd = logFile === undefined ? null : openSync(logFile, 'a');
+    const child = spawn('ip', ['netns', 'exec', this.ns(host), ...argv], { stdio: ['ignore', fd ?? 'ignore', fd ?? 'ignore'] });
+    if (fd !== null) closeSync(fd);
+    this.track(child);
+    return child;
+  }
+
+  /** The agent's log file (pino JSON lines), for timing what it did. */
+  agentLog(id: AgentId): string {
+    const file = this.agents.get(id)?.logFile;
+    if (file === undefined || !existsSync(file)) return '';
+    return readFileSync(file, 'utf8');
+  }
+
   private async startReady(host: Host, code: string, what: string): Promise<void> {
     const child = spawn('ip', ['netns', 'exec', this.ns(host), process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.track(child);
@@ -446,6 +468,15 @@ export class E2eLab {
     ] as const) {
       await this.must(['ip', 'netns', 'exec', this.bridgeNs, 'nft', 'add', 'rule', 'bridge', 'lab', 'forward', 'iifname', `v-${x}`, 'oifname', `v-${y}`, 'drop']);
     }
+  }
+
+  /** Pulls `host`'s cable: the bridge side of its veth goes down, so the host sees no carrier. */
+  async cutCable(host: Host): Promise<void> {
+    await this.must(['ip', '-n', this.bridgeNs, 'link', 'set', `v-${host}`, 'down']);
+  }
+
+  async plugCable(host: Host): Promise<void> {
+    await this.must(['ip', '-n', this.bridgeNs, 'link', 'set', `v-${host}`, 'up']);
   }
 
   async heal(): Promise<void> {
