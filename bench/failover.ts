@@ -21,6 +21,7 @@ import {
   crashBreakdown,
   failoverResult,
   formatTable,
+  longestSendGapMs,
   outageMs,
   overlapMs,
   type Breakdown,
@@ -91,9 +92,19 @@ async function measure(lab: E2eLab, o: { from: DataNode; to: DataNode; cycleMs: 
   }
 }
 
+/** The longest pause of the client probe itself in any measured window (a loaded machine). */
+let probeStallMaxMs = 0;
+
+function noteStall(rows: readonly ProbeRow[], from: number): number {
+  const stall = longestSendGapMs(rows, from);
+  probeStallMaxMs = Math.max(probeStallMaxMs, stall);
+  return stall;
+}
+
 function runLine(what: string, i: number, w: Window, outage: number, extra = ''): void {
   const runs = hostRuns(between(w.rows, w.at - 50)).map((r) => r.host).join('>');
-  process.stdout.write(`  ${what} run ${i + 1}: outage ${Math.round(outage)} ms (${runs}${w.reached ? '' : ', NOT RECOVERED'})${extra}\n`);
+  const stall = noteStall(w.rows, w.at - 50);
+  process.stdout.write(`  ${what} run ${i + 1}: outage ${Math.round(outage)} ms (${runs}${w.reached ? '' : ', NOT RECOVERED'}; probe paused up to ${Math.round(stall)} ms)${extra}\n`);
 }
 
 async function crashRuns(sut: SystemUnderTest, label: string, breakdown?: (w: Window) => Breakdown | null): Promise<{ outages: number[]; breakdowns: (Breakdown | null)[] }> {
@@ -142,6 +153,7 @@ async function partitionRuns(sut: SystemUnderTest, label: string): Promise<Parti
       const postHeal = outageMs(rows, healAt, 0);
       samples.push({ dualVipMs: dual, postHealBlackholeMs: postHeal });
       const runs = hostRuns(between(rows, cutAt)).map((r) => r.host).join('>');
+      noteStall(rows, cutAt);
       process.stdout.write(`  ${label} run ${i + 1}: two hosts answering ${Math.round(dual)} ms, longest client wait after heal ${Math.round(postHeal)} ms (client: ${runs})\n`);
     } finally {
       await Promise.all([client.stop(), viaFw1.stop(), viaFw2.stop()]);
@@ -488,6 +500,7 @@ export async function runFailoverBench(): Promise<void> {
         fast: { hapair: timersText(TIMER_PROFILES.fast), keepalived: describeProfile(KEEPALIVED_PROFILES.fast) },
       },
       load: { before: loadBefore, after: loadavg().map((x) => Math.round(x * 100) / 100) },
+      probeStallMaxMs,
       durationS: Math.round((now() - started) / 1000),
     },
   );

@@ -54,6 +54,8 @@ export interface FailoverResult {
   readonly profiles: Record<'default' | 'fast', { readonly hapair: string; readonly keepalived: string }>;
   readonly crashBreakdown: Record<'default' | 'fast', BreakdownSummary>;
   readonly load: { readonly before: readonly number[]; readonly after: readonly number[] };
+  /** The longest the client probe itself paused between two sends in any measured window (measurement noise floor). */
+  readonly probeStallMaxMs: number;
   readonly durationS: number;
 }
 
@@ -66,6 +68,22 @@ export interface FailoverResult {
  */
 export function outageMs(rows: readonly ProbeRow[], faultAt: number, leadMs = 50): number {
   return round1(longestGap(between(rows, faultAt - leadMs)).ms);
+}
+
+/**
+ * The longest pause between two probes *sent* from `from` on: the client
+ * process itself stalled (a loaded machine), so no outage shorter than this
+ * can be told apart from the client's own pause.
+ */
+export function longestSendGapMs(rows: readonly ProbeRow[], from: number): number {
+  let best = 0;
+  let previous: number | null = null;
+  for (const r of rows) {
+    if (r.sentAt < from) continue;
+    if (previous !== null) best = Math.max(best, r.sentAt - previous);
+    previous = r.sentAt;
+  }
+  return round1(best);
 }
 
 export function median(values: readonly number[]): number {
@@ -257,7 +275,7 @@ export interface MeasuredRuns {
 /** bench/results/failover.json: the shape fixed in issue 5, plus added keys. */
 export function failoverResult(
   m: MeasuredRuns,
-  context: Pick<FailoverResult, 'when' | 'machine' | 'runs' | 'profiles' | 'load' | 'durationS'>,
+  context: Pick<FailoverResult, 'when' | 'machine' | 'runs' | 'profiles' | 'load' | 'probeStallMaxMs' | 'durationS'>,
 ): FailoverResult {
   return {
     when: context.when,
@@ -273,6 +291,7 @@ export function failoverResult(
     profiles: context.profiles,
     crashBreakdown: { default: summarizeBreakdowns(m.hapair.breakdownDefault), fast: summarizeBreakdowns(m.hapair.breakdownFast) },
     load: context.load,
+    probeStallMaxMs: context.probeStallMaxMs,
     durationS: context.durationS,
   };
 }
@@ -316,7 +335,7 @@ export function formatTable(r: FailoverResult): string {
     const medians = b.medianMs;
     for (const phase of PHASES) lines.push(`  ${phase.padEnd(11)}${n(medians[phase]).padStart(6)}  ${PHASE_TEXT[phase]}`);
   }
-  lines.push(`load average before ${r.load.before.join(' ')}, after ${r.load.after.join(' ')}; took ${Math.round(r.durationS)} s`);
+  lines.push(`load average before ${r.load.before.join(' ')}, after ${r.load.after.join(' ')}; the client probe itself paused up to ${n(r.probeStallMaxMs)} ms; took ${Math.round(r.durationS)} s`);
   return lines.join('\n');
 }
 

@@ -6,6 +6,7 @@ import {
   crashBreakdown,
   failoverResult,
   formatTable,
+  longestSendGapMs,
   median,
   outageMs,
   overlapMs,
@@ -30,6 +31,12 @@ t.test('outageMs: the longest wait for an answer from just before the fault on',
   const early = rows('fw1 - - - - - fw1 fw1 fw1 fw1 fw1 - - fw2', 1000);
   t.equal(outageMs(early, 1020, 0), 6, 'an earlier, longer gap outside the window does not count');
   t.equal(outageMs(rows('fw1 fw1 - - - -'), 1003), 8, 'no recovery: the silence up to the last probe counts');
+});
+
+t.test('longestSendGapMs: pauses of the client itself, answered or not', async (t) => {
+  const r = [...rows('a a - a', 1000), ...rows('a a', 1030)];
+  t.equal(longestSendGapMs(r, 1000), 24, '1006 to 1030');
+  t.equal(longestSendGapMs(r, 1030), 2, 'only from 1030 on');
 });
 
 t.test('two hosts answering: intervals per pinned probe and their overlap', async (t) => {
@@ -121,6 +128,7 @@ t.test('the result has the shape fixed in issue 5 (plus added keys) and prints a
     runs: 5,
     profiles: { default: { hapair: 'h', keepalived: 'k' }, fast: { hapair: 'hf', keepalived: 'kf' } },
     load: { before: [1, 1, 1], after: [2, 2, 2] },
+    probeStallMaxMs: 12,
     durationS: 600,
   });
   const json = JSON.parse(JSON.stringify(r)) as Record<string, unknown>;
