@@ -20,6 +20,7 @@ import {
   answeringIntervals,
   crashBreakdown,
   failoverResult,
+  releasedAt,
   formatTable,
   longestSendGapMs,
   outageMs,
@@ -117,7 +118,7 @@ async function crashRuns(sut: SystemUnderTest, label: string, breakdown?: (w: Wi
     outages.push(outage);
     const b = breakdown?.(w) ?? null;
     breakdowns.push(b);
-    runLine(label, i, w, outage, b === null ? '' : `; ${Object.entries(b).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
+    runLine(label, i, w, outage, breakdownText(b));
     await sut.recover('fw1');
   }
   return { outages, breakdowns };
@@ -153,8 +154,10 @@ async function partitionRuns(sut: SystemUnderTest, label: string): Promise<Parti
       const postHeal = outageMs(rows, healAt, 0);
       samples.push({ dualVipMs: dual, postHealBlackholeMs: postHeal });
       const runs = hostRuns(between(rows, cutAt)).map((r) => r.host).join('>');
-      noteStall(rows, cutAt);
-      process.stdout.write(`  ${label} run ${i + 1}: two hosts answering ${Math.round(dual)} ms, longest client wait after heal ${Math.round(postHeal)} ms (client: ${runs})\n`);
+      const stall = noteStall(rows, healAt);
+      process.stdout.write(
+        `  ${label} run ${i + 1}: two hosts answering ${Math.round(dual)} ms, longest client wait after heal ${Math.round(postHeal)} ms (client: ${runs}; probe paused up to ${Math.round(stall)} ms after the heal)\n`,
+      );
     } finally {
       await Promise.all([client.stop(), viaFw1.stop(), viaFw2.stop()]);
       await lab.heal();
@@ -185,14 +188,15 @@ async function waitRecovered(client: RunningProbe, healAt: number): Promise<void
 interface HapairSettingsOptions {
   readonly timers: { readonly heartbeatMs: number; readonly electionTimeoutMs: number };
   readonly failbackAuto: boolean;
+  /** Delays a failback; does not change the outage it causes. */
+  readonly holdDownMs: number;
 }
 
 function hapairSettings(o: HapairSettingsOptions): Record<string, unknown> {
   return {
     vips: [{ address: `${VIP}/${PREFIX_LEN}`, interface: 'lan' }],
     preferred: 'fw1',
-    // The hold-down only delays when a failback starts, not the outage it causes; 1 s keeps the runs short.
-    failback: { auto: o.failbackAuto, holdDownMs: 1000 },
+    failback: { auto: o.failbackAuto, holdDownMs: o.holdDownMs },
     timers: o.timers,
     monitors: [],
     // The bench moves the role dozens of times on purpose; damping would (rightly) stop the failbacks.
@@ -220,7 +224,7 @@ class HapairSut implements SystemUnderTest {
     for (const id of ['fw1', 'fw2', 'wit'] as const) lab.startAgent(id);
     const leader = await until(async () => (await lab.status('fw1'))?.leader ?? null, 60_000);
     if (leader === null) throw new Error(`hapair: no Raft leader within 60 s\n${lab.logTail('fw1')}`);
-    await this.configure({ timers: this.timers, failbackAuto: true });
+    await this.configure({ timers: this.timers, failbackAuto: true, holdDownMs: 1000 });
   }
 
   async configure(o: HapairSettingsOptions): Promise<void> {
@@ -241,7 +245,7 @@ class HapairSut implements SystemUnderTest {
     const standby = other(active);
     const agreed = await until(async () => {
       const a = await lab.status(active);
-      if (otherDown) return selfRole(a) === 'active';
+      if (otherDown) return selfRole(a) === 'active' && (await this.answering(active));
       const b = await lab.status(standby);
       return selfRole(a) === 'active' && selfRole(b) === 'standby' && b?.active?.node === active && (b?.members.every((m) => m.reachable) ?? false);
     }, 60_000, 100);
@@ -250,6 +254,20 @@ class HapairSut implements SystemUnderTest {
     }
     // A moment for the last move's announcements and reports to settle.
     await sleep(500);
+  }
+
+  /** Whether the client gets answers from `node` (a short probe). */
+  private async answering(node: DataNode): Promise<boolean> {
+    const probe = await this.lab.startProbe({ everyMs: PROBE_EVERY_MS, maxMs: 3000 });
+    const ok = await probe.waitAnswers(node, 50, probe.startedAt, 2500);
+    await probe.stop();
+    return ok;
+  }
+
+  /** `node` runs again and stands by (caught up, healthy): it is eligible, and the failback hold-down runs. */
+  async standingBy(node: DataNode): Promise<void> {
+    const ok = await until(async () => selfRole(await this.lab.status(node)) === 'standby', 60_000, 50);
+    if (ok === null) throw new Error(`hapair: ${node} did not stand by within 60 s\n${this.lab.logTail(node)}`);
   }
 
   async crash(node: DataNode): Promise<void> {
@@ -280,32 +298,60 @@ class HapairSut implements SystemUnderTest {
     return crashBreakdown(this.lab.agentLog('fw2'), w.at, w.firstAnswerFrom);
   }
 
+  /** A planned move, timed from the moment the old active released the VIPs. */
+  moveBreakdown(w: Window, from: DataNode, to: DataNode): Breakdown | null {
+    const released = releasedAt(this.lab.agentLog(from), w.at);
+    return released === null ? null : crashBreakdown(this.lab.agentLog(to), released, w.firstAnswerFrom);
+  }
+
   close(): Promise<void> {
     return this.lab.down();
   }
 }
 
-async function benchHapairDefault(): Promise<{ crash: { outages: number[]; breakdowns: (Breakdown | null)[] }; switchover: number[]; failback: number[]; partition: PartitionSample[] }> {
+interface HapairDefaultRuns {
+  readonly crash: { outages: number[]; breakdowns: (Breakdown | null)[] };
+  readonly switchover: number[];
+  readonly failback: number[];
+  readonly partition: PartitionSample[];
+  readonly switchoverBreakdowns: (Breakdown | null)[];
+  readonly failbackBreakdowns: (Breakdown | null)[];
+}
+
+const breakdownText = (b: Breakdown | null): string => (b === null ? '' : `; ${Object.entries(b).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
+
+async function benchHapairDefault(): Promise<HapairDefaultRuns> {
   const sut = new HapairSut(TIMER_PROFILES.default);
   try {
     await sut.start();
     const crash = await crashRuns(sut, 'hapair crash (default)', (w) => sut.breakdown(w));
 
+    // The window opens once fw1 stands by again, inside the 3 s hold-down: the
+    // move is measured, not the CPU burst of an agent starting on a 2-core box
+    // (which stalls the client probe itself).
+    await sut.configure({ timers: TIMER_PROFILES.default, failbackAuto: true, holdDownMs: 3000 });
     const failback: number[] = [];
+    const failbackBreakdowns: (Breakdown | null)[] = [];
     for (let i = 0; i < RUNS; i++) {
       await sut.ready('fw1');
       await sut.stopAgent('fw1');
       await sut.ready('fw2', true);
-      const w = await measure(sut.lab, { from: 'fw2', to: 'fw1', cycleMs: sut.cycleMs, act: async () => sut.lab.startAgent('fw1'), timeoutMs: 60_000 });
+      sut.lab.startAgent('fw1');
+      await sut.standingBy('fw1');
+      const w = await measure(sut.lab, { from: 'fw2', to: 'fw1', cycleMs: 0, act: async () => undefined, timeoutMs: 30_000 });
       const outage = outageMs(w.rows, w.at);
       failback.push(outage);
-      runLine('hapair failback', i, w, outage);
+      const b = sut.moveBreakdown(w, 'fw2', 'fw1');
+      failbackBreakdowns.push(b);
+      runLine('hapair failback', i, w, outage, breakdownText(b));
     }
 
+    await sut.configure({ timers: TIMER_PROFILES.default, failbackAuto: true, holdDownMs: 1000 });
     const partition = await partitionRuns(sut, 'hapair partition');
 
-    await sut.configure({ timers: TIMER_PROFILES.default, failbackAuto: false });
+    await sut.configure({ timers: TIMER_PROFILES.default, failbackAuto: false, holdDownMs: 1000 });
     const switchover: number[] = [];
+    const switchoverBreakdowns: (Breakdown | null)[] = [];
     let active: DataNode = 'fw1';
     for (let i = 0; i < RUNS; i++) {
       await sut.ready(active);
@@ -314,10 +360,12 @@ async function benchHapairDefault(): Promise<{ crash: { outages: number[]; break
       const w = await measure(sut.lab, { from, to, cycleMs: sut.cycleMs, act: () => sut.switchover(from, to) });
       const outage = outageMs(w.rows, w.at);
       switchover.push(outage);
-      runLine(`hapair switchover ${from}->${to}`, i, w, outage);
+      const b = sut.moveBreakdown(w, from, to);
+      switchoverBreakdowns.push(b);
+      runLine(`hapair switchover ${from}->${to}`, i, w, outage, breakdownText(b));
       active = to;
     }
-    return { crash, switchover, failback, partition };
+    return { crash, switchover, failback, partition, switchoverBreakdowns, failbackBreakdowns };
   } finally {
     await sut.close();
   }
@@ -482,6 +530,8 @@ export async function runFailoverBench(): Promise<void> {
         partition: hapairDefault.partition,
         breakdownDefault: hapairDefault.crash.breakdowns,
         breakdownFast: hapairFast.breakdowns,
+        breakdownSwitchover: hapairDefault.switchoverBreakdowns,
+        breakdownFailback: hapairDefault.failbackBreakdowns,
       },
       keepalived: {
         crashDefault: keepalivedDefault.crash,

@@ -53,6 +53,8 @@ export interface FailoverResult {
   /** Everything below is added to the fixed shape: how the numbers were made. */
   readonly profiles: Record<'default' | 'fast', { readonly hapair: string; readonly keepalived: string }>;
   readonly crashBreakdown: Record<'default' | 'fast', BreakdownSummary>;
+  /** The same steps for hapair's planned moves, the first one measured from the old active's release. */
+  readonly moveBreakdown: Record<'switchover' | 'failback', BreakdownSummary>;
   readonly load: { readonly before: readonly number[]; readonly after: readonly number[] };
   /** The longest the client probe itself paused between two sends in any measured window (measurement noise floor). */
   readonly probeStallMaxMs: number;
@@ -206,6 +208,11 @@ export function parseLog(text: string): LogLine[] {
   return out;
 }
 
+/** When the old active logged that it released the VIPs (the start of a planned move's outage), or null. */
+export function releasedAt(logText: string, after: number): number | null {
+  return parseLog(logText).find((l) => l.time >= Math.floor(after) && l.msg.startsWith('VIPs released'))?.time ?? null;
+}
+
 /**
  * The taker's path after a fault at `faultAt` (Unix ms), from its log: when
  * it first campaigned, became leader, saw its grant applied, started taking
@@ -262,6 +269,8 @@ export interface MeasuredRuns {
     readonly partition: readonly PartitionSample[];
     readonly breakdownDefault: readonly (Breakdown | null)[];
     readonly breakdownFast: readonly (Breakdown | null)[];
+    readonly breakdownSwitchover: readonly (Breakdown | null)[];
+    readonly breakdownFailback: readonly (Breakdown | null)[];
   };
   readonly keepalived: {
     readonly crashDefault: readonly number[];
@@ -290,6 +299,7 @@ export function failoverResult(
     },
     profiles: context.profiles,
     crashBreakdown: { default: summarizeBreakdowns(m.hapair.breakdownDefault), fast: summarizeBreakdowns(m.hapair.breakdownFast) },
+    moveBreakdown: { switchover: summarizeBreakdowns(m.hapair.breakdownSwitchover), failback: summarizeBreakdowns(m.hapair.breakdownFailback) },
     load: context.load,
     probeStallMaxMs: context.probeStallMaxMs,
     durationS: context.durationS,
@@ -325,16 +335,22 @@ export function formatTable(r: FailoverResult): string {
     );
   }
   lines.push('  target: 0 ms of two hosts answering and no post-heal blackhole (with a witness)');
-  for (const profile of ['default', 'fast'] as const) {
-    const b = r.crashBreakdown[profile];
-    lines.push(`where hapair's crash time goes (${profile} profile: ${r.profiles[profile].hapair}; median of ${b.timedRuns} timed runs, ms):`);
+  const breakdowns: [string, BreakdownSummary][] = [
+    [`crash, default profile (${r.profiles.default.hapair})`, r.crashBreakdown.default],
+    [`crash, fast profile (${r.profiles.fast.hapair})`, r.crashBreakdown.fast],
+    ['switchover (first step from the old active\'s release)', r.moveBreakdown.switchover],
+    ['failback (first step from the old active\'s release)', r.moveBreakdown.failback],
+  ];
+  for (const [what, b] of breakdowns) {
+    lines.push(`where hapair's time goes: ${what}; median of ${b.timedRuns} timed runs, ms:`);
     if (b.medianMs === null) {
       lines.push('  (no run could be timed from the logs)');
       continue;
     }
     const medians = b.medianMs;
-    for (const phase of PHASES) lines.push(`  ${phase.padEnd(11)}${n(medians[phase]).padStart(6)}  ${PHASE_TEXT[phase]}`);
+    lines.push(`  ${PHASES.map((p) => `${p} ${n(medians[p])}`).join(', ')}`);
   }
+  lines.push(...PHASES.map((p) => `  ${p}: ${PHASE_TEXT[p]}`));
   lines.push(`load average before ${r.load.before.join(' ')}, after ${r.load.after.join(' ')}; the client probe itself paused up to ${n(r.probeStallMaxMs)} ms; took ${Math.round(r.durationS)} s`);
   return lines.join('\n');
 }

@@ -10,6 +10,7 @@ import {
   median,
   outageMs,
   overlapMs,
+  releasedAt,
   summarizePartition,
   type MeasuredRuns,
 } from '../../bench/lib/failover-analysis.js';
@@ -99,6 +100,10 @@ t.test('crashBreakdown times each step of the takeover from the taker\'s log', a
   t.equal(crashBreakdown(text, 1000, null), null, 'no answer from the taker: not timed');
   t.equal(crashBreakdown(text.replace('now ACTIVE', 'still waiting'), 1000, 2190), null, 'a missing step: not timed');
   t.equal(crashBreakdown(text, 2200, 2300), null, 'nothing after the fault');
+  const old = [log(1500, 'VIPs released: this node is not active'), log(2500, 'VIPs released: this node is not active')].join('\n');
+  t.equal(releasedAt(old, 1000), 1500);
+  t.equal(releasedAt(old, 1600), 2500);
+  t.equal(releasedAt(old, 2600), null);
 });
 
 t.test('the result has the shape fixed in issue 5 (plus added keys) and prints a table', async (t) => {
@@ -113,6 +118,8 @@ t.test('the result has the shape fixed in issue 5 (plus added keys) and prints a
       partition,
       breakdownDefault: [null],
       breakdownFast: [{ detection: 120, election: 5, grant: 20, leaseWait: 9, ipAddrAdd: 8, firstGarp: 3, client: 40 }],
+      breakdownSwitchover: [],
+      breakdownFailback: [null, null],
     },
     keepalived: {
       crashDefault: five(3000),
@@ -146,5 +153,6 @@ t.test('the result has the shape fixed in issue 5 (plus added keys) and prints a
   const table = formatTable(r);
   t.match(table, /crashDefault\s+1020 \/ 1040\s+3020 \/ 3040\s+0\.34 \/ 0\.34/);
   t.match(table, /no run could be timed/);
-  t.match(table, /detection\s+120/);
+  t.match(table, /detection 120, election 5/);
+  t.equal(r.moveBreakdown.failback.timedRuns, 0);
 });
