@@ -73,6 +73,13 @@ export class Agent {
   private vipApplied: DesiredVipState = { hold: false };
   private vipBusy = false;
   private lastRenewalMs = 0;
+  /**
+   * The took-role announcement: due for `wanted`, issued for `issued`. The
+   * role logic asks for it on every tick until the VIPs are held; it goes out
+   * once, as soon as the driver holds that epoch (an extra burst is an arping
+   * start-up, tens of ms of CPU, right when the takeover needs it).
+   */
+  private tookRole: { wanted: number | null; issued: number | null } = { wanted: null, issued: null };
   /** The Raft leader as of the last soft-state change: read per peer on every role tick, so kept rather than asked for. */
   private knownLeader: NodeId | null = null;
   private regrantedAfter: number | null = null;
@@ -382,11 +389,11 @@ export class Agent {
           break;
         }
         case 'announce':
-          if (this.vipDesired.hold) {
-            void this.driver.announce(this.vipDesired.vips, action.epoch).then((r) => {
-              if (!r.ok) this.log.error(`announcing the VIPs failed: ${r.error}`);
-            });
-          }
+          if (!this.vipDesired.hold) break;
+          if (action.why === 'took-role') {
+            this.tookRole = { ...this.tookRole, wanted: action.epoch };
+            this.maybeAnnounceTookRole();
+          } else this.announce(action.epoch, action.why);
           break;
         case 'proposeGrant':
           this.log.info({ epoch: action.epoch, reason: action.reason }, `proposing to take the active role (epoch ${action.epoch}, ${action.reason})`);
@@ -422,12 +429,32 @@ export class Agent {
     return performance.now() - this.lastRenewalMs < heartbeatMs / 2;
   }
 
+  /** Once the driver holds the epoch whose took-role announcement is due. */
+  private maybeAnnounceTookRole(): void {
+    const { wanted, issued } = this.tookRole;
+    const applied = this.vipApplied;
+    if (wanted === null || issued === wanted || !applied.hold || applied.epoch !== wanted) return;
+    this.tookRole = { wanted, issued: wanted };
+    this.announce(wanted, 'took-role');
+  }
+
+  private announce(epoch: number, why: 'took-role' | 'peer-reconnected'): void {
+    const vips = this.vipDesired.hold ? this.vipDesired.vips : [];
+    void this.driver.announce(vips, epoch).then((r) => {
+      if (!r.ok) this.log.error(`announcing the VIPs failed: ${r.error}`);
+      // Logged so that a takeover can be timed step by step (npm run bench -- failover).
+      else this.log.info({ epoch, why }, `announcing the VIPs (epoch ${epoch}, ${why})`);
+    });
+  }
+
   /** Runs at most one driver call at a time; the latest desired state wins. */
   private setVips(desired: DesiredVipState): void {
     this.vipDesired = desired;
     if (this.vipBusy) return;
     this.vipBusy = true;
     const target = desired;
+    // Logged so that a takeover can be timed step by step (npm run bench -- failover).
+    if (target.hold && !this.vipApplied.hold) this.log.info({ epoch: target.epoch }, `taking the VIPs (epoch ${target.epoch}, fence ${target.fenceMs} ms)`);
     void this.driver
       .setVipState(target)
       .then((result) => {
@@ -435,6 +462,7 @@ export class Agent {
           this.lastRenewalMs = performance.now();
           if (target.hold !== this.vipApplied.hold) this.onVipChange(target);
           this.vipApplied = target;
+          this.maybeAnnounceTookRole();
         } else {
           this.log.error(`network driver: ${result.error}`);
           if (target.hold) this.maybeRegrantAfterLapse(target.epoch);
@@ -475,6 +503,7 @@ export class Agent {
         this.metrics.lastFailoverSeconds.set((performance.now() - heard.atMs) / 1000);
       }
     } else {
+      this.tookRole = { wanted: null, issued: null };
       this.log.warn('VIPs released: this node is not active');
     }
   }
