@@ -20,7 +20,7 @@ import {
   answeringIntervals,
   crashBreakdown,
   failoverResult,
-  releasedAt,
+  handoverAt,
   formatTable,
   longestSendGapMs,
   outageMs,
@@ -298,10 +298,10 @@ class HapairSut implements SystemUnderTest {
     return crashBreakdown(this.lab.agentLog('fw2'), w.at, w.firstAnswerFrom);
   }
 
-  /** A planned move, timed from the moment the old active released the VIPs. */
+  /** A planned move, timed from the moment the old active released the VIPs and handed leadership over. */
   moveBreakdown(w: Window, from: DataNode, to: DataNode): Breakdown | null {
-    const released = releasedAt(this.lab.agentLog(from), w.at);
-    return released === null ? null : crashBreakdown(this.lab.agentLog(to), released, w.firstAnswerFrom);
+    const handover = handoverAt(this.lab.agentLog(from), w.at);
+    return handover === null ? null : crashBreakdown(this.lab.agentLog(to), handover, w.firstAnswerFrom);
   }
 
   close(): Promise<void> {

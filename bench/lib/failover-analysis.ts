@@ -53,7 +53,7 @@ export interface FailoverResult {
   /** Everything below is added to the fixed shape: how the numbers were made. */
   readonly profiles: Record<'default' | 'fast', { readonly hapair: string; readonly keepalived: string }>;
   readonly crashBreakdown: Record<'default' | 'fast', BreakdownSummary>;
-  /** The same steps for hapair's planned moves, the first one measured from the old active's release. */
+  /** The same steps for hapair's planned moves, the first one measured from the old active handing leadership over. */
   readonly moveBreakdown: Record<'switchover' | 'failback', BreakdownSummary>;
   readonly load: { readonly before: readonly number[]; readonly after: readonly number[] };
   /** The longest the client probe itself paused between two sends in any measured window (measurement noise floor). */
@@ -208,9 +208,14 @@ export function parseLog(text: string): LogLine[] {
   return out;
 }
 
-/** When the old active logged that it released the VIPs (the start of a planned move's outage), or null. */
-export function releasedAt(logText: string, after: number): number | null {
-  return parseLog(logText).find((l) => l.time >= Math.floor(after) && l.msg.startsWith('VIPs released'))?.time ?? null;
+/**
+ * When the old active started a planned move, or null: it releases the VIPs
+ * and hands Raft leadership over in the same role tick, and logs the
+ * hand-over then (its "VIPs released" line comes only once the addresses are
+ * gone, which can be after the taker already holds them).
+ */
+export function handoverAt(logText: string, after: number): number | null {
+  return parseLog(logText).find((l) => l.time >= Math.floor(after) && l.msg.startsWith('handing leadership to'))?.time ?? null;
 }
 
 /**
@@ -338,8 +343,8 @@ export function formatTable(r: FailoverResult): string {
   const breakdowns: [string, BreakdownSummary][] = [
     [`crash, default profile (${r.profiles.default.hapair})`, r.crashBreakdown.default],
     [`crash, fast profile (${r.profiles.fast.hapair})`, r.crashBreakdown.fast],
-    ['switchover (first step from the old active\'s release)', r.moveBreakdown.switchover],
-    ['failback (first step from the old active\'s release)', r.moveBreakdown.failback],
+    ['switchover (detection = from the old active handing over to the taker campaigning)', r.moveBreakdown.switchover],
+    ['failback (detection = from the old active handing over to the taker campaigning)', r.moveBreakdown.failback],
   ];
   for (const [what, b] of breakdowns) {
     lines.push(`where hapair's time goes: ${what}; median of ${b.timedRuns} timed runs, ms:`);

@@ -10,7 +10,7 @@ import {
   median,
   outageMs,
   overlapMs,
-  releasedAt,
+  handoverAt,
   summarizePartition,
   type MeasuredRuns,
 } from '../../bench/lib/failover-analysis.js';
@@ -100,10 +100,10 @@ t.test('crashBreakdown times each step of the takeover from the taker\'s log', a
   t.equal(crashBreakdown(text, 1000, null), null, 'no answer from the taker: not timed');
   t.equal(crashBreakdown(text.replace('now ACTIVE', 'still waiting'), 1000, 2190), null, 'a missing step: not timed');
   t.equal(crashBreakdown(text, 2200, 2300), null, 'nothing after the fault');
-  const old = [log(1500, 'VIPs released: this node is not active'), log(2500, 'VIPs released: this node is not active')].join('\n');
-  t.equal(releasedAt(old, 1000), 1500);
-  t.equal(releasedAt(old, 1600), 2500);
-  t.equal(releasedAt(old, 2600), null);
+  const old = [log(1500, 'handing leadership to fw1: executeIntentRule (failback)'), log(1510, 'VIPs released: this node is not active'), log(2500, 'handing leadership to fw1: x')].join('\n');
+  t.equal(handoverAt(old, 1000), 1500);
+  t.equal(handoverAt(old, 1600), 2500);
+  t.equal(handoverAt(old, 2600), null);
 });
 
 t.test('the result has the shape fixed in issue 5 (plus added keys) and prints a table', async (t) => {
