@@ -81,6 +81,17 @@ export const DEFAULTS = {
   hook: { timeoutMs: 10_000 },
 } as const;
 
+/**
+ * Named timer profiles (docs/raft-timing.md, "Timer profiles"): `default`
+ * is what a cluster runs without `timers` in its settings; `fast` detects a
+ * dead active in 100-200 ms at the price of failing over on any stall of
+ * the active longer than about 80 ms.
+ */
+export const TIMER_PROFILES = {
+  default: DEFAULTS.timers,
+  fast: { heartbeatMs: 20, electionTimeoutMs: 100 },
+} as const;
+
 /** Timeout of a monitor probe when not given: the interval, capped at 5 s. */
 function defaultMonitorTimeoutMs(intervalMs: number): number {
   return Math.min(intervalMs, 5000);
