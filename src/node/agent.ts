@@ -22,7 +22,7 @@ import { SimNetworkDriver } from '../network/sim-driver.js';
 import { LinuxDriver } from '../network/linux-driver.js';
 import { HookRunner } from '../network/hooks.js';
 import { MonitorRunner } from '../monitor/runner.js';
-import type { VipSettings } from '../fsm/settings.js';
+import { monitorsRunBy, type VipSettings } from '../fsm/settings.js';
 import type { Membership, NodeId } from '../raft/types.js';
 import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
 import type { Condition, RaftView, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
@@ -539,7 +539,7 @@ export class Agent {
       this.emit({ type: 'role', at, active: next.lease.holder, previous: previous.lease?.holder ?? null, epoch: next.lease.epoch, reason: next.lease.reason });
     }
     if (next.settings !== previous.settings) {
-      this.monitors.setMonitors(next.settings.monitors);
+      this.monitors.setMonitors(monitorsRunBy(next.settings.monitors, this.id));
       this.hooks.setHooks(next.settings.hooks);
       void this.driver.configureVips?.(next.settings.vips);
     }

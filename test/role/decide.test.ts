@@ -9,7 +9,7 @@
 import t from 'tap';
 import { decide } from '../../src/role/decide.js';
 import { CONDITION_CODES, type ConditionCode, type NodeRole, type RoleAction } from '../../src/role/types.js';
-import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, type Patch } from './fixtures.js';
+import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, watchMonitors, type Patch } from './fixtures.js';
 
 interface Expect {
   vips: 'hold' | 'release';
@@ -93,6 +93,9 @@ const cases: Case[] = [
   { rule: 'failoverRule', name: 'the active is gone: the ready standby, now leader, takes the next epoch',
     given: [as('fw2'), silent('fw1', DEAD)],
     expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'failover' }], conditions: ['MEMBER_UNREACHABLE'] } },
+  { rule: 'failoverRule', name: 'the standby\'s own monitor of the dead active is down or not reported: it still takes over (R2)',
+    given: [watchMonitors, as('fw2'), silent('fw1', DEAD), local({ holdingVips: false, watches: [{ name: 'sees-fw1', reported: false, healthy: false }] })],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'failover' }], absent: ['NOT_READY'] } },
   { rule: 'failoverRule', name: 'the grant takes its reason from a committed intent naming this node',
     given: [as('fw2'), (w) => (w.intent = { to: 'fw2', reason: 'switchover' })],
     expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'switchover' }] } },
@@ -149,6 +152,15 @@ const cases: Case[] = [
   { rule: 'guardedTakeoverRule', name: 'the standby cannot reach the active: a resource failure does not move the role',
     given: [local({ health: 'failed' }), member('fw2', { sees: { fw1: false } })],
     expect: { vips: 'hold', actions: [], conditions: ['GUARDED_TAKEOVER'] } },
+  { rule: 'guardedTakeoverRule', name: 'the standby\'s monitor of the active is down: a resource failure does not move the role',
+    given: [watchMonitors, local({ health: 'failed' }), member('fw2', { watches: { 'sees-fw1': 'down' } })],
+    expect: { vips: 'hold', actions: [], conditions: ['GUARDED_TAKEOVER'] } },
+  { rule: 'guardedTakeoverRule', name: 'the standby\'s monitor of the active is up (its monitor of itself never runs): the role moves',
+    given: [watchMonitors, local({ health: 'failed' }), member('fw2', { watches: { 'sees-fw1': 'up' } })],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'resource-failure' }], absent: ['GUARDED_TAKEOVER'] } },
+  { rule: 'guardedTakeoverRule', name: 'a monitor of another node that has not reported yet neither guards nor blocks the move',
+    given: [watchMonitors, local({ health: 'failed' }), member('fw2', { watches: { 'sees-fw1': 'unknown' } })],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'resource-failure' }], absent: ['GUARDED_TAKEOVER'] } },
   { rule: 'resourceFailureRule', name: 'flap damping does not stop a move away from a failed active',
     given: [local({ health: 'failed' }), (w) => (w.flapDamped = true)],
     expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'resource-failure' }], conditions: ['FLAP_DAMPED'] } },
