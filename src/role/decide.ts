@@ -536,10 +536,14 @@ export function twoNodeUnilateralRule(f: Facts): VipAction | null {
 
 function vipDecision(f: Facts): VipAction {
   const lease = leaseHoldRule(f);
-  if (lease !== null) return lease;
   const unilateral = twoNodeUnilateralRule(f);
-  if (unilateral !== null) return unilateral;
-  return { type: 'vips', hold: false, why: releaseReason(f) };
+  // Two voters, the holder's peer fell silent: it keeps the VIPs by itself from now on, while
+  // its Raft lease still runs. Waiting for the lease to run out would let the kernel fence
+  // (lease minus margin) lapse first, and a lapsed epoch is never held again (docs/fencing.md).
+  if (lease?.hold === true && unilateral?.hold === true && unilateral.epoch === lease.epoch) {
+    return { ...unilateral, fenceTicks: Math.max(lease.fenceTicks, unilateral.fenceTicks) };
+  }
+  return lease ?? unilateral ?? { type: 'vips', hold: false, why: releaseReason(f) };
 }
 
 function releaseReason(f: Facts): string {
