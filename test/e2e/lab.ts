@@ -39,7 +39,7 @@ export const ADDR: Readonly<Record<Host, string>> = {
   wit: '10.231.0.13',
   client: '10.231.0.21',
   peek: '10.231.0.22',
-  gw: '10.231.0.1',
+  gw: '10.231.0.254',
 };
 export const VIP = '10.231.0.100';
 export const PREFIX_LEN = 24;
