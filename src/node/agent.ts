@@ -30,6 +30,7 @@ import { LevelDbStorage } from '../storage/leveldb-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { unreachable } from '../util/assert.js';
 import { AgentService } from './agent-service.js';
+import { AnnounceGate } from './announce-gate.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { RaftNode } from './raft-node.js';
 import type { RaftStatus } from '../raft/raft.js';
@@ -68,6 +69,7 @@ export class Agent {
   private vipDesired: DesiredVipState = { hold: false };
   private vipApplied: DesiredVipState = { hold: false };
   private vipBusy = false;
+  private readonly announceGate = new AnnounceGate();
   private lastRenewalMs = 0;
   /** The Raft leader as of the last soft-state change: read per peer on every role tick, so kept rather than asked for. */
   private knownLeader: NodeId | null = null;
@@ -309,6 +311,7 @@ export class Agent {
       leaseRemainingTicks: status.leaseRemainingTicks,
       ticksSinceLeaderContact: status.ticksSinceLeaderContact,
       match: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.match])),
+      ticksSinceAck: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.ticksSinceHeard])),
       transferringTo: status.transferee,
       voters: status.membership.voters,
     };
@@ -349,17 +352,16 @@ export class Agent {
           // Until leftovers of a crash are cleaned up, this node holds nothing.
           if (action.hold && this.startupCleanup !== 'done') break;
           const desired = desiredVipState(action, TICK_MS);
+          if (!desired.hold) this.announceGate.cancel();
           if (desired.hold && this.renewalNotDue(desired.epoch)) break;
           this.setVips(desired.hold ? { ...desired, fenceMs: Math.max(1, desired.fenceMs - this.node.msIntoTick()) } : desired);
           break;
         }
-        case 'announce':
-          if (this.vipDesired.hold) {
-            void this.driver.announce(this.vipDesired.vips, action.epoch).then((r) => {
-              if (!r.ok) this.log.error(`announcing the VIPs failed: ${r.error}`);
-            });
-          }
+        case 'announce': {
+          const held = this.vipApplied.hold ? this.vipApplied.epoch : null;
+          if (this.vipDesired.hold && this.announceGate.request(action.epoch, held)) this.announce(this.vipDesired.vips, action.epoch);
           break;
+        }
         case 'proposeGrant':
           this.log.info({ epoch: action.epoch, reason: action.reason }, `proposing to take the active role (epoch ${action.epoch}, ${action.reason})`);
           this.submit(this.command('grantLease', { holder: this.id, epoch: action.epoch, reason: action.reason, term: this.node.status().term }));
@@ -407,6 +409,8 @@ export class Agent {
           this.lastRenewalMs = performance.now();
           if (target.hold !== this.vipApplied.hold) this.onVipChange(target);
           this.vipApplied = target;
+          const due = this.announceGate.applied(target.hold ? target.epoch : null);
+          if (due !== null && target.hold) this.announce(target.vips, due);
         } else {
           this.log.error(`network driver: ${result.error}`);
           if (target.hold) this.maybeRegrantAfterLapse(target.epoch);
@@ -416,6 +420,13 @@ export class Agent {
         this.vipBusy = false;
         if (this.vipDesired !== target && !this.stopping) this.setVips(this.vipDesired);
       });
+  }
+
+  private announce(vips: readonly VipSettings[], epoch: number): void {
+    if (vips.length === 0) return; // held before any VIP is configured (bootstrap): nothing to tell the neighbours
+    void this.driver.announce(vips, epoch).then((r) => {
+      if (!r.ok) this.log.error(`announcing the VIPs failed: ${r.error}`);
+    });
   }
 
   /**

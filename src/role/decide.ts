@@ -19,7 +19,7 @@ import { compareVersions } from '../fsm/versions.js';
 import type { NodeId } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import { deriveConditions, flapDampedSentence } from './conditions.js';
-import { facts, healthOk, isReachable, silenceText, silentTicks, type Facts } from './facts.js';
+import { facts, healthOk, isReachable, silenceText, silentTicks, ticksText, type Facts } from './facts.js';
 import type {
   Condition,
   NodeRole,
@@ -136,6 +136,11 @@ export function targetCheck(f: Facts, id: NodeId, mode: TargetMode): string | nu
   if (target.maintenance) return `${id} is in maintenance (turn maintenance off first)`;
   if (f.lease?.holder === id) return `${id} already holds the active role`;
   if (!isReachable(f, id)) return `${id} is unreachable (${silenceText(f, id)})`;
+  // Hearing a node does not prove it hears us: after a heal one direction may come back before the
+  // other (a stalled connection waits for its next retransmission), and a move would release the VIPs
+  // towards a node the handover cannot reach yet. So the leader also wants an answer to its own messages.
+  const ackTicks = f.isLeader ? (f.input.raft.ticksSinceAck[id] ?? Infinity) : 0;
+  if (ackTicks >= f.config.electionTicks) return `${id} has not answered ${f.id} (${ticksText(f, ackTicks)})`;
   if (mode === 'forced') return null;
   const report = target.health;
   if (report === null) return `${id} has not reported its health yet`;

@@ -62,6 +62,8 @@ export interface World {
     /** Added to commit and applied alike (a long log), so match values can lag behind. */
     indexOffset: number;
     match: Record<NodeId, number>;
+    /** Leader: ticks since each peer answered; default 0. */
+    ticksSinceAck: Record<NodeId, number>;
     transferringTo: NodeId | null;
     voters: NodeId[] | null;
   };
@@ -103,6 +105,7 @@ export function defaultWorld(): World {
       lag: 0,
       indexOffset: 0,
       match: {},
+      ticksSinceAck: {},
       transferringTo: null,
       voters: null,
     },
@@ -198,6 +201,8 @@ export function input(...patches: Patch[]): RoleInput {
       leaseRemainingTicks: w.raft.role === 'leader' ? w.raft.leaseRemainingTicks : 0,
       ticksSinceLeaderContact: w.raft.ticksSinceLeaderContact,
       match: w.raft.role === 'leader' ? { ...match, ...w.raft.match } : {},
+      ticksSinceAck:
+        w.raft.role === 'leader' ? { ...Object.fromEntries(Object.keys(match).map((id) => [id, 0])), ...w.raft.ticksSinceAck } : {},
       transferringTo: w.raft.transferringTo,
       voters: voterIds.map((id) => ({ id, kind: w.members.find((m) => m.id === id)?.kind ?? 'data', peer: `${id}:7400` })),
     },

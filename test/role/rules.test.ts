@@ -40,6 +40,11 @@ t.test('switchoverCheck (R13): refusals say why, --force overrides what it can',
     ok: false,
     message: 'cannot switch over to fw2: fw2 is unreachable (nothing heard on any path for 100.0 s)',
   });
+  t.same(switchoverCheck(input(raft({ ticksSinceAck: { fw2: 12 } })), { to: 'fw2', force: true }), {
+    ok: false,
+    code: 'TARGET_REFUSED',
+    message: 'cannot switch over to fw2: fw2 has not answered fw1 (no answer for 1.2 s)',
+  });
   t.same(switchoverCheck(input(lease(null)), {}), { ok: false, code: 'NO_ACTIVE', message: 'no node holds the active role, so there is nothing to switch over' });
   t.same(switchoverCheck(input(member('fw2', { health: null })), {}), {
     ok: false,
