@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # A lab of network namespaces on one machine: a bridge (its own namespace)
-# and four hosts, fw1, fw2, wit and client, each with one cable (a veth
-# pair) into the bridge. See deploy/lab/README.md.
+# and five hosts, fw1, fw2, wit, client and gw (an upstream router to
+# monitor), each with one cable (a veth pair) into the bridge. See
+# deploy/lab/README.md.
 #
 #   lab.sh up                      build the lab (tears down a previous one of the same id first)
 #   lab.sh down                    remove everything this lab id created; safe after a failed run
 #   lab.sh cut HOST | uncut HOST   pull / plug HOST's cable (the bridge side of its veth)
-#   lab.sh partition A B [oneway]  drop frames A<->B in the bridge (oneway: only A->B)
+#   lab.sh partition A B [oneway|icmp]  drop frames A<->B in the bridge
+#                                  (oneway: only A->B; icmp: only IPv4 ICMP, both ways)
 #   lab.sh heal                    remove every partition
 #   lab.sh exec HOST CMD...        run CMD inside HOST's namespace
 #   lab.sh addr HOST               print HOST's IPv4 address
@@ -25,7 +27,7 @@ if [[ ! $ID =~ ^[a-z0-9]{1,8}$ ]]; then
 fi
 PREFIX="hpl-$ID"
 BR="$PREFIX-br"
-HOSTS=(fw1 fw2 wit client)
+HOSTS=(fw1 fw2 wit client gw)
 
 host_octet() {
   case "$1" in
@@ -33,6 +35,7 @@ host_octet() {
     fw2) echo 12 ;;
     wit) echo 13 ;;
     client) echo 100 ;;
+    gw) echo 254 ;;
     *) echo "lab.sh: unknown host '$1' (hosts: ${HOSTS[*]})" >&2; exit 2 ;;
   esac
 }
@@ -84,11 +87,17 @@ EOF
 }
 
 partition() {
-  local a=$1 b=$2 mode=${3:-both}
+  local a=$1 b=$2 mode=${3:-both} match=()
   ns "$a" >/dev/null; ns "$b" >/dev/null
-  ip netns exec "$BR" nft add rule bridge lab forward iifname "v-$a" oifname "v-$b" drop comment "\"$a>$b\""
+  case "$mode" in
+    both | oneway) ;;
+    # A lost monitored path (R4, R10) while TCP, and so the nodes' Raft traffic, still flows.
+    icmp) match=(ip protocol icmp) ;;
+    *) echo "lab.sh: partition mode must be oneway or icmp (or none: both ways, everything), got '$mode'" >&2; exit 2 ;;
+  esac
+  ip netns exec "$BR" nft add rule bridge lab forward iifname "v-$a" oifname "v-$b" "${match[@]}" drop comment "\"$a>$b $mode\""
   if [[ $mode != oneway ]]; then
-    ip netns exec "$BR" nft add rule bridge lab forward iifname "v-$b" oifname "v-$a" drop comment "\"$b>$a\""
+    ip netns exec "$BR" nft add rule bridge lab forward iifname "v-$b" oifname "v-$a" "${match[@]}" drop comment "\"$b>$a $mode\""
   fi
 }
 
@@ -112,7 +121,7 @@ case "$cmd" in
     fi
     ;;
   *)
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     [[ -z $cmd || $cmd == help || $cmd == -h ]] || exit 2
     ;;
 esac

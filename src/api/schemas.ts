@@ -78,6 +78,11 @@ export const MemberStatusSchema = Type.Object({
   lastContactMs: Type.Optional(Nullable(Type.Integer({ minimum: 0, description: 'ms since the answering node heard from it' }))),
   peer: Type.Optional(Type.String()),
   api: Type.Optional(Nullable(Type.String())),
+  monitors: Type.Optional(
+    Type.Array(Type.Object({ name: Type.String(), state: StringEnum(['up', 'down', 'unknown']) }), {
+      description: 'each monitor as the member last reported it (empty while it is unreachable); monitors `of` another node included',
+    }),
+  ),
 });
 
 export const ReadInfoSchema = Type.Object(

@@ -30,6 +30,14 @@ interface MonitorBase {
   readonly failAfter: number;
   /** Consecutive good probes before a down monitor is up again. */
   readonly recoverAfter: number;
+  /**
+   * The data node this monitor watches (R10), or null for one of this
+   * node's own resources. A monitor `of` a node runs on every other node,
+   * never on that node itself, and does not count toward the health of the
+   * node that runs it: down means "I cannot reach that node on this path",
+   * which the role logic reads as a guard (docs/role.md, guardedTakeoverRule).
+   */
+  readonly of: NodeId | null;
 }
 
 export type MonitorSettings =
@@ -67,6 +75,16 @@ export interface ClusterSettings {
   readonly hooks: readonly HookSettings[];
   /** More than maxMoves role moves within windowMs stop automatic moves (failback) until cleared. */
   readonly flapDamping: { readonly maxMoves: number; readonly windowMs: number };
+}
+
+/** The monitors a node runs: all but those that watch the node itself (`of` it). */
+export function monitorsRunBy(monitors: readonly MonitorSettings[], node: NodeId): MonitorSettings[] {
+  return monitors.filter((m) => m.of !== node);
+}
+
+/** Names of the monitors of a node's own resources (not `of` another node): the ones its health is made of. */
+export function ownMonitorNames(monitors: readonly MonitorSettings[]): Set<string> {
+  return new Set(monitors.filter((m) => m.of === null).map((m) => m.name));
 }
 
 // ---------------------------------------------------------------------------
@@ -127,6 +145,7 @@ const monitorCommon = {
   timeoutMs: Type.Optional(Ms(1, 3_600_000)),
   failAfter: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   recoverAfter: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  of: Type.Optional(Type.Union([Name, Type.Null()])),
 };
 
 const monitorSchema = (kind: MonitorKind, fields: Record<string, TSchema>) =>
@@ -205,7 +224,7 @@ export type SettingsResult =
   | { readonly ok: false; readonly errors: readonly SettingsError[] };
 
 export interface SettingsContext {
-  /** Current members; when given, `preferred` must name a data member. */
+  /** Current members; when given, `preferred` and every monitor's `of` must name a data member. */
   readonly members?: readonly { readonly id: NodeId; readonly kind: 'data' | 'witness' }[];
 }
 
@@ -271,6 +290,7 @@ function normalizeMonitor(m: Record<string, unknown> & { kind: MonitorKind; name
     timeoutMs: (m['timeoutMs'] as number | undefined) ?? defaultMonitorTimeoutMs(intervalMs),
     failAfter: (m['failAfter'] as number | undefined) ?? DEFAULTS.monitor.failAfter,
     recoverAfter: (m['recoverAfter'] as number | undefined) ?? DEFAULTS.monitor.recoverAfter,
+    of: (m['of'] as string | null | undefined) ?? null,
   };
   const str = (key: string): string => m[key] as string;
   switch (m.kind) {
@@ -317,13 +337,13 @@ function checkSemantics(s: ClusterSettings, context: SettingsContext): SettingsE
     }
   });
 
-  if (s.preferred !== null && context.members !== undefined) {
-    const data = context.members.filter((m) => m.kind === 'data').map((m) => m.id);
-    if (!data.includes(s.preferred)) {
-      const list = data.length === 0 ? 'none' : [...data].sort().join(', ');
-      errors.push({ path: 'preferred', message: `"${s.preferred}" is not a data member (data members: ${list})` });
-    }
-  }
+  const dataMembers = context.members?.filter((m) => m.kind === 'data').map((m) => m.id);
+  const notData = (id: string): string | null =>
+    dataMembers === undefined || dataMembers.includes(id)
+      ? null
+      : `"${id}" is not a data member (data members: ${dataMembers.length === 0 ? 'none' : [...dataMembers].sort().join(', ')})`;
+  const preferredProblem = s.preferred === null ? null : notData(s.preferred);
+  if (preferredProblem !== null) errors.push({ path: 'preferred', message: preferredProblem });
 
   const minElectionMs = 5 * s.timers.heartbeatMs;
   if (s.timers.electionTimeoutMs < minElectionMs) {
@@ -349,6 +369,8 @@ function checkSemantics(s: ClusterSettings, context: SettingsContext): SettingsE
     }
     const problem = checkMonitorTarget(m);
     if (problem !== null) errors.push({ path: `monitors.${i}.${problem.key}`, message: problem.message });
+    const ofProblem = m.of === null ? null : notData(m.of);
+    if (ofProblem !== null) errors.push({ path: `monitors.${i}.of`, message: ofProblem });
   });
   return errors;
 }

@@ -125,9 +125,13 @@ export class MonitorRunner {
     }));
   }
 
-  /** failed when any monitor is down; unknown while any has not settled; healthy otherwise (and with none). */
+  /**
+   * failed when any monitor is down; unknown while any has not settled;
+   * healthy otherwise (and with none). A monitor `of` another node is this
+   * node's view of that node, not its own health (R10), so it never counts.
+   */
   health(): HealthState {
-    const states = [...this.slots.values()].map((s) => s.hysteresis.state);
+    const states = [...this.slots.values()].filter((s) => s.settings.of === null).map((s) => s.hysteresis.state);
     if (states.includes('down')) return 'failed';
     if (states.includes('unknown')) return 'unknown';
     return 'healthy';

@@ -80,6 +80,7 @@ export class AgentService implements ClusterService {
           lastContactMs: a.msSinceHeard(m.id),
           peer: m.peer,
           api: record?.api ?? null,
+          monitors: reachable ? [...(record?.health?.monitors ?? [])] : [],
         };
       })
       .sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));

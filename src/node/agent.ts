@@ -23,7 +23,7 @@ import { SimNetworkDriver } from '../network/sim-driver.js';
 import { LinuxDriver } from '../network/linux-driver.js';
 import { HookRunner } from '../network/hooks.js';
 import { MonitorRunner } from '../monitor/runner.js';
-import type { VipSettings } from '../fsm/settings.js';
+import { monitorsRunBy, type VipSettings } from '../fsm/settings.js';
 import type { Entry, Membership, NodeId } from '../raft/types.js';
 import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
 import type { Condition, RaftView, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
@@ -31,6 +31,7 @@ import { LevelDbStorage } from '../storage/leveldb-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { unreachable } from '../util/assert.js';
 import { AgentService } from './agent-service.js';
+import { AnnounceGate } from './announce-gate.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { RaftNode } from './raft-node.js';
 import type { RaftStatus } from '../raft/raft.js';
@@ -72,14 +73,8 @@ export class Agent {
   private vipDesired: DesiredVipState = { hold: false };
   private vipApplied: DesiredVipState = { hold: false };
   private vipBusy = false;
+  private readonly announceGate = new AnnounceGate();
   private lastRenewalMs = 0;
-  /**
-   * The took-role announcement: due for `wanted`, issued for `issued`. The
-   * role logic asks for it on every tick until the VIPs are held; it goes out
-   * once, as soon as the driver holds that epoch (an extra burst is an arping
-   * start-up, tens of ms of CPU, right when the takeover needs it).
-   */
-  private tookRole: { wanted: number | null; issued: number | null } = { wanted: null, issued: null };
   /** The Raft leader as of the last soft-state change: read per peer on every role tick, so kept rather than asked for. */
   private knownLeader: NodeId | null = null;
   private regrantedAfter: number | null = null;
@@ -344,6 +339,7 @@ export class Agent {
       leaseRemainingTicks: status.leaseRemainingTicks,
       ticksSinceLeaderContact: status.ticksSinceLeaderContact,
       match: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.match])),
+      ticksSinceAck: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.ticksSinceHeard])),
       transferringTo: status.transferee,
       voters: status.membership.voters,
     };
@@ -384,17 +380,16 @@ export class Agent {
           // Until leftovers of a crash are cleaned up, this node holds nothing.
           if (action.hold && this.startupCleanup !== 'done') break;
           const desired = desiredVipState(action, TICK_MS);
+          if (!desired.hold) this.announceGate.cancel();
           if (desired.hold && this.renewalNotDue(desired.epoch)) break;
           this.setVips(desired.hold ? { ...desired, fenceMs: Math.max(1, desired.fenceMs - this.node.msIntoTick()) } : desired);
           break;
         }
-        case 'announce':
-          if (!this.vipDesired.hold) break;
-          if (action.why === 'took-role') {
-            this.tookRole = { ...this.tookRole, wanted: action.epoch };
-            this.maybeAnnounceTookRole();
-          } else this.announce(action.epoch, action.why);
+        case 'announce': {
+          const held = this.vipApplied.hold ? this.vipApplied.epoch : null;
+          if (this.vipDesired.hold && this.announceGate.request(action.epoch, held)) this.announce(this.vipDesired.vips, action.epoch);
           break;
+        }
         case 'proposeGrant':
           this.log.info({ epoch: action.epoch, reason: action.reason }, `proposing to take the active role (epoch ${action.epoch}, ${action.reason})`);
           this.submit(this.command('grantLease', { holder: this.id, epoch: action.epoch, reason: action.reason, term: this.node.status().term }));
@@ -429,24 +424,6 @@ export class Agent {
     return performance.now() - this.lastRenewalMs < heartbeatMs / 2;
   }
 
-  /** Once the driver holds the epoch whose took-role announcement is due. */
-  private maybeAnnounceTookRole(): void {
-    const { wanted, issued } = this.tookRole;
-    const applied = this.vipApplied;
-    if (wanted === null || issued === wanted || !applied.hold || applied.epoch !== wanted) return;
-    this.tookRole = { wanted, issued: wanted };
-    this.announce(wanted, 'took-role');
-  }
-
-  private announce(epoch: number, why: 'took-role' | 'peer-reconnected'): void {
-    const vips = this.vipDesired.hold ? this.vipDesired.vips : [];
-    void this.driver.announce(vips, epoch).then((r) => {
-      if (!r.ok) this.log.error(`announcing the VIPs failed: ${r.error}`);
-      // Logged so that a takeover can be timed step by step (npm run bench -- failover).
-      else this.log.info({ epoch, why }, `announcing the VIPs (epoch ${epoch}, ${why})`);
-    });
-  }
-
   /** Runs at most one driver call at a time; the latest desired state wins. */
   private setVips(desired: DesiredVipState): void {
     this.vipDesired = desired;
@@ -462,7 +439,8 @@ export class Agent {
           this.lastRenewalMs = performance.now();
           if (target.hold !== this.vipApplied.hold) this.onVipChange(target);
           this.vipApplied = target;
-          this.maybeAnnounceTookRole();
+          const due = this.announceGate.applied(target.hold ? target.epoch : null);
+          if (due !== null && target.hold) this.announce(target.vips, due);
         } else {
           this.log.error(`network driver: ${result.error}`);
           if (target.hold) this.maybeRegrantAfterLapse(target.epoch);
@@ -472,6 +450,15 @@ export class Agent {
         this.vipBusy = false;
         if (this.vipDesired !== target && !this.stopping) this.setVips(this.vipDesired);
       });
+  }
+
+  private announce(vips: readonly VipSettings[], epoch: number): void {
+    if (vips.length === 0) return; // held before any VIP is configured (bootstrap): nothing to tell the neighbours
+    void this.driver.announce(vips, epoch).then((r) => {
+      if (!r.ok) this.log.error(`announcing the VIPs failed: ${r.error}`);
+      // Logged so that a takeover can be timed step by step (npm run bench -- failover).
+      else this.log.info({ epoch }, `announcing the VIPs (epoch ${epoch})`);
+    });
   }
 
   /**
@@ -503,7 +490,6 @@ export class Agent {
         this.metrics.lastFailoverSeconds.set((performance.now() - heard.atMs) / 1000);
       }
     } else {
-      this.tookRole = { wanted: null, issued: null };
       this.log.warn('VIPs released: this node is not active');
     }
   }
@@ -597,7 +583,7 @@ export class Agent {
       this.emit({ type: 'role', at, active: next.lease.holder, previous: previous.lease?.holder ?? null, epoch: next.lease.epoch, reason: next.lease.reason });
     }
     if (next.settings !== previous.settings) {
-      this.monitors.setMonitors(next.settings.monitors);
+      this.monitors.setMonitors(monitorsRunBy(next.settings.monitors, this.id));
       this.hooks.setHooks(next.settings.hooks);
       void this.driver.configureVips?.(next.settings.vips);
     }

@@ -6,6 +6,7 @@
  * MOVE_PENDING with its reason). docs/role.md lists them all.
  */
 import { findMember, memberVersions, type ClusterState } from '../fsm/state.js';
+import { ownMonitorNames } from '../fsm/settings.js';
 import { compareVersions } from '../fsm/versions.js';
 import type { NodeId } from '../raft/types.js';
 import { healthOk, isReachable, silenceText, type Facts } from './facts.js';
@@ -64,10 +65,12 @@ export function deriveConditions(f: Facts, holding: boolean): Condition[] {
   for (const m of state.members) {
     const health = m.id === f.id ? local.health : m.health?.health;
     if (health === 'failed') {
-      const down =
+      const own = ownMonitorNames(state.settings.monitors);
+      const down = (
         m.id === f.id
           ? local.monitors.filter((o) => o.reported && !o.healthy).map((o) => o.name)
-          : (m.health?.monitors ?? []).filter((o) => o.state === 'down').map((o) => o.name);
+          : (m.health?.monitors ?? []).filter((o) => o.state === 'down').map((o) => o.name)
+      ).filter((name) => own.has(name));
       add(
         'MEMBER_UNHEALTHY',
         m.id === holder ? 'error' : 'warning',

@@ -13,13 +13,13 @@
  * which trades split-brain safety for availability and says so.
  */
 import type { LeaseReason, MoveReason } from '../fsm/commands.js';
-import type { ClusterSettings } from '../fsm/settings.js';
+import { ownMonitorNames, type ClusterSettings } from '../fsm/settings.js';
 import { findMember, type ClusterState } from '../fsm/state.js';
 import { compareVersions } from '../fsm/versions.js';
 import type { NodeId } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import { deriveConditions, flapDampedSentence } from './conditions.js';
-import { facts, healthOk, isReachable, silenceText, silentTicks, type Facts } from './facts.js';
+import { facts, healthOk, isReachable, silenceText, silentTicks, ticksText, type Facts } from './facts.js';
 import type {
   Condition,
   NodeRole,
@@ -92,9 +92,10 @@ export function readinessGate(f: Facts): { readonly ready: boolean; readonly rea
         : `has not applied policy revision ${policyRevision} (has ${local.policy.appliedRevision})`,
     );
   }
-  const silent = f.state.settings.monitors
-    .map((m) => m.name)
-    .filter((name) => !(local.monitors.find((o) => o.name === name)?.reported ?? false));
+  // Only its own monitors: a monitor of another node is a view of that node, not this node's readiness.
+  const silent = [...ownMonitorNames(f.state.settings.monitors)].filter(
+    (name) => !(local.monitors.find((o) => o.name === name)?.reported ?? false),
+  );
   if (silent.length > 0) reasons.push(`monitors not reported yet: ${silent.join(', ')}`);
   return { ready: reasons.length === 0, reasons };
 }
@@ -135,14 +136,21 @@ export function targetCheck(f: Facts, id: NodeId, mode: TargetMode): string | nu
   if (target.maintenance) return `${id} is in maintenance (turn maintenance off first)`;
   if (f.lease?.holder === id) return `${id} already holds the active role`;
   if (!isReachable(f, id)) return `${id} is unreachable (${silenceText(f, id)})`;
+  // Hearing a node does not prove it hears us: after a heal one direction may come back before the
+  // other (a stalled connection waits for its next retransmission), and a move would release the VIPs
+  // towards a node the handover cannot reach yet. So the leader also wants an answer to its own messages.
+  const ackTicks = f.isLeader ? (f.input.raft.ticksSinceAck[id] ?? Infinity) : 0;
+  if (ackTicks >= f.config.electionTicks) return `${id} has not answered ${f.id} (${ticksText(f, ackTicks)})`;
   if (mode === 'forced') return null;
   const report = target.health;
   if (report === null) return `${id} has not reported its health yet`;
+  const own = ownMonitorNames(f.state.settings.monitors);
+  const ownReported = report.monitors.filter((m) => own.has(m.name));
   if (!healthOk(report.health)) {
-    const down = report.monitors.filter((m) => m.state === 'down').map((m) => m.name);
+    const down = ownReported.filter((m) => m.state === 'down').map((m) => m.name);
     return `${id} is unhealthy (${report.health}${down.length > 0 ? `; down: ${down.join(', ')}` : ''})`;
   }
-  const unknown = report.monitors.filter((m) => m.state === 'unknown').map((m) => m.name);
+  const unknown = ownReported.filter((m) => m.state === 'unknown').map((m) => m.name);
   if (unknown.length > 0) return `${id} has monitors that have not reported yet: ${unknown.join(', ')}`;
   if (report.appliedConfigRevision !== f.state.configRevision) {
     return `${id} has not applied settings revision ${f.state.configRevision} (has ${report.appliedConfigRevision})`;
@@ -367,14 +375,27 @@ export function maintenanceRule(f: Facts, out: RuleOutput): boolean {
 /**
  * Guarded takeover (R10): a target that reports it cannot reach the active
  * may be the one whose network is broken, so a resource failure on the
- * active does not move the role to it (a manual switchover still can).
+ * active does not move the role to it (a manual switchover still can). It
+ * cannot reach the active when a monitor it runs `of` the active is down
+ * (the seed's "monitored address"), or when its Raft view lost the active.
+ * The monitor is what makes this work with a witness: a standby cut from
+ * the leader on every path cannot get a report committed at all, but one
+ * that lost only the monitored path still can.
  */
 export function guardedTakeoverRule(f: Facts, target: NodeId): string | null {
   const report = findMember(f.state, target)?.health;
-  const view = report?.peers.find((p) => p.id === f.id);
-  return view !== undefined && !view.reachable
-    ? `${target} reports that it cannot reach ${f.id}, so a resource failure on ${f.id} does not move the role (R10); a manual switchover still can`
-    : null;
+  if (report === undefined || report === null) return null;
+  const watching = new Set(f.state.settings.monitors.filter((m) => m.of === f.id).map((m) => m.name));
+  const down = report.monitors.filter((m) => watching.has(m.name) && m.state === 'down').map((m) => m.name);
+  const why =
+    down.length > 0
+      ? `its monitor${down.length > 1 ? 's' : ''} of ${f.id} (${down.join(', ')}) ${down.length > 1 ? 'are' : 'is'} down`
+      : report.peers.some((p) => p.id === f.id && !p.reachable)
+        ? `it hears nothing from ${f.id}`
+        : null;
+  return why === null
+    ? null
+    : `${target} reports that it cannot reach ${f.id} (${why}), so a resource failure on ${f.id} does not move the role (R10); a manual switchover still can`;
 }
 
 /** Resource failure on the active (R4): its own monitors report failure, so the role moves to a healthy standby. */
@@ -520,10 +541,14 @@ export function twoNodeUnilateralRule(f: Facts): VipAction | null {
 
 function vipDecision(f: Facts): VipAction {
   const lease = leaseHoldRule(f);
-  if (lease !== null) return lease;
   const unilateral = twoNodeUnilateralRule(f);
-  if (unilateral !== null) return unilateral;
-  return { type: 'vips', hold: false, why: releaseReason(f) };
+  // Two voters, the holder's peer fell silent: it keeps the VIPs by itself from now on, while
+  // its Raft lease still runs. Waiting for the lease to run out would let the kernel fence
+  // (lease minus margin) lapse first, and a lapsed epoch is never held again (docs/fencing.md).
+  if (lease?.hold === true && unilateral?.hold === true && unilateral.epoch === lease.epoch) {
+    return { ...unilateral, fenceTicks: Math.max(lease.fenceTicks, unilateral.fenceTicks) };
+  }
+  return lease ?? unilateral ?? { type: 'vips', hold: false, why: releaseReason(f) };
 }
 
 function releaseReason(f: Facts): string {

@@ -70,6 +70,14 @@ export function healthOk(health: string | undefined): boolean {
 export function silenceText(f: Facts, id: NodeId): string {
   const ticks = silentTicks(f, id);
   if (!Number.isFinite(ticks)) return 'never heard on any path';
-  const ms = ticks * f.config.tickMs;
-  return `nothing heard on any path for ${ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`}`;
+  return `nothing heard on any path for ${durationText(ticks * f.config.tickMs)}`;
+}
+
+/** "no answer yet" or "no answer for 1.2 s". */
+export function ticksText(f: Facts, ticks: number): string {
+  return Number.isFinite(ticks) ? `no answer for ${durationText(ticks * f.config.tickMs)}` : 'no answer yet';
+}
+
+function durationText(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`;
 }

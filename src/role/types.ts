@@ -28,6 +28,12 @@ export interface RaftView {
   readonly ticksSinceLeaderContact: number;
   /** Leader: highest index known replicated on each peer. Empty otherwise. */
   readonly match: Readonly<Record<NodeId, number>>;
+  /**
+   * Leader: ticks since each peer last answered one of its messages. An
+   * answer proves both directions work, where hearing a peer proves only
+   * one. Empty otherwise.
+   */
+  readonly ticksSinceAck: Readonly<Record<NodeId, number>>;
   /** Leader: the target of a leadership transfer in progress, else null. */
   readonly transferringTo: NodeId | null;
   /** Current voters (from the membership). */

@@ -1,13 +1,20 @@
 /**
- * The end-to-end lab: five network namespaces on one bridge (itself in a
+ * The end-to-end lab: network namespaces on one bridge (itself in a
  * namespace), real `hapair agent` processes with the `linux` driver in fw1,
- * fw2 and wit, a UDP responder in each data node, and in the client
- * namespace the probe and a small HTTP forwarder on a Unix socket so that
- * the test (in the root namespace) can reach the agents' APIs without any
- * interface or address in the root namespace. `peek` and `peek2` are
- * further clients that send to the VIP through a MAC the caller chooses, to
- * ask one host's kernel directly whether it still answers (two of them, so
- * that both data nodes can be watched at once, as the failover bench does).
+ * fw2 and wit (or only fw1 and fw2: `new E2eLab({ witness: false })`), a UDP
+ * responder in each data node, and in the client namespace the probe and a
+ * small HTTP forwarder on a Unix socket so that the test (in the root
+ * namespace) can reach the agents' APIs without any interface or address in
+ * the root namespace. `peek` and `peek2` are further clients that send to
+ * the VIP through a MAC the caller chooses, to ask one host's kernel
+ * directly whether it still answers (two of them, so that both data nodes
+ * can be watched at once, as the failover bench does). `gw` stands for the
+ * upstream router: it only answers pings, for the path monitors of R4.
+ *
+ * Each agent also gets its own view of one directory, `runDir` (a bind
+ * mount in the agent's private mount namespace), as each real host has its
+ * own /run: a `process` monitor's pid file, replicated as one path, then
+ * names a different process on each node.
  *
  * Every name carries a random id (`hpe<id>-…`); teardown kills what it
  * started by PID and deletes the namespaces by the names it created, and a
@@ -15,7 +22,7 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { ProbeRow } from './probe.js';
 
-export const HOSTS = ['fw1', 'fw2', 'wit', 'client', 'peek', 'peek2'] as const;
+export const HOSTS = ['fw1', 'fw2', 'wit', 'client', 'peek', 'peek2', 'gw'] as const;
 export type Host = (typeof HOSTS)[number];
 export type AgentId = 'fw1' | 'fw2' | 'wit';
 
@@ -34,6 +41,7 @@ export const ADDR: Readonly<Record<Host, string>> = {
   client: '10.231.0.21',
   peek: '10.231.0.22',
   peek2: '10.231.0.23',
+  gw: '10.231.0.254',
 };
 export const VIP = '10.231.0.100';
 export const PREFIX_LEN = 24;
@@ -83,7 +91,16 @@ export interface StatusView {
   readonly leader: string | null;
   readonly term: number;
   readonly active: { readonly node: string; readonly epoch: number; readonly reason: string } | null;
-  readonly members: ReadonlyArray<{ readonly id: string; readonly role: string; readonly reachable: boolean; readonly appliedIndex: number }>;
+  readonly members: ReadonlyArray<{
+    readonly id: string;
+    readonly role: string;
+    readonly reachable: boolean;
+    readonly health: string;
+    readonly version: string | null;
+    readonly appliedIndex: number;
+    readonly monitors?: ReadonlyArray<{ readonly name: string; readonly state: string }>;
+  }>;
+  readonly mode?: string;
   readonly conditions: ReadonlyArray<{ readonly code: string; readonly message: string }>;
 }
 
@@ -178,9 +195,20 @@ export class RunningProbe {
   }
 }
 
+export interface LabOptions {
+  /** Run a witness (three voters); without it the pair is two voters (docs/role.md §9). Default true. */
+  readonly witness?: boolean;
+}
+
 export class E2eLab {
   readonly id = `hpe${randomBytes(4).toString('hex').slice(0, 6)}`;
   readonly dir = mkdtempSync(join(tmpdir(), 'hapair-e2e-'));
+  /** Seen by every agent as its own directory (see the header); write a node's files with `runDirOf`. */
+  readonly runDir = join(this.dir, 'run');
+  readonly witness: boolean;
+  /** The agents of this lab, data nodes first. */
+  readonly agentIds: readonly AgentId[];
+  private readonly hosts: readonly Host[];
   readonly token = randomBytes(24).toString('hex');
   private readonly bridgeNs = `${this.id}-br`;
   private readonly created: string[] = [];
@@ -190,8 +218,16 @@ export class E2eLab {
   private readonly socket = join(this.dir, 'api.sock');
   private readonly exitFallback = (): void => this.downSync();
 
-  constructor() {
+  constructor(options: LabOptions = {}) {
+    this.witness = options.witness ?? true;
+    this.agentIds = this.witness ? ['fw1', 'fw2', 'wit'] : ['fw1', 'fw2'];
+    this.hosts = HOSTS.filter((h) => h !== 'wit' || this.witness);
     process.once('exit', this.exitFallback);
+  }
+
+  /** The directory that agent `id` sees at `runDir`. */
+  runDirOf(id: AgentId): string {
+    return join(this.dir, `run-${id}`);
   }
 
   ns(host: Host): string {
@@ -205,7 +241,7 @@ export class E2eLab {
     await this.must(['ip', '-n', this.bridgeNs, 'link', 'set', 'br0', 'up']);
     // Partitions are bridge-family drop rules, as in deploy/lab/lab.sh.
     await this.must(['ip', 'netns', 'exec', this.bridgeNs, 'nft', 'add table bridge lab; add chain bridge lab forward { type filter hook forward priority 0; policy accept; }']);
-    for (const host of HOSTS) {
+    for (const host of this.hosts) {
       const ns = this.ns(host);
       await this.must(['ip', 'netns', 'add', ns], true);
       await this.must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
@@ -272,12 +308,24 @@ export class E2eLab {
 
   // --- agents -----------------------------------------------------------------
 
-  startAgent(id: AgentId): void {
+  /**
+   * Starts agent `id` in its namespace, in a private mount namespace where
+   * `runDir` is its own `runDirOf(id)`. `install` is the root of another
+   * install of hapair to run instead of this checkout (see `makeInstall`).
+   */
+  startAgent(id: AgentId, options: { install?: string } = {}): void {
+    if (!this.agentIds.includes(id)) throw new Error(`${id} is not an agent of this lab`);
     const configFile = join(this.dir, `${id}.yaml`);
     writeFileSync(configFile, this.nodeConfig(id));
+    mkdirSync(this.runDir, { recursive: true });
+    mkdirSync(this.runDirOf(id), { recursive: true });
     const logFile = join(this.dir, `${id}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn('ip', ['netns', 'exec', this.ns(id), process.execPath, '--import', 'tsx', CLI, 'agent', '--config', configFile], {
+    const cli = options.install === undefined ? CLI : join(options.install, 'src', 'cli', 'main.ts');
+    // unshare and sh exec in place like `ip netns exec`, so the child's PID stays the agent's.
+    const mountThenRun = 'mount --bind "$1" "$2" || exit 97; shift 2; exec "$@"';
+    const argv = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', mountThenRun, 'sh', this.runDirOf(id), this.runDir];
+    const child = spawn('ip', ['netns', 'exec', this.ns(id), ...argv, process.execPath, '--import', 'tsx', cli, 'agent', '--config', configFile], {
       cwd: ROOT,
       stdio: ['ignore', fd, fd],
     });
@@ -286,7 +334,7 @@ export class E2eLab {
     this.agents.set(id, { child, logFile });
   }
 
-  /** `ip netns exec` execs the command in place, so the child's PID is the agent's. */
+  /** `ip netns exec` (and the mount wrapper) exec the command in place, so the child's PID is the agent's. */
   signal(id: AgentId, signal: NodeJS.Signals): void {
     const agent = this.agents.get(id);
     if (agent === undefined || agent.child.pid === undefined) throw new Error(`${id} was never started`);
@@ -320,7 +368,7 @@ export class E2eLab {
 
   private nodeConfig(id: AgentId): string {
     const kind = (n: AgentId): string => (n === 'wit' ? 'witness' : 'data');
-    const bootstrap = (['fw1', 'fw2', 'wit'] as const)
+    const bootstrap = this.agentIds
       .map((n) => `    - { id: ${n}, peer: ${ADDR[n]}:${PEER_PORT}, api: ${ADDR[n]}:${API_PORT}, kind: ${kind(n)} }`)
       .join('\n');
     return [
@@ -349,6 +397,19 @@ export class E2eLab {
     await this.startReady(host, code, `responder in ${host}`);
   }
 
+  /**
+   * Starts any command in a host's namespace, tracked like the lab's own
+   * processes (killed by PID at down()). `ip netns exec` execs in place, so
+   * the child's PID is the command's.
+   */
+  spawnIn(host: Host, argv: readonly string[], logFile?: string): ChildProcess {
+    const fd = logFile === undefined ? null : openSync(logFile, 'a');
+    const child = spawn('ip', ['netns', 'exec', this.ns(host), ...argv], { stdio: ['ignore', fd ?? 'ignore', fd ?? 'ignore'] });
+    if (fd !== null) closeSync(fd);
+    this.track(child);
+    return child;
+  }
+
   /** An HTTP forwarder in the client namespace on a Unix socket: `x-target: host:port` picks the upstream. */
   async startApiForwarder(): Promise<void> {
     const code = `
@@ -368,19 +429,6 @@ export class E2eLab {
       });
       server.listen(${JSON.stringify(this.socket)}, () => console.log('ready'));`;
     await this.startReady('client', code, 'API forwarder');
-  }
-
-  /**
-   * Starts any command in a host's namespace, tracked like the lab's own
-   * processes (killed by PID at down()). `ip netns exec` execs in place, so
-   * the child's PID is the command's.
-   */
-  spawnIn(host: Host, argv: readonly string[], logFile?: string): ChildProcess {
-    const fd = logFile === undefined ? null : openSync(logFile, 'a');
-    const child = spawn('ip', ['netns', 'exec', this.ns(host), ...argv], { stdio: ['ignore', fd ?? 'ignore', fd ?? 'ignore'] });
-    if (fd !== null) closeSync(fd);
-    this.track(child);
-    return child;
   }
 
   /** The agent's log file (pino JSON lines), for timing what it did. */
@@ -460,13 +508,18 @@ export class E2eLab {
 
   // --- faults -------------------------------------------------------------------
 
-  /** Drops every frame between a and b in the bridge (both ways). */
-  async partition(a: Host, b: Host): Promise<void> {
+  /**
+   * Drops every frame between a and b in the bridge (both ways); with
+   * `icmpOnly`, only IPv4 ICMP (a monitored path lost while the Raft path
+   * between the same hosts still works).
+   */
+  async partition(a: Host, b: Host, options: { icmpOnly?: boolean } = {}): Promise<void> {
+    const match = options.icmpOnly === true ? ['ip', 'protocol', 'icmp'] : [];
     for (const [x, y] of [
       [a, b],
       [b, a],
     ] as const) {
-      await this.must(['ip', 'netns', 'exec', this.bridgeNs, 'nft', 'add', 'rule', 'bridge', 'lab', 'forward', 'iifname', `v-${x}`, 'oifname', `v-${y}`, 'drop']);
+      await this.must(['ip', 'netns', 'exec', this.bridgeNs, 'nft', 'add', 'rule', 'bridge', 'lab', 'forward', 'iifname', `v-${x}`, 'oifname', `v-${y}`, ...match, 'drop']);
     }
   }
 
@@ -533,6 +586,28 @@ export class E2eLab {
       if (![...this.agents.values()].some((a) => a.child === child)) this.children.delete(child);
     });
   }
+}
+
+/**
+ * Another install of this build that reports `version`: a copy of src/ and
+ * of package.json with that version, beside a link to node_modules. That is
+ * what installing a release amounts to for R11: the agent reads its version
+ * from the package.json above its own code (src/node/version.ts). Returns
+ * the install's root, for `startAgent(id, { install })`.
+ */
+export function makeInstall(parent: string, version: string): string {
+  const root = join(parent, `install-${version}`);
+  mkdirSync(root, { recursive: true });
+  cpSync(join(ROOT, 'src'), join(root, 'src'), { recursive: true });
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(root, 'package.json'), `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
+  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+  return root;
+}
+
+/** The version of this checkout (package.json). */
+export function checkoutVersion(): string {
+  return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export function sleep(ms: number): Promise<void> {

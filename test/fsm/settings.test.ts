@@ -4,6 +4,8 @@ import {
   DEFAULT_SETTINGS,
   DEFAULTS,
   formatSettingsErrors,
+  monitorsRunBy,
+  ownMonitorNames,
   parsePrefix,
   validateSettings,
   type SettingsContext,
@@ -141,6 +143,36 @@ t.test('preferred must name a data member when members are known', async (t) => 
   t.equal(error(withPatch((d) => (d['preferred'] = 'wit'))), 'preferred: "wit" is not a data member (data members: fw1, fw2)');
   t.equal(error(withPatch((d) => (d['preferred'] = 'fw3')), {}), 'ok', 'no members given: not checked');
   t.equal(error(withPatch((d) => (d['preferred'] = null))), 'ok');
+});
+
+t.test('a monitor `of` a node (R10) names a data member; it is null when not given', async (t) => {
+  const watch = (of: unknown) => withPatch((d) => (d['monitors'] = [{ name: 'sees-fw1', kind: 'ping', target: '10.0.0.11', of }]));
+  const r = validateSettings(watch('fw1'), MEMBERS);
+  t.equal(r.ok && r.settings.monitors[0]?.of, 'fw1');
+  const plain = validateSettings(base(), MEMBERS);
+  t.same(plain.ok && plain.settings.monitors.map((m) => m.of), [null, null], 'own monitors: of is null');
+  t.equal(error(watch('wit')), 'monitors.0.of: "wit" is not a data member (data members: fw1, fw2)');
+  t.equal(error(watch('fw9')), 'monitors.0.of: "fw9" is not a data member (data members: fw1, fw2)');
+  t.equal(error(watch('fw9'), {}), 'ok', 'no members given: not checked');
+  t.equal(error(watch(null)), 'ok');
+  t.match(error(watch('no spaces')), /^monitors\.0\.of: /);
+});
+
+t.test('monitorsRunBy: a node never runs the monitors of itself', async (t) => {
+  const r = validateSettings(
+    withPatch((d) => {
+      d['monitors'] = [
+        { name: 'upstream', kind: 'ping', target: '10.0.0.254' },
+        { name: 'sees-fw1', kind: 'ping', target: '10.0.0.11', of: 'fw1' },
+        { name: 'sees-fw2', kind: 'ping', target: '10.0.0.12', of: 'fw2' },
+      ];
+    }),
+    MEMBERS,
+  );
+  if (!r.ok) return t.fail(formatSettingsErrors(r.errors));
+  t.same(monitorsRunBy(r.settings.monitors, 'fw1').map((m) => m.name), ['upstream', 'sees-fw2']);
+  t.same(monitorsRunBy(r.settings.monitors, 'wit').map((m) => m.name), ['upstream', 'sees-fw1', 'sees-fw2']);
+  t.same([...ownMonitorNames(r.settings.monitors)], ['upstream']);
 });
 
 t.test('timer relations and monitor fields', async (t) => {

@@ -14,7 +14,7 @@ import type { MonitorSettings } from '../../src/fsm/settings.js';
 import { makeCheck, parseHostPort, type CheckEnv, type ProbeResult } from '../../src/monitor/checks.js';
 import { findExecutable, SystemRunner } from '../../src/network/linux/command.js';
 
-const base = { intervalMs: 100, timeoutMs: 2000, failAfter: 1, recoverAfter: 1 };
+const base = { intervalMs: 100, timeoutMs: 2000, failAfter: 1, recoverAfter: 1, of: null };
 
 function probe(m: MonitorSettings, env: CheckEnv = { interfaces: {} }, timeoutMs = 2000): Promise<ProbeResult> {
   return makeCheck(m, env)(AbortSignal.timeout(timeoutMs));

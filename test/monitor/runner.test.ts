@@ -43,7 +43,7 @@ async function flush(): Promise<void> {
 }
 
 const cmd = (name: string, over: Partial<MonitorSettings> = {}): MonitorSettings =>
-  ({ name, kind: 'command', command: 'true', intervalMs: 100, timeoutMs: 50, failAfter: 2, recoverAfter: 2, ...over }) as MonitorSettings;
+  ({ name, kind: 'command', command: 'true', intervalMs: 100, timeoutMs: 50, failAfter: 2, recoverAfter: 2, of: null, ...over }) as MonitorSettings;
 
 function setup(results: Record<string, (ProbeResult | 'hang')[]>) {
   const timers = new FakeTimers();
@@ -94,6 +94,20 @@ t.test('probes on each interval; hysteresis drives transitions and health', asyn
   );
   runner.stop();
   t.equal(timers.pending(), 0, 'stop clears every timer');
+});
+
+t.test('a monitor of another node (R10) is reported but never counts toward health', async (t) => {
+  const { timers, runner } = setup({ own: [OK, OK, OK], peer: [BAD, BAD, BAD] });
+  runner.setMonitors([cmd('own'), cmd('peer', { of: 'fw1' })]);
+  await timers.advance(100);
+  t.same(runner.observations(), [
+    { name: 'own', reported: true, healthy: true },
+    { name: 'peer', reported: true, healthy: false },
+  ], 'the monitor of fw1 is down');
+  t.equal(runner.health(), 'healthy', 'and this node is still healthy');
+  runner.setMonitors([cmd('peer', { of: 'fw1' })]);
+  t.equal(runner.health(), 'healthy', 'with only monitors of other nodes, health is healthy');
+  runner.stop();
 });
 
 t.test('a probe that never answers times out, is aborted, and counts as a failure', async (t) => {

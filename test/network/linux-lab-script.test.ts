@@ -1,4 +1,4 @@
-/** deploy/lab/lab.sh: builds the lab, cuts, partitions (both ways and one way), heals, and cleans up by name. */
+/** deploy/lab/lab.sh: builds the lab, cuts, partitions (both ways, one way, ICMP only), heals, and cleans up by name. */
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { SystemRunner } from '../../src/network/linux/command.js';
@@ -27,7 +27,7 @@ t.test('up, faults, heal, down', async (t) => {
   const up = await lab('up');
   t.equal(up.code, 0, up.stderr);
   const names = (await host.run(['ip', 'netns', 'list'])).stdout;
-  for (const h of ['br', 'fw1', 'fw2', 'wit', 'client']) t.match(names, `hpl-${id}-${h}`);
+  for (const h of ['br', 'fw1', 'fw2', 'wit', 'client', 'gw']) t.match(names, `hpl-${id}-${h}`);
   t.ok(await reaches('client', 'fw1'), 'client reaches fw1');
   t.ok(await reaches('fw1', 'fw2'), 'fw1 reaches fw2');
 
@@ -43,6 +43,19 @@ t.test('up, faults, heal, down', async (t) => {
   const fromFw2 = await lab('exec', 'fw2', 'nft', 'list', 'ruleset');
   t.equal(fromFw2.code, 0, 'exec runs inside the host namespace');
   await lab('heal');
+
+  const pings = async (from: string, to: string): Promise<boolean> => {
+    const ip = (await lab('addr', to)).stdout.trim();
+    return (await lab('exec', from, 'ping', '-n', '-q', '-c', '1', '-W', '1', ip)).code === 0;
+  };
+  t.ok(await pings('fw1', 'gw'), 'fw1 pings the upstream router gw');
+  t.equal((await lab('partition', 'fw1', 'fw2', 'icmp')).code, 0);
+  t.notOk(await pings('fw1', 'fw2'), 'icmp only: fw1 -> fw2 ping dropped');
+  t.notOk(await pings('fw2', 'fw1'), 'icmp only: fw2 -> fw1 ping dropped');
+  t.ok(await reaches('fw1', 'fw2'), 'icmp only: everything else (ARP here) still passes');
+  await lab('heal');
+  t.ok(await pings('fw1', 'fw2'), 'healed: ping passes');
+  t.equal((await lab('partition', 'fw1', 'fw2', 'udp')).code, 2, 'an unknown partition mode is an error');
 
   await lab('cut', 'fw1');
   t.equal((await lab('exec', 'fw1', 'cat', '/sys/class/net/eth0/carrier')).stdout.trim(), '0', 'cable pulled: no carrier');

@@ -9,7 +9,7 @@
 import t from 'tap';
 import { decide } from '../../src/role/decide.js';
 import { CONDITION_CODES, type ConditionCode, type NodeRole, type RoleAction } from '../../src/role/types.js';
-import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, type Patch } from './fixtures.js';
+import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, watchMonitors, type Patch } from './fixtures.js';
 
 interface Expect {
   vips: 'hold' | 'release';
@@ -93,6 +93,9 @@ const cases: Case[] = [
   { rule: 'failoverRule', name: 'the active is gone: the ready standby, now leader, takes the next epoch',
     given: [as('fw2'), silent('fw1', DEAD)],
     expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'failover' }], conditions: ['MEMBER_UNREACHABLE'] } },
+  { rule: 'failoverRule', name: 'the standby\'s own monitor of the dead active is down or not reported: it still takes over (R2)',
+    given: [watchMonitors, as('fw2'), silent('fw1', DEAD), local({ holdingVips: false, watches: [{ name: 'sees-fw1', reported: false, healthy: false }] })],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'failover' }], absent: ['NOT_READY'] } },
   { rule: 'failoverRule', name: 'the grant takes its reason from a committed intent naming this node',
     given: [as('fw2'), (w) => (w.intent = { to: 'fw2', reason: 'switchover' })],
     expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'switchover' }] } },
@@ -127,6 +130,9 @@ const cases: Case[] = [
   { rule: 'executeIntentRule', name: 'a committed intent: release the VIPs, then hand leadership to the target',
     given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' })],
     expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }], conditions: ['MOVE_PENDING'] } },
+  { rule: 'executeIntentRule', name: 'an intent whose target the leader hears but that does not answer it waits: the VIPs stay',
+    given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' }), raft({ ticksSinceAck: { fw2: 10 } })],
+    expect: { vips: 'hold', actions: [], conditions: ['MOVE_PENDING'] } },
   { rule: 'executeIntentRule', name: 'an intent whose target became unreachable waits and the active keeps the role',
     given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' }), silent('fw2', DEAD)],
     expect: { vips: 'hold', actions: [], conditions: ['MOVE_PENDING', 'DEGRADED'] } },
@@ -149,6 +155,15 @@ const cases: Case[] = [
   { rule: 'guardedTakeoverRule', name: 'the standby cannot reach the active: a resource failure does not move the role',
     given: [local({ health: 'failed' }), member('fw2', { sees: { fw1: false } })],
     expect: { vips: 'hold', actions: [], conditions: ['GUARDED_TAKEOVER'] } },
+  { rule: 'guardedTakeoverRule', name: 'the standby\'s monitor of the active is down: a resource failure does not move the role',
+    given: [watchMonitors, local({ health: 'failed' }), member('fw2', { watches: { 'sees-fw1': 'down' } })],
+    expect: { vips: 'hold', actions: [], conditions: ['GUARDED_TAKEOVER'] } },
+  { rule: 'guardedTakeoverRule', name: 'the standby\'s monitor of the active is up (its monitor of itself never runs): the role moves',
+    given: [watchMonitors, local({ health: 'failed' }), member('fw2', { watches: { 'sees-fw1': 'up' } })],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'resource-failure' }], absent: ['GUARDED_TAKEOVER'] } },
+  { rule: 'guardedTakeoverRule', name: 'a monitor of another node that has not reported yet neither guards nor blocks the move',
+    given: [watchMonitors, local({ health: 'failed' }), member('fw2', { watches: { 'sees-fw1': 'unknown' } })],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'resource-failure' }], absent: ['GUARDED_TAKEOVER'] } },
   { rule: 'resourceFailureRule', name: 'flap damping does not stop a move away from a failed active',
     given: [local({ health: 'failed' }), (w) => (w.flapDamped = true)],
     expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'resource-failure' }], conditions: ['FLAP_DAMPED'] } },
@@ -156,6 +171,12 @@ const cases: Case[] = [
   // --- failbackRule (R3, R9) and flapDampingRule --------------------------
   { rule: 'failbackRule', name: 'preferred node eligible for the hold-down: move back to it',
     given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 950 })],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw1', reason: 'failback', epoch: 3 }] } },
+  { rule: 'failbackRule', name: 'preferred node heard but not answering the leader (one direction back after a heal): no failback',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 950 }), raft({ ticksSinceAck: { fw1: 10 } })],
+    expect: { vips: 'hold', actions: [] } },
+  { rule: 'failbackRule', name: 'preferred node answering the leader again within the election timeout: failback',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 950 }), raft({ ticksSinceAck: { fw1: 9 } })],
     expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw1', reason: 'failback', epoch: 3 }] } },
   { rule: 'failbackRule', name: 'preferred node eligible but inside the hold-down: wait',
     given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 980 })],
@@ -185,6 +206,12 @@ const cases: Case[] = [
   { rule: 'twoNodeUnilateralRule', name: 'no witness, the holder keeps the VIPs as soon as its peer falls silent',
     given: [noWitness, raft({ role: 'candidate', leader: null }), silent('fw2', 2)],
     expect: { vips: 'hold', epoch: 3, mode: 'unilateral', actions: [], conditions: ['UNILATERAL'] } },
+  { rule: 'twoNodeUnilateralRule', name: 'no witness, the leader holding the lease: its peer falls silent, it keeps the VIPs by itself before its Raft lease runs out',
+    given: [noWitness, silent('fw2', 2)],
+    expect: { vips: 'hold', epoch: 3, mode: 'unilateral', fenceTicks: 10, actions: [], conditions: ['UNILATERAL'] } },
+  { rule: 'twoNodeUnilateralRule', name: 'no witness, the leader holding the lease while its peer answers: the lease fence',
+    given: [noWitness, silent('fw2', 1)],
+    expect: { vips: 'hold', epoch: 3, mode: 'lease', fenceTicks: 7, actions: [], absent: ['UNILATERAL'] } },
   { rule: 'twoNodeUnilateralRule', name: 'no witness, the holder hears its peer but lost the Raft lease: release',
     given: [noWitness, raft({ role: 'follower', leader: 'fw2' })], expect: { vips: 'release' } },
   { rule: 'twoNodeUnilateralRule', name: 'no witness, survivor unhealthy: no unilateral takeover (R10)',

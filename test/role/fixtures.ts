@@ -34,6 +34,8 @@ export interface MemberSpec {
   monitor?: 'up' | 'down' | 'unknown';
   /** Reported view of peers, e.g. { fw1: false } = cannot reach fw1. */
   sees?: Record<string, boolean>;
+  /** States of further reported monitors, e.g. { 'sees-fw1': 'down' } (monitors `of` another node). */
+  watches?: Record<string, 'up' | 'down' | 'unknown'>;
   appliedPolicyRevision?: number;
   policyFailed?: string | null;
 }
@@ -61,6 +63,8 @@ export interface World {
     /** Added to commit and applied alike (a long log), so match values can lag behind. */
     indexOffset: number;
     match: Record<NodeId, number>;
+    /** Leader: ticks since each peer answered; default 0. */
+    ticksSinceAck: Record<NodeId, number>;
     transferringTo: NodeId | null;
     voters: NodeId[] | null;
   };
@@ -73,6 +77,8 @@ export interface World {
     holdingVips: boolean;
     /** Ticks since each peer was last heard (all paths); default 0. */
     silent: Record<NodeId, number>;
+    /** Further local monitor observations (monitors `of` another node), after `upstream`. */
+    watches: { name: string; reported: boolean; healthy: boolean }[];
   };
   memory: Partial<RoleMemory>;
   nowTick: number;
@@ -100,6 +106,7 @@ export function defaultWorld(): World {
       lag: 0,
       indexOffset: 0,
       match: {},
+      ticksSinceAck: {},
       transferringTo: null,
       voters: null,
     },
@@ -111,6 +118,7 @@ export function defaultWorld(): World {
       policyFailed: null,
       holdingVips: true,
       silent: {},
+      watches: [],
     },
     memory: { announcedEpoch: 3, reachable: ['fw2', 'wit'], leaderSince: { term: 5, tick: 0 } },
     nowTick: 1000,
@@ -153,7 +161,10 @@ export function buildState(w: World): ClusterState {
         {
           node: spec.id,
           health,
-          monitors: [{ name: 'upstream', state: spec.monitor ?? (health === 'failed' ? 'down' : 'up') }],
+          monitors: [
+            { name: 'upstream', state: spec.monitor ?? (health === 'failed' ? 'down' : 'up') },
+            ...Object.entries(spec.watches ?? {}).map(([name, state]) => ({ name, state })),
+          ],
           appliedConfigRevision: log.state.configRevision,
           appliedPolicyRevision: spec.appliedPolicyRevision ?? (failed === null ? w.policyRevisions : w.policyRevisions - 1),
           policyApply: { revision: w.policyRevisions, ok: failed === null, error: failed },
@@ -195,13 +206,15 @@ export function input(...patches: Patch[]): RoleInput {
       leaseRemainingTicks: w.raft.role === 'leader' ? w.raft.leaseRemainingTicks : 0,
       ticksSinceLeaderContact: w.raft.ticksSinceLeaderContact,
       match: w.raft.role === 'leader' ? { ...match, ...w.raft.match } : {},
+      ticksSinceAck:
+        w.raft.role === 'leader' ? { ...Object.fromEntries(Object.keys(match).map((id) => [id, 0])), ...w.raft.ticksSinceAck } : {},
       transferringTo: w.raft.transferringTo,
       voters: voterIds.map((id) => ({ id, kind: w.members.find((m) => m.id === id)?.kind ?? 'data', peer: `${id}:7400` })),
     },
     local: {
       nowTick: w.nowTick,
       health: w.local.health,
-      monitors: [{ name: 'upstream', reported: w.local.monitorReported, healthy: w.local.health !== 'failed' }],
+      monitors: [{ name: 'upstream', reported: w.local.monitorReported, healthy: w.local.health !== 'failed' }, ...w.local.watches],
       peers: w.members
         .filter((m) => m.id !== w.self)
         .map((m) => ({ id: m.id, paths: [{ name: 'raft', ticksSinceHeard: w.local.silent[m.id] ?? 0 }, { name: 'lan2', ticksSinceHeard: w.local.silent[m.id] ?? 0 }] })),
@@ -251,6 +264,14 @@ export const settings = (s: Record<string, unknown>): Patch => (w) => {
 };
 export const memory = (m: Partial<RoleMemory>): Patch => (w) => {
   Object.assign(w.memory, m);
+};
+/** Each data node's address watched by a ping monitor `of` it on the other nodes (R10, the seed's "monitored address"). */
+export const watchMonitors: Patch = (w) => {
+  w.settings['monitors'] = [
+    { name: 'upstream', kind: 'ping', target: '10.0.0.254', intervalMs: 500 },
+    { name: 'sees-fw1', kind: 'ping', target: '10.0.0.11', intervalMs: 500, of: 'fw1' },
+    { name: 'sees-fw2', kind: 'ping', target: '10.0.0.12', intervalMs: 500, of: 'fw2' },
+  ];
 };
 export const noWitness: Patch = (w) => {
   w.members = w.members.filter((m) => m.kind !== 'witness');

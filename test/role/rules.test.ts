@@ -4,7 +4,7 @@ import { compareVersions } from '../../src/fsm/versions.js';
 import { decide, memberRole, readinessGate, roleConfigFromSettings, switchoverCheck } from '../../src/role/decide.js';
 import { facts } from '../../src/role/facts.js';
 import type { RoleInput } from '../../src/role/types.js';
-import { as, input, lease, local, member, memory, noWitness, raft, silent } from './fixtures.js';
+import { as, input, lease, local, member, memory, noWitness, raft, silent, watchMonitors } from './fixtures.js';
 
 t.test('switchoverCheck (R13): refusals say why, --force overrides what it can', async (t) => {
   t.same(switchoverCheck(input(), { to: 'fw2' }), { ok: true, to: 'fw2', reason: 'switchover', epoch: 3 });
@@ -40,6 +40,11 @@ t.test('switchoverCheck (R13): refusals say why, --force overrides what it can',
     ok: false,
     message: 'cannot switch over to fw2: fw2 is unreachable (nothing heard on any path for 100.0 s)',
   });
+  t.same(switchoverCheck(input(raft({ ticksSinceAck: { fw2: 12 } })), { to: 'fw2', force: true }), {
+    ok: false,
+    code: 'TARGET_REFUSED',
+    message: 'cannot switch over to fw2: fw2 has not answered fw1 (no answer for 1.2 s)',
+  });
   t.same(switchoverCheck(input(lease(null)), {}), { ok: false, code: 'NO_ACTIVE', message: 'no node holds the active role, so there is nothing to switch over' });
   t.same(switchoverCheck(input(member('fw2', { health: null })), {}), {
     ok: false,
@@ -50,6 +55,11 @@ t.test('switchoverCheck (R13): refusals say why, --force overrides what it can',
     switchoverCheck(input(local({ health: 'failed' }), member('fw2', { sees: { fw1: false } })), { to: 'fw2' }),
     { ok: true },
     'a guarded takeover (R10) does not stop a manual switchover',
+  );
+  t.match(
+    switchoverCheck(input(watchMonitors, local({ health: 'failed' }), member('fw2', { watches: { 'sees-fw1': 'down' } })), { to: 'fw2' }),
+    { ok: true },
+    'nor does one from the standby\'s monitor of the active',
   );
 });
 
@@ -101,7 +111,16 @@ t.test('condition sentences', async (t) => {
   );
   t.equal(
     sentence(input(local({ health: 'failed' }), member('fw2', { sees: { fw1: false } })), 'GUARDED_TAKEOVER'),
-    'fw2 reports that it cannot reach fw1, so a resource failure on fw1 does not move the role (R10); a manual switchover still can',
+    'fw2 reports that it cannot reach fw1 (it hears nothing from fw1), so a resource failure on fw1 does not move the role (R10); a manual switchover still can',
+  );
+  t.equal(
+    sentence(input(watchMonitors, local({ health: 'failed' }), member('fw2', { watches: { 'sees-fw1': 'down' } })), 'GUARDED_TAKEOVER'),
+    'fw2 reports that it cannot reach fw1 (its monitor of fw1 (sees-fw1) is down), so a resource failure on fw1 does not move the role (R10); a manual switchover still can',
+  );
+  t.equal(
+    sentence(input(watchMonitors, member('fw2', { health: 'failed', watches: { 'sees-fw1': 'down' } })), 'MEMBER_UNHEALTHY'),
+    'fw2 reports failed health (down: upstream)',
+    'a monitor of another node is not named as a cause of failed health',
   );
 });
 
