@@ -511,9 +511,10 @@ export function twoVoterPeer(f: Facts): NodeId | null {
 /**
  * Two voters without a witness: Raft cannot elect with one node, so the
  * survivor holds the role by itself when its peer is silent on every path
- * (the holder keeps it as soon as the peer falls silent; another node waits
- * a full election timeout plus the drift margin), its monitors are healthy
- * and it is not in maintenance. Split brain is possible in this mode.
+ * (the holder keeps it as soon as the peer falls silent, and while the two
+ * have no leader; another node waits a full election timeout plus the drift
+ * margin and lets go once it hears its peer), its monitors are healthy and
+ * it is not in maintenance. Split brain is possible in this mode.
  */
 export function twoNodeUnilateralRule(f: Facts): VipAction | null {
   const peer = twoVoterPeer(f);
@@ -521,7 +522,11 @@ export function twoNodeUnilateralRule(f: Facts): VipAction | null {
   if (!healthOk(f.input.local.health)) return null;
   const silent = silentTicks(f, peer);
   const holder = f.lease?.holder === f.id;
-  const keeping = holder && f.input.local.holdingVips && silent >= 2 * f.config.heartbeatTicks;
+  // After a partition heals the two have no Raft leader until they elect one (an election timeout
+  // or two): the holder of the committed lease keeps answering meanwhile rather than leave a gap;
+  // a node that took the role without a commit lets go as soon as it hears its peer.
+  const electing = f.input.raft.leader === null;
+  const keeping = holder && f.input.local.holdingVips && (silent >= 2 * f.config.heartbeatTicks || electing);
   const taking = silent >= f.config.electionTicks + f.config.driftMarginTicks;
   if (!keeping && !taking) return null;
   if (!holder) {
