@@ -443,16 +443,17 @@ export function witnessHandoffRule(f: Facts, out: RuleOutput): void {
  * election timeout: a leadership transfer it started did not happen (the
  * TimeoutNow was lost, the target could not win), and the core never trusts
  * its lease again in that term (a late TimeoutNow may still elect the
- * target). It cannot hold the VIPs in this term, so it hands leadership on
- * to start a new one: to a witness if one is reachable (the witness hands
- * it back, and the holder keeps its epoch), else to the node best placed to
- * take the role. True when the rule applies.
+ * target). It cannot hold the VIPs in this term, so it hands leadership to
+ * a data node (a witness never takes it): the node best placed to take the
+ * role, which then does, or else any reachable data voter, which hands it
+ * back in a new term (and the holder keeps its epoch). True when the rule
+ * applies.
  */
 export function voidLeaseRule(f: Facts, out: RuleOutput): boolean {
   const since = out.memory.leaseVoidSince;
   if (since === null || f.now - since.tick < f.config.electionTicks) return false;
-  const witness = f.input.raft.voters.find((v) => v.kind === 'witness' && v.id !== f.id && isReachable(f, v.id));
-  const target = witness?.id ?? bestTarget(f, 'automatic');
+  const anyData = f.input.raft.voters.find((v) => v.kind === 'data' && v.id !== f.id && isReachable(f, v.id));
+  const target = bestTarget(f, 'automatic') ?? anyData?.id ?? null;
   if (target === null) {
     out.trace.push(`voidLeaseRule: Raft lease void for ${f.now - since.tick} ticks, and no node to hand leadership to`);
     return true;
