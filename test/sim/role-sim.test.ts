@@ -21,7 +21,7 @@ t.test('the same role seed replays the same trace', (t) => {
   t.end();
 });
 
-t.test('role seeds 1..400', (t) => {
-  runRoleCiSlice(t, { from: 1, seeds: 400 });
+t.test('role seeds 1..650', (t) => {
+  runRoleCiSlice(t, { from: 1, seeds: 650 });
   t.end();
 });
