@@ -18,7 +18,7 @@ import { parseHostPort } from '../config/address.js';
 import { decodeCommand, encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
 import type { ApplyResult } from '../fsm/apply.js';
 import type { ClusterState } from '../fsm/state.js';
-import { desiredVipState, type DesiredVipState, type NetworkDriver } from '../network/driver.js';
+import { desiredVipState, type DesiredVipState, type DriverResult, type NetworkDriver } from '../network/driver.js';
 import { SimNetworkDriver } from '../network/sim-driver.js';
 import { LinuxDriver } from '../network/linux-driver.js';
 import { HookRunner } from '../network/hooks.js';
@@ -26,7 +26,7 @@ import { MonitorRunner } from '../monitor/runner.js';
 import { monitorsRunBy, type VipSettings } from '../fsm/settings.js';
 import type { Entry, Membership, NodeId } from '../raft/types.js';
 import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
-import type { Condition, RaftView, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
+import type { Condition, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
 import { LevelDbStorage } from '../storage/leveldb-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { unreachable } from '../util/assert.js';
@@ -37,14 +37,29 @@ import { RaftNode } from './raft-node.js';
 import type { RaftStatus } from '../raft/raft.js';
 import { ReplicatedState } from './replicated-state.js';
 import { TimerPolicy, readVoteRefusalMs, tickTimers, writeVoteRefusalMs } from './raft-timing.js';
+import {
+  buildRoleInput,
+  healthReportOf,
+  HEALTH_REPORT_MIN_MS,
+  peerReachable,
+  registrationCurrent,
+  REPORT_RETRY_MS,
+  sameHealthReport,
+  shouldRegrantAfterLapse,
+  silentTicks,
+  type ReachabilityView,
+  type RegrantAttempt,
+} from './role-input.js';
 import { VERSION } from './version.js';
+import { VipPipeline, type PendingTransfer } from './vip-pipeline.js';
 
 /** One tick of the Raft core and of the role loop. Timers in the settings are whole multiples of it. */
 export const TICK_MS = 10;
 /** How often a node re-checks that its VIPs' devices exist when nothing changed (SETUP_INVALID). */
 const VIP_CHECK_MS = 10_000;
 /** A member report is re-sent at most this often while the state does not show it. */
-const REPORT_RETRY_TICKS = 50;
+const REPORT_RETRY_TICKS = REPORT_RETRY_MS / TICK_MS;
+const HEALTH_REPORT_MIN_TICKS = HEALTH_REPORT_MIN_MS / TICK_MS;
 
 export interface AgentOptions {
   readonly config: NodeConfig;
@@ -70,14 +85,11 @@ export class Agent {
   private lastInputValue: RoleInput | null = null;
   private lastDecisionValue: RoleDecision | null = null;
   private readonly lastHeardTick = new Map<NodeId, number>();
-  private vipDesired: DesiredVipState = { hold: false };
-  private vipApplied: DesiredVipState = { hold: false };
-  private vipBusy = false;
+  private readonly vips = new VipPipeline();
   private readonly announceGate = new AnnounceGate();
-  private lastRenewalMs = 0;
   /** The Raft leader as of the last soft-state change: read per peer on every role tick, so kept rather than asked for. */
   private knownLeader: NodeId | null = null;
-  private regrantedAfter: number | null = null;
+  private regranted: RegrantAttempt | null = null;
   private policyState = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   private policyBusy = false;
   private lastReportTick = -Infinity;
@@ -216,39 +228,21 @@ export class Agent {
   }
 
   holdingVips(): boolean {
-    return this.vipApplied.hold;
+    return this.vips.applied.hold;
   }
 
   isReachable(id: NodeId): boolean {
-    if (id === this.id) return true;
-    const electionTicks = this.lastInputValue?.config.electionTicks ?? 100;
-    return this.silentTicks(id) < electionTicks;
+    return peerReachable(this.reach(), id, this.lastInputValue?.config.electionTicks ?? 100);
   }
 
-  /**
-   * Ticks since `id` was last known alive: heard directly (Raft traffic),
-   * or, for a follower that never talks to another follower, vouched for
-   * by the leader's latest committed report while the leader itself is heard.
-   */
-  private silentTicks(id: NodeId): number {
-    const heard = this.lastHeardTick.get(id);
-    const direct = heard === undefined ? Infinity : this.nowTick - heard;
-    return Math.min(direct, this.viaLeaderTicks(id));
-  }
-
-  private viaLeaderTicks(id: NodeId): number {
-    const leader = this.knownLeader;
-    if (leader === null || leader === this.id || leader === id) return Infinity;
-    const heardLeader = this.lastHeardTick.get(leader);
-    if (heardLeader === undefined) return Infinity;
-    const report = this.state.members.find((m) => m.id === leader)?.health;
-    const vouched = report?.peers.find((p) => p.id === id)?.reachable === true;
-    return vouched ? this.nowTick - heardLeader : Infinity;
+  /** Who this node heard from and when (peers heard directly, or vouched for by the leader's report). */
+  private reach(): ReachabilityView {
+    return { self: this.id, state: this.state, knownLeader: this.knownLeader, lastHeardTick: this.lastHeardTick, nowTick: this.nowTick };
   }
 
   msSinceHeard(id: NodeId): number | null {
     if (id === this.id) return 0;
-    const ticks = this.silentTicks(id);
+    const ticks = silentTicks(this.reach(), id);
     return Number.isFinite(ticks) ? ticks * TICK_MS : null;
   }
 
@@ -326,51 +320,19 @@ export class Agent {
   }
 
   private roleInput(status: RaftStatus): RoleInput {
-    const state = this.state;
-    const config = roleConfigFromSettings(state.settings, { tickMs: TICK_MS });
-    const raft: RaftView = {
-      role: status.role,
-      leader: status.leader,
-      term: status.term,
-      commit: status.commit,
+    return buildRoleInput({
+      kind: this.config.node.kind,
+      status,
       applied: this.node.applied,
-      lastIndex: status.lastIndex,
       appliedTerm: this.node.appliedTerm,
-      leaseRemainingTicks: status.leaseRemainingTicks,
-      ticksSinceLeaderContact: status.ticksSinceLeaderContact,
-      match: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.match])),
-      ticksSinceAck: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.ticksSinceHeard])),
-      transferringTo: status.transferee,
-      voters: status.membership.voters,
-    };
-    const peers = [...status.membership.voters, ...status.membership.learners]
-      .filter((m) => m.id !== this.id)
-      .map((m) => {
-        const heard = this.lastHeardTick.get(m.id);
-        return {
-          id: m.id,
-          paths: [
-            { name: 'raft', ticksSinceHeard: heard === undefined ? Infinity : this.nowTick - heard },
-            { name: 'leader-report', ticksSinceHeard: this.viaLeaderTicks(m.id) },
-          ],
-        };
-      });
-    return {
-      self: { id: this.id, kind: this.config.node.kind },
-      state,
-      raft,
-      config,
+      reach: this.reach(),
+      tickMs: TICK_MS,
       memory: this.memory,
-      local: {
-        nowTick: this.nowTick,
-        health: this.monitors.health(),
-        monitors: this.monitors.observations(),
-        peers,
-        appliedConfigRevision: state.configRevision,
-        policy: { ...this.policyState },
-        holdingVips: this.vipApplied.hold,
-      },
-    };
+      health: this.monitors.health(),
+      monitors: this.monitors.observations(),
+      policy: this.policyState,
+      holdingVips: this.vips.applied.hold,
+    });
   }
 
   private carryOut(actions: readonly RoleAction[]): void {
@@ -381,13 +343,14 @@ export class Agent {
           if (action.hold && this.startupCleanup !== 'done') break;
           const desired = desiredVipState(action, TICK_MS);
           if (!desired.hold) this.announceGate.cancel();
-          if (desired.hold && this.renewalNotDue(desired.epoch)) break;
+          if (desired.hold && this.vips.renewalNotDue(desired.epoch, performance.now(), this.state.settings.timers.heartbeatMs)) break;
           this.setVips(desired.hold ? { ...desired, fenceMs: Math.max(1, desired.fenceMs - this.node.msIntoTick()) } : desired);
           break;
         }
         case 'announce': {
-          const held = this.vipApplied.hold ? this.vipApplied.epoch : null;
-          if (this.vipDesired.hold && this.announceGate.request(action.epoch, held)) this.announce(this.vipDesired.vips, action.epoch);
+          const applied = this.vips.applied;
+          const held = applied.hold ? applied.epoch : null;
+          if (this.vips.desired.hold && this.announceGate.request(action.epoch, held)) this.announce(this.vips.desired.vips, action.epoch);
           break;
         }
         case 'proposeGrant':
@@ -398,11 +361,11 @@ export class Agent {
           this.log.info({ to: action.to, reason: action.reason }, `proposing to move the active role to ${action.to} (${action.reason})`);
           this.submit(this.command('moveIntent', { to: action.to, reason: action.reason, epoch: action.epoch }));
           break;
-        case 'transferLeadership': {
-          const result = this.node.transferLeadership(action.to);
-          this.log.info({ to: action.to, why: action.why, ok: result.ok }, `handing leadership to ${action.to}: ${action.why}`);
+        case 'transferLeadership':
+          // Only once the driver has released the VIPs (the release above may still be under way).
+          if (this.vips.deferTransfer(action)) this.log.info({ to: action.to }, `handing leadership to ${action.to} once the VIPs are released`);
+          else this.startTransfer(action);
           break;
-        }
         case 'applyPolicy':
           this.applyPolicy(action.revision);
           break;
@@ -412,44 +375,40 @@ export class Agent {
     }
   }
 
-  /**
-   * The kernel fence is renewed twice per heartbeat, not on every role tick:
-   * each renewal costs an nft transaction, and a skipped renewal only lets
-   * the fence run out earlier, never later.
-   */
-  private renewalNotDue(epoch: number): boolean {
-    const applied = this.vipApplied;
-    if (!applied.hold || applied.epoch !== epoch || this.vipBusy) return false;
-    const heartbeatMs = this.state.settings.timers.heartbeatMs;
-    return performance.now() - this.lastRenewalMs < heartbeatMs / 2;
+  private startTransfer(transfer: PendingTransfer): void {
+    const result = this.node.transferLeadership(transfer.to);
+    this.log.info({ to: transfer.to, why: transfer.why, ok: result.ok }, `handing leadership to ${transfer.to}: ${transfer.why}`);
   }
 
-  /** Runs at most one driver call at a time; the latest desired state wins. */
+  /** One driver call at a time (VipPipeline); the latest desired state wins. */
   private setVips(desired: DesiredVipState): void {
-    this.vipDesired = desired;
-    if (this.vipBusy) return;
-    this.vipBusy = true;
-    const target = desired;
+    const call = this.vips.request(desired, performance.now());
+    if (call !== null) this.runVipCall(call);
+  }
+
+  private runVipCall(call: DesiredVipState): void {
     // Logged so that a takeover can be timed step by step (npm run bench -- failover).
-    if (target.hold && !this.vipApplied.hold) this.log.info({ epoch: target.epoch }, `taking the VIPs (epoch ${target.epoch}, fence ${target.fenceMs} ms)`);
-    void this.driver
-      .setVipState(target)
-      .then((result) => {
-        if (result.ok) {
-          this.lastRenewalMs = performance.now();
-          if (target.hold !== this.vipApplied.hold) this.onVipChange(target);
-          this.vipApplied = target;
-          const due = this.announceGate.applied(target.hold ? target.epoch : null);
-          if (due !== null && target.hold) this.announce(target.vips, due);
-        } else {
-          this.log.error(`network driver: ${result.error}`);
-          if (target.hold) this.maybeRegrantAfterLapse(target.epoch);
-        }
-      })
-      .finally(() => {
-        this.vipBusy = false;
-        if (this.vipDesired !== target && !this.stopping) this.setVips(this.vipDesired);
-      });
+    if (call.hold && !this.vips.applied.hold) this.log.info({ epoch: call.epoch }, `taking the VIPs (epoch ${call.epoch}, fence ${call.fenceMs} ms)`);
+    void this.driver.setVipState(call).then(
+      (result) => this.vipCallDone(call, result),
+      (error: unknown) => this.vipCallDone(call, { ok: false, error: error instanceof Error ? error.message : String(error) }),
+    );
+  }
+
+  private vipCallDone(call: DesiredVipState, result: DriverResult): void {
+    const before = this.vips.applied;
+    const next = this.vips.completed(result.ok, performance.now(), !this.stopping);
+    if (result.ok) {
+      if (call.hold !== before.hold) this.onVipChange(call);
+      const due = this.announceGate.applied(call.hold ? call.epoch : null);
+      if (due !== null && call.hold) this.announce(call.vips, due);
+    } else {
+      this.log.error(`network driver: ${result.error}`);
+      if (call.hold) this.maybeRegrantAfterLapse(call.epoch);
+    }
+    if (next !== null) this.runVipCall(next);
+    const transfer = this.vips.takeTransfer();
+    if (transfer !== null && !this.stopping) this.startTransfer(transfer);
   }
 
   private announce(vips: readonly VipSettings[], epoch: number): void {
@@ -467,11 +426,12 @@ export class Agent {
    * again, so a leader that still holds the lease takes a new epoch.
    */
   private maybeRegrantAfterLapse(epoch: number): void {
-    if (this.driver.lapsed?.() !== epoch || this.regrantedAfter === epoch) return;
-    const lease = this.state.lease;
     const status = this.node.status();
-    if (lease === null || lease.holder !== this.id || lease.epoch !== epoch || status.role !== 'leader') return;
-    this.regrantedAfter = epoch;
+    const lapsed = this.driver.lapsed?.() ?? null;
+    const retryTicks = roleConfigFromSettings(this.state.settings, { tickMs: TICK_MS }).retryTicks;
+    const regrant = { self: this.id, epoch, lapsed, previous: this.regranted, state: this.state, status, nowTick: this.nowTick, retryTicks };
+    if (!shouldRegrantAfterLapse(regrant)) return;
+    this.regranted = { epoch, term: status.term, tick: this.nowTick };
     this.log.warn({ epoch }, `the kernel fence of epoch ${epoch} lapsed; taking the role again under epoch ${epoch + 1}`);
     this.submit(this.command('grantLease', { holder: this.id, epoch: epoch + 1, reason: 'fence-lapsed', term: status.term }));
   }
@@ -521,13 +481,7 @@ export class Agent {
       version: VERSION,
       entitlementPresent: this.config.node.entitlementFile === undefined ? true : existsSync(this.config.node.entitlementFile),
     };
-    const current =
-      me !== undefined &&
-      me.kind === want.kind &&
-      me.peer === want.peer &&
-      me.api === want.api &&
-      me.version === want.version &&
-      me.entitlementPresent === want.entitlementPresent;
+    const current = registrationCurrent(me, want);
     if (current || this.nowTick - this.lastRegisterTick < REPORT_RETRY_TICKS) return;
     if (this.knownLeader === null) return;
     this.lastRegisterTick = this.nowTick;
@@ -537,29 +491,9 @@ export class Agent {
   private maybeReportHealth(input: RoleInput): void {
     const me = this.state.members.find((m) => m.id === this.id);
     if (me === undefined || this.knownLeader === null) return;
-    const report = {
-      node: this.id,
-      health: input.local.health,
-      monitors: input.local.monitors.map((m) => ({ name: m.name, state: !m.reported ? ('unknown' as const) : m.healthy ? ('up' as const) : ('down' as const) })),
-      appliedConfigRevision: input.local.appliedConfigRevision,
-      appliedPolicyRevision: this.policyState.appliedRevision,
-      policyApply: {
-        revision: this.policyState.failedRevision ?? this.policyState.appliedRevision,
-        ok: this.policyState.failedRevision === null,
-        error: this.policyState.error,
-      },
-      peers: input.local.peers.map((p) => ({ id: p.id, reachable: this.isReachable(p.id) })).sort((a, b) => (a.id < b.id ? -1 : 1)),
-    };
-    const h = me.health;
-    const same =
-      h !== null &&
-      h.health === report.health &&
-      JSON.stringify(h.monitors) === JSON.stringify(report.monitors) &&
-      h.appliedConfigRevision === report.appliedConfigRevision &&
-      h.appliedPolicyRevision === report.appliedPolicyRevision &&
-      JSON.stringify(h.policyApply) === JSON.stringify(report.policyApply) &&
-      JSON.stringify(h.peers) === JSON.stringify(report.peers);
-    if (same || this.nowTick - this.lastReportTick < REPORT_RETRY_TICKS / 5) return;
+    const report = healthReportOf(input, this.policyState, (id) => this.isReachable(id));
+    const same = sameHealthReport(me.health, report);
+    if (same || this.nowTick - this.lastReportTick < HEALTH_REPORT_MIN_TICKS) return;
     this.lastReportTick = this.nowTick;
     this.submit(this.command('reportHealth', report));
   }
@@ -840,7 +774,7 @@ export class Agent {
   private metricsSource(): Parameters<typeof createNodeMetrics>[0] {
     return {
       nodeId: this.id,
-      isActive: () => this.vipApplied.hold,
+      isActive: () => this.vips.applied.hold,
       epoch: () => this.state.lease?.epoch ?? 0,
       isLeader: () => this.node.status().role === 'leader',
       term: () => this.node.status().term,

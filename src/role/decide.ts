@@ -41,6 +41,7 @@ export function initialRoleMemory(): RoleMemory {
     preferredEligibleSince: null,
     leaderSince: null,
     policyWait: null,
+    leaseVoidSince: null,
   };
 }
 
@@ -458,6 +459,30 @@ export function witnessHandoffRule(f: Facts, out: RuleOutput): void {
   transfer(out, f, target, 'witnessHandoffRule');
 }
 
+/**
+ * A leader holding the role whose Raft lease has stayed at 0 for an
+ * election timeout: a leadership transfer it started did not happen (the
+ * TimeoutNow was lost, the target could not win), and the core never trusts
+ * its lease again in that term (a late TimeoutNow may still elect the
+ * target). It cannot hold the VIPs in this term, so it hands leadership to
+ * a data node (a witness never takes it): the node best placed to take the
+ * role, which then does, or else any reachable data voter, which hands it
+ * back in a new term (and the holder keeps its epoch). True when the rule
+ * applies.
+ */
+export function voidLeaseRule(f: Facts, out: RuleOutput): boolean {
+  const since = out.memory.leaseVoidSince;
+  if (since === null || f.now - since.tick < f.config.electionTicks) return false;
+  const anyData = f.input.raft.voters.find((v) => v.kind === 'data' && v.id !== f.id && isReachable(f, v.id));
+  const target = bestTarget(f, 'automatic') ?? anyData?.id ?? null;
+  if (target === null) {
+    out.trace.push(`voidLeaseRule: Raft lease void for ${f.now - since.tick} ticks, and no node to hand leadership to`);
+    return true;
+  }
+  transfer(out, f, target, `voidLeaseRule (Raft lease void for ${f.now - since.tick} ticks)`);
+  return true;
+}
+
 /** Everything the Raft leader does about the role, in priority order. */
 function leaderRules(f: Facts, out: RuleOutput): void {
   if (!f.isLeader) return;
@@ -474,6 +499,7 @@ function leaderRules(f: Facts, out: RuleOutput): void {
   if (f.intent !== null && f.intent.to !== f.id) return executeIntentRule(f, out);
   if (f.lease.holder !== f.id) return failoverRule(f, out);
   if (f.state.intent !== null && f.intent === null) out.trace.push('leader: ignoring an intent for an older epoch');
+  if (voidLeaseRule(f, out)) return;
   if (maintenanceRule(f, out)) return;
   if (resourceFailureRule(f, out)) return;
   failbackRule(f, out);
@@ -613,6 +639,10 @@ export function decide(input: RoleInput): RoleDecision {
     memory = { ...memory, leaderSince: { term: raft.term, tick: f.now }, preferredEligibleSince: null };
   }
   if (memory.transfer !== null && f.transferring === null) memory = { ...memory, transfer: null };
+  // How long this lease holder's Raft lease has been 0 in this term (voidLeaseRule).
+  const leaseVoid = f.isLeader && f.lease?.holder === f.id && raft.leaseRemainingTicks === 0;
+  if (!leaseVoid && memory.leaseVoidSince !== null) memory = { ...memory, leaseVoidSince: null };
+  else if (leaseVoid && memory.leaseVoidSince?.term !== raft.term) memory = { ...memory, leaseVoidSince: { term: raft.term, tick: f.now } };
   if (memory.pendingGrant !== null && (f.lease?.epoch ?? 0) >= memory.pendingGrant.epoch) memory = { ...memory, pendingGrant: null };
   if (memory.pendingIntent !== null && (f.intent?.to === memory.pendingIntent.to || (f.lease?.epoch ?? 0) > memory.pendingIntent.epoch)) {
     memory = { ...memory, pendingIntent: null };

@@ -105,6 +105,8 @@ export interface RoleMemory {
   readonly leaderSince: { readonly term: number; readonly tick: number } | null;
   /** Active: since when it has waited for the standby to apply a policy revision first. */
   readonly policyWait: { readonly revision: number; readonly tick: number } | null;
+  /** Leader holding the lease: since when its Raft lease has been 0 in this term (see voidLeaseRule). */
+  readonly leaseVoidSince: { readonly term: number; readonly tick: number } | null;
 }
 
 export interface RoleInput {

@@ -51,6 +51,20 @@ const cases: Case[] = [
   { rule: 'leaseHoldRule', name: 'the standby holds nothing',
     given: [as('fw2', 'follower')], expect: { vips: 'release', actions: [], role: 'standby', absent: ['NOT_READY'] } },
 
+  // --- voidLeaseRule (found by the role simulator: a lost TimeoutNow voids the lease for the term) ---
+  { rule: 'voidLeaseRule', name: 'Raft lease void for an election timeout: hand leadership to the standby, which takes the role in a new term',
+    given: [raft({ leaseRemainingTicks: 0 }), memory({ leaseVoidSince: { term: 5, tick: 990 } })],
+    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }] } },
+  { rule: 'voidLeaseRule', name: 'the standby cannot take the role: hand leadership to it all the same (it hands it back in a new term)',
+    given: [raft({ leaseRemainingTicks: 0 }), memory({ leaseVoidSince: { term: 5, tick: 990 } }), member('fw2', { health: 'failed' })],
+    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }], conditions: ['MEMBER_UNHEALTHY'] } },
+  { rule: 'voidLeaseRule', name: 'no data node reachable: nothing to hand leadership to',
+    given: [raft({ leaseRemainingTicks: 0 }), memory({ leaseVoidSince: { term: 5, tick: 990 } }), silent('fw2', DEAD)], expect: { vips: 'release', actions: [] } },
+  { rule: 'voidLeaseRule', name: 'Raft lease 0 for less than an election timeout (a new leader before its first acks): wait',
+    given: [raft({ leaseRemainingTicks: 0 }), memory({ leaseVoidSince: { term: 5, tick: 995 } })], expect: { vips: 'release', actions: [] } },
+  { rule: 'voidLeaseRule', name: 'a void lease counted in an older term does not count in this one',
+    given: [raft({ leaseRemainingTicks: 0 }), memory({ leaseVoidSince: { term: 4, tick: 900 } })], expect: { vips: 'release', actions: [] } },
+
   // --- announceRule --------------------------------------------------------
   { rule: 'announceRule', name: 'taking the role announces the VIPs',
     given: [local({ holdingVips: false }), memory({ announcedEpoch: null })],
@@ -290,7 +304,14 @@ t.test('the table covers every condition code and every rule', async (t) => {
   const rules = [
     'leaseHoldRule', 'announceRule', 'bootstrapRule', 'readinessGate', 'failoverRule', 'updateOrderRule', 'witnessHandoffRule',
     'executeIntentRule', 'maintenanceRule', 'resourceFailureRule', 'guardedTakeoverRule', 'failbackRule', 'flapDampingRule',
-    'twoNodeUnilateralRule', 'policyOrderRule',
+    'twoNodeUnilateralRule', 'policyOrderRule', 'voidLeaseRule',
   ];
   t.same(rules.filter((r) => !seenRules.has(r)), [], 'rules without a case');
+});
+
+t.test('voidLeaseRule: decide() counts how long the lease holder\'s Raft lease has been 0 in this term', async (t) => {
+  t.same(decide(input(raft({ leaseRemainingTicks: 0 }))).memory.leaseVoidSince, { term: 5, tick: 1000 }, 'starts counting');
+  t.same(decide(input(raft({ leaseRemainingTicks: 0 }), memory({ leaseVoidSince: { term: 5, tick: 990 } }))).memory.leaseVoidSince, { term: 5, tick: 990 }, 'keeps counting');
+  t.equal(decide(input(memory({ leaseVoidSince: { term: 5, tick: 990 } }))).memory.leaseVoidSince, null, 'a lease again: forgotten');
+  t.equal(decide(input(as('fw2', 'leader'), raft({ leaseRemainingTicks: 0 }))).memory.leaseVoidSince, null, 'only the lease holder counts');
 });

@@ -28,6 +28,17 @@ export type ViolationKind =
   | 'driver-mismatch'
   | 'core-assertion'
   | 'core-exception'
+  /** Role schedules: two nodes answered for the VIPs at once. */
+  | 'vip-overlap'
+  /** Role schedules: a witness answered for the VIPs. */
+  | 'witness-holds'
+  /** Role schedules: a node answered under an epoch not granted to it. */
+  | 'wrong-epoch'
+  /** Role schedules: two nodes' states disagree on who holds an epoch. */
+  | 'epoch-conflict'
+  /** The role logic, the cluster state machine or the agent's helpers asserted or threw. */
+  | 'role-assertion'
+  | 'role-exception'
   /** The simulator itself threw: its bug, not the core's. */
   | 'harness-error'
   | 'liveness';

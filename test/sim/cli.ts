@@ -1,6 +1,7 @@
 /**
  * `npm run sim -- --seeds N [--from S] [--nodes 3] [--witness] [--steps K]
- *   [--liveness L] [--fault NAME] [--sharp] [--verbose] [--stop]`
+ *   [--liveness L] [--fault NAME] [--sharp] [--role] [--role-fault NAME]
+ *   [--verbose] [--stop]`
  *
  * Runs N schedules from seed S, streams a summary line, prints a replay
  * command for every failing seed and exits non-zero on any violation.
@@ -9,11 +10,22 @@
  */
 import { parseArgs } from 'node:util';
 import { runSchedule } from './cluster.js';
-import { DEFAULT_RUN, FAULT_NAMES, replayCommand, runSeeds, scheduleOptions, type FaultName, type RunOptions } from './runner.js';
+import {
+  DEFAULT_RUN,
+  FAULT_NAMES,
+  replayCommand,
+  ROLE_FAULT_NAMES,
+  runSeeds,
+  scheduleOptions,
+  type FaultName,
+  type RoleFaultName,
+  type RunOptions,
+} from './runner.js';
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: npm run sim -- --seeds N [--from S] [--nodes 3] [--witness] [--steps TICKS] [--liveness TICKS] [--fault ${FAULT_NAMES.join('|')}] [--sharp] [--verbose] [--stop]\n`,
+    `${message}\nusage: npm run sim -- --seeds N [--from S] [--nodes 3] [--witness] [--steps TICKS] [--liveness TICKS] [--fault ${FAULT_NAMES.join('|')}] [--sharp]\n` +
+      `                      [--role] [--role-fault ${ROLE_FAULT_NAMES.join('|')}] [--verbose] [--stop]\n`,
   );
   process.exit(2);
 }
@@ -36,6 +48,8 @@ function parse(): { run: RunOptions; verbose: boolean; stop: boolean } {
       liveness: { type: 'string' },
       fault: { type: 'string' },
       sharp: { type: 'boolean', default: false },
+      role: { type: 'boolean', default: false },
+      'role-fault': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       stop: { type: 'boolean', default: false },
     },
@@ -44,6 +58,9 @@ function parse(): { run: RunOptions; verbose: boolean; stop: boolean } {
   });
   const fault = values.fault ?? null;
   if (fault !== null && !(FAULT_NAMES as readonly string[]).includes(fault)) usage(`unknown --fault ${fault}`);
+  const roleFault = values['role-fault'] ?? null;
+  if (roleFault !== null && !(ROLE_FAULT_NAMES as readonly string[]).includes(roleFault)) usage(`unknown --role-fault ${roleFault}`);
+  if (roleFault !== null && !values.role) usage('--role-fault needs --role');
   const nodesGiven = values.nodes !== undefined;
   const nodes = intOption(values.nodes, 'nodes', values.witness ? 3 : DEFAULT_RUN.nodes, 1);
   if (values.witness && nodes < 2) usage('--witness needs at least 2 nodes');
@@ -56,6 +73,8 @@ function parse(): { run: RunOptions; verbose: boolean; stop: boolean } {
     livenessTicks: intOption(values.liveness, 'liveness', DEFAULT_RUN.livenessTicks, 1),
     fault: fault as FaultName | null,
     sharp: values.sharp,
+    role: values.role,
+    roleFault: roleFault as RoleFaultName | null,
   };
   return { run, verbose: values.verbose, stop: values.stop };
 }
@@ -78,7 +97,9 @@ function main(): void {
     }
     return;
   }
-  process.stdout.write(`sim: ${run.seeds} schedules from seed ${run.from} (${run.shape === 'mixed' ? 'mixed shapes' : `${run.nodes} nodes${run.shape === 'witness' ? ' with witness' : ''}`}, ${run.faultTicks} fault ticks${run.sharp ? ', sharp mix' : ''}${run.fault === null ? '' : `, fault ${run.fault}`})\n`);
+  const shape = run.shape === 'mixed' ? (run.role ? '2 data + witness or 3 data' : 'mixed shapes') : `${run.nodes} nodes${run.shape === 'witness' ? ' with witness' : ''}`;
+  const extras = `${run.sharp ? ', sharp mix' : ''}${run.fault === null ? '' : `, fault ${run.fault}`}${run.roleFault === null ? '' : `, role fault ${run.roleFault}`}`;
+  process.stdout.write(`sim: ${run.seeds} ${run.role ? 'role ' : ''}schedules from seed ${run.from} (${shape}, ${run.faultTicks} fault ticks${extras})\n`);
   const summary = runSeeds(run, (result, s) => {
     if (result.violation !== null && s.violations <= 20) {
       process.stdout.write(`FAIL seed ${result.seed} [${result.shape}] at tick ${result.violation.tick}: ${result.violation.message}\n  replay: ${replayCommand(run, result.seed)}\n`);

@@ -19,7 +19,9 @@ import { EventQueue } from './event-queue.js';
 import { TraceHash } from './hash.js';
 import { Prng } from './prng.js';
 import { drawProfile, NEMESIS_ACTIONS, TICK_UNITS, type NemesisAction, type Profile, type ScheduleOptions } from './profile.js';
-import { encodeCommand, KEYS, MARKER_KEY, snapshotFingerprint, StateMachine } from './state-machine.js';
+import { KEYS, KV_APP, MARKER_KEY, type SimApp, type SimAppKind } from './state-machine.js';
+import { RoleApp, roleAppKind } from './role-app.js';
+import { RoleLayer, type RoleEvent, type RoleHost, type RoleStats } from './role-layer.js';
 
 type RaftStatus = ReturnType<Raft['status']>;
 
@@ -93,6 +95,8 @@ export interface ScheduleResult {
   readonly stats: SimStats;
   readonly traceHash: string;
   readonly shape: string;
+  /** Role schedules only. */
+  readonly role: RoleStats | null;
 }
 
 type SimEvent =
@@ -106,7 +110,8 @@ type SimEvent =
   | { readonly kind: 'resume'; readonly time: number; readonly node: number; readonly pause: number }
   | { readonly kind: 'diskFast'; readonly time: number; readonly node: number; readonly slow: number }
   | { readonly kind: 'stormEnd'; readonly time: number; readonly storm: number }
-  | { readonly kind: 'strike'; readonly time: number; readonly node: number; readonly term: number };
+  | { readonly kind: 'strike'; readonly time: number; readonly node: number; readonly term: number }
+  | RoleEvent;
 
 interface PendingReady {
   readonly ready: Ready;
@@ -122,7 +127,7 @@ interface SimNode {
   raft: Raft | null;
   /** Bumped on crash and restart: events of an older incarnation are ignored. */
   incarnation: number;
-  sm: StateMachine;
+  sm: SimApp;
   pending: PendingReady | null;
   pausedUntil: number;
   pauseId: number;
@@ -148,6 +153,8 @@ interface SimNode {
    */
   promise: { readonly term: number; readonly until: number } | null;
   nextTickAt: number;
+  /** When the last tick fell due (missed ones of a frozen node too): where the core's tick count stands. */
+  lastTickAt: number;
   role: RaftRole;
   term: number;
   commit: number;
@@ -171,6 +178,9 @@ export class Simulation {
   private readonly checker: SafetyChecker;
   private readonly bootstrap: Membership;
   private readonly n: number;
+  private readonly app: SimAppKind;
+  /** Role schedules: the agents' role loops, the drivers and the kernels (role-layer.ts). */
+  private readonly role: RoleLayer | null;
   /** blocked[from * n + to]: how many active cuts block that direction. */
   private readonly blocked: Uint16Array;
   private readonly cuts = new Map<number, readonly number[]>();
@@ -209,6 +219,10 @@ export class Simulation {
     this.bootstrap = { voters: members, learners: [] };
     this.checker = new SafetyChecker(() => this.where());
     const drift = this.profile.driftPct / 100;
+    // Role schedules draw drift within the bound the role logic's margin covers, so ticks are not rounded.
+    const role = this.profile.role;
+    const tickUnits = (r: number, idx: number): number =>
+      role !== null ? TICK_UNITS * (1 + role.driftRate * (role.driftSigns[idx] ?? 0)) : Math.max(1, Math.round(TICK_UNITS * (1 + drift * (2 * r - 1))));
     this.nodes = pool.map((member, idx) => ({
       idx,
       id: member.id,
@@ -218,7 +232,7 @@ export class Simulation {
       membership: null,
       raft: null,
       incarnation: 0,
-      sm: new StateMachine(),
+      sm: KV_APP.create(),
       pending: null,
       pausedUntil: 0,
       pauseId: 0,
@@ -230,13 +244,48 @@ export class Simulation {
       lease: 0,
       promise: null,
       nextTickAt: 0,
-      tickUnits: Math.max(1, Math.round(TICK_UNITS * (1 + drift * (2 * layoutRng.next() - 1)))),
+      lastTickAt: 0,
+      tickUnits: tickUnits(layoutRng.next(), idx),
       role: 'follower',
       term: 0,
       commit: 0,
       applied: 0,
       lastIndex: 0,
     }));
+    const layer = role === null ? null : new RoleLayer(this.roleHost(), pool);
+    this.role = layer;
+    this.app = layer === null ? KV_APP : roleAppKind((lease) => layer.onLease(lease));
+    for (const node of this.nodes) node.sm = this.app.create();
+  }
+
+  private roleHost(): RoleHost {
+    const node = (idx: number): SimNode => this.nodes[idx] as SimNode;
+    return {
+      profile: this.profile,
+      seed: this.options.seed,
+      faults: this.options.roleFaults ?? {},
+      now: () => this.time,
+      inLiveness: () => this.phase === 'liveness',
+      raft: (idx) => node(idx).raft,
+      settle: (idx) => {
+        const n = node(idx);
+        this.observe(n);
+        this.drain(n);
+      },
+      paused: (idx) => this.isPaused(node(idx)),
+      pause: (idx, until) => this.pause(node(idx), until),
+      lastTickAt: (idx) => node(idx).lastTickAt,
+      tickUnits: (idx) => node(idx).tickUnits,
+      app: (idx) => {
+        const sm = node(idx).sm;
+        if (!(sm instanceof RoleApp)) throw new Error('role layer on a schedule without the cluster state machine');
+        return sm;
+      },
+      leader: () => this.currentLeader()?.idx ?? null,
+      schedule: (event) => this.schedule(event),
+      emit: (line) => this.emit(line),
+      trace: (...values) => this.trace.add(...values),
+    };
   }
 
   get shape(): string {
@@ -249,6 +298,7 @@ export class Simulation {
     let failure: ScheduleViolation | null = null;
     try {
       this.loop();
+      this.role?.finish();
     } catch (error) {
       failure = this.classify(error);
       this.emit(`VIOLATION ${failure.kind}: ${failure.message}`);
@@ -257,7 +307,7 @@ export class Simulation {
     this.stats.elections = this.checker.electedTerms;
     this.stats.commits = this.checker.committedMax;
     this.trace.add(this.stats.ticks, this.stats.messages, this.stats.commits, failure === null ? 0 : 1);
-    return { seed: this.options.seed, violation: failure, stats: this.stats, traceHash: this.trace.digest(), shape: this.shape };
+    return { seed: this.options.seed, violation: failure, stats: this.stats, traceHash: this.trace.digest(), shape: this.shape, role: this.role?.stats ?? null };
   }
 
   private classify(error: unknown): ScheduleViolation {
@@ -267,7 +317,9 @@ export class Simulation {
     // Where it was thrown decides whose bug it is: the core's or the simulator's own.
     const frame = (e.stack ?? '').split('\n').find((l) => l.trimStart().startsWith('at ') && !l.includes('/src/util/')) ?? '';
     const inCore = frame.includes('/src/raft/');
-    const kind: ViolationKind = !inCore ? 'harness-error' : e.name === 'AssertionError' ? 'core-assertion' : 'core-exception';
+    const inRole = ['/src/role/', '/src/fsm/', '/src/node/', '/src/network/'].some((dir) => frame.includes(dir));
+    const assertion = e.name === 'AssertionError';
+    const kind: ViolationKind = inCore ? (assertion ? 'core-assertion' : 'core-exception') : inRole ? (assertion ? 'role-assertion' : 'role-exception') : 'harness-error';
     return { kind, message: `${e.name}: ${e.message} (during ${this.op} ${this.opNode}${this.op === 'step' && this.opMsg !== null ? ` of ${this.opMsg.from}'s ${describeMessage(this.opMsg)}` : ''} at ${this.where()})`, tick, stack: e.stack ?? null };
   }
 
@@ -345,6 +397,13 @@ export class Simulation {
         return;
       case 'strike':
         return this.onStrike(event.node, event.term);
+      case 'roleTick':
+      case 'driverDone':
+      case 'operator':
+      case 'sickEnd':
+      case 'driverFast':
+      case 'stutter':
+        return this.role?.dispatch(event);
       default:
         return unreachable(event);
     }
@@ -369,11 +428,13 @@ export class Simulation {
   // --- nodes ----------------------------------------------------------
 
   private config(node: SimNode): RaftConfig {
+    const random = Prng.derive(this.options.seed, 'node', node.idx, node.incarnation).asRandom();
     return {
       id: node.id,
       electionTicks: this.profile.electionTicks,
       heartbeatTicks: this.profile.heartbeatTicks,
-      random: Prng.derive(this.options.seed, 'node', node.idx, node.incarnation).asRandom(),
+      // Election jitter near 0: successors win as early as the followers' lease allows.
+      random: this.profile.role?.quickElections === true ? () => random() * 0.05 : random,
       limits: this.profile.limits,
       faults: this.options.faults,
     };
@@ -384,7 +445,7 @@ export class Simulation {
     const initial = node.disk.initialState(node.joiner ? null : this.bootstrap);
     this.emit(`${node.id} start #${node.incarnation} term=${initial.hardState.term} commit=${initial.hardState.commit} snap=${node.disk.snapshotIndex} last=${node.disk.lastIndex}${initial.bootstrap === null ? '' : ' bootstrap'}`);
     this.trace.add(20, this.time, node.idx, node.incarnation);
-    node.sm = new StateMachine();
+    node.sm = this.app.create();
     if (node.disk.snapshot !== null) node.sm.restore(node.disk.snapshot.data);
     node.pending = null;
     node.pausedUntil = 0;
@@ -398,7 +459,9 @@ export class Simulation {
     node.commit = 0;
     node.applied = 0;
     node.nextTickAt = this.time + 1 + this.netRng.int(node.tickUnits);
+    node.lastTickAt = this.time;
     this.schedule({ kind: 'tick', time: node.nextTickAt, node: node.idx, incarnation: node.incarnation });
+    this.role?.onStart(node.idx);
     this.observe(node);
     this.drain(node);
   }
@@ -415,6 +478,7 @@ export class Simulation {
     node.incarnation++;
     node.crashId = this.nextId++;
     this.stats.crashes++;
+    this.role?.onCrash(node.idx);
   }
 
   private pause(node: SimNode, untilTime: number): void {
@@ -442,6 +506,7 @@ export class Simulation {
     for (let i = 0; i < missed; i++) raft.tick();
     this.observe(node);
     this.drain(node);
+    this.role?.onResume(node.idx);
   }
 
   /**
@@ -458,6 +523,7 @@ export class Simulation {
     const node = this.nodes[idx] as SimNode;
     if (node.incarnation !== incarnation || node.raft === null) return;
     node.nextTickAt = this.time + node.tickUnits;
+    node.lastTickAt = this.time;
     this.schedule({ kind: 'tick', time: node.nextTickAt, node: idx, incarnation });
     if (this.isPaused(node)) {
       node.missedTicks++;
@@ -486,6 +552,7 @@ export class Simulation {
       return;
     }
     this.stats.delivered++;
+    this.role?.onHeard(to, msg.from);
     this.trace.add(MESSAGE_CODES[msg.type], this.time, to, msg.term);
     if (this.log !== null) this.emit(`${msg.from} -> ${msg.to} ${describeMessage(msg)}`);
     const raft = node.raft;
@@ -612,6 +679,7 @@ export class Simulation {
     const commitBefore = Math.max(disk.hardState.commit, disk.snapshotIndex);
     this.trace.add(30, this.time, node.idx, ready.entries.length, ready.messages.length, ready.committed.length);
 
+    if (ready.softState !== null) this.role?.onSoftState(node.idx, ready.softState.leader);
     if (ready.hardState !== null) {
       this.checker.onHardState(node.id, disk.hardState, ready.hardState);
       disk.saveHardState(ready.hardState);
@@ -662,7 +730,7 @@ export class Simulation {
   private persistSnapshot(node: SimNode, snapshot: Snapshot, commitBefore: number): void {
     const disk = node.disk;
     const meta = snapshot.meta;
-    const fp = snapshotFingerprint(snapshot.data);
+    const fp = this.app.fingerprint(snapshot.data);
     if (fp.index !== meta.index || fp.term !== meta.term) {
       violation('bad-ready', `${node.id} snapshot meta ${meta.index}/${meta.term} does not match its data ${fp.index}/${fp.term} at ${this.where()}`);
     }
@@ -836,6 +904,10 @@ export class Simulation {
       case 'heal':
         for (const id of [...this.cuts.keys()]) this.heal(id);
         return;
+      case 'sick':
+        return this.role?.makeSick(duration());
+      case 'slowDriver':
+        return this.role?.makeDriverSlow(duration() * 2);
       default:
         return unreachable(action);
     }
@@ -928,7 +1000,7 @@ export class Simulation {
     const id = `c${++this.commandSeq}`;
     this.op = 'propose';
     this.opNode = node.id;
-    const result = raft.propose(encodeCommand({ id, key, value }));
+    const result = raft.propose(this.app.encode({ id, key, value }));
     this.trace.add(50, this.time, node.idx, result.ok ? result.index : -1);
     if (result.ok) {
       this.stats.proposals++;
@@ -949,7 +1021,7 @@ export class Simulation {
     this.opNode = node.id;
     for (let i = 0; i < count; i++) {
       const id = `c${++this.commandSeq}`;
-      raft.forward(encodeCommand({ id, key: this.clientRng.int(KEYS - 1), value: `v${this.commandSeq}` }));
+      raft.forward(this.app.encode({ id, key: this.clientRng.int(KEYS - 1), value: `v${this.commandSeq}` }));
     }
     this.stats.forwarded += count;
     this.emit(`client: ${count} command(s) forwarded through ${node.id} (${node.role})`);
@@ -1039,6 +1111,7 @@ export class Simulation {
     this.emit('--- liveness phase: healing everything, faults off ---');
     for (const id of [...this.cuts.keys()]) this.heal(id);
     this.stormUntil = 0;
+    this.role?.heal();
     for (const node of this.nodes) {
       node.slowDisk = false;
       if (node.raft === null) this.start(node);
@@ -1072,13 +1145,14 @@ export class Simulation {
       value = v;
       if (node.role === 'leader' && node.member.kind === 'witness') return false;
     }
-    return true;
+    return this.role === null || this.role.converged();
   }
 
   private describeNodes(): string {
-    return this.nodes
+    const raft = this.nodes
       .map((n) => `${n.id}(${n.member.kind}${n.raft === null ? ' down' : ''} ${n.role} t${n.term} c${n.commit} a${n.sm.index} last${n.lastIndex} marker=${n.sm.get(MARKER_KEY) ?? '-'})`)
       .join(' ');
+    return this.role === null ? raft : `${raft}; role: ${this.role.notConverged() ?? 'converged'}; ${this.role.describe()}`;
   }
 }
 

@@ -4,7 +4,9 @@
  * matters as much as the faults themselves: a bug that needs long delays
  * and no loss hides in a mix that always has both.
  */
+import { DEFAULT_SETTINGS } from '../../src/fsm/settings.js';
 import type { FaultFlags, Member, NodeId, RaftLimits } from '../../src/raft/types.js';
+import { DEFAULT_DRIFT_RATE, roleConfigFromSettings } from '../../src/role/decide.js';
 import { Prng } from './prng.js';
 
 /** Virtual time units per tick: message delays and disk latencies are finer than a tick. */
@@ -26,7 +28,63 @@ export interface ScheduleOptions {
   readonly sharp: boolean;
   /** Checker self-test only: pretend every positive lease is this many ticks longer than the core says. */
   readonly leaseSkewTicks?: number;
+  /** Run the role logic on every node (role-layer.ts): VIPs, kernel fences, operator actions. */
+  readonly role?: boolean;
+  /** Deliberately broken role rules (role-layer.ts), for the simulator's own tests. */
+  readonly roleFaults?: RoleFaultFlags;
 }
+
+/** Broken rules the role layer can switch on, to show that the checks catch them. */
+export interface RoleFaultFlags {
+  /** Keep the VIPs while the applied lease names this node, whatever Raft says (no leader or lease check). */
+  readonly holdWithoutLease?: boolean;
+  /** decide() runs with a drift margin of 0: fences as long as the Raft lease, VIPs kept to its last tick. */
+  readonly noDriftMargin?: boolean;
+  /** Every fence the driver writes is this many ticks longer than decided. */
+  readonly fenceSkewTicks?: number;
+  /** Start a leadership transfer as soon as the decision asks, without waiting for the driver to release the VIPs. */
+  readonly transferBeforeRelease?: boolean;
+  /** A hold that waited behind another driver call keeps its whole fence, counted from the later call. */
+  readonly staleQueuedFence?: boolean;
+}
+
+/** What a role schedule draws on top of the Raft profile. */
+export interface RoleProfile {
+  /** The node's tick length: Raft and role timers come from the settings' milliseconds, as in the agent. */
+  readonly tickMs: number;
+  /** Each node's tick lasts TICK_UNITS * (1 + driftRate * s), s = driftSigns[node] in [-1, 1]. */
+  readonly driftRate: number;
+  readonly driftSigns: readonly number[];
+  /** Latency of one network-driver operation (an nft transaction), in units. */
+  readonly driverMinUnits: number;
+  readonly driverMaxUnits: number;
+  /** A policy apply takes up to this many times longer. */
+  readonly policyFactor: number;
+  /** Operator settings: preferred node index (or null), failback, hold-down, flap damping, one monitor or none. */
+  readonly preferred: number | null;
+  readonly failbackAuto: boolean;
+  readonly holdDownMs: number;
+  readonly flapMaxMoves: number;
+  /** Timers the operator sets (null: the defaults, which the Raft core runs with). */
+  readonly timers: { readonly heartbeatMs: number; readonly electionTimeoutMs: number } | null;
+  readonly monitor: boolean;
+  /** Local ticks before a started node's monitor first reports. */
+  readonly monitorDelayTicks: number;
+  /** Mean ticks between operator actions, and the weight of each. */
+  readonly operatorMeanTicks: number;
+  readonly operatorWeights: Readonly<Record<OperatorAction, number>>;
+  /** Chance that a frozen node, once resumed, freezes again a moment later (a stuttering VM). */
+  readonly stutterP: number;
+  /**
+   * Every node draws its election timeouts near the minimum: successors are
+   * elected as early as the Raft lease allows, the case the drift margin and
+   * the fence exist for.
+   */
+  readonly quickElections: boolean;
+}
+
+export type OperatorAction = 'switchover' | 'maintenance' | 'settings' | 'policy';
+export const OPERATOR_ACTIONS: readonly OperatorAction[] = ['switchover', 'maintenance', 'settings', 'policy'];
 
 /** Share of mixed-shape schedules with a spare node and membership changes. */
 export const MEMBERSHIP_SHARE = 0.3;
@@ -78,11 +136,14 @@ export interface Profile {
   readonly transferP: number;
   /** Compact only once this many entries are applied beyond the last snapshot. */
   readonly compactMinEntries: number;
+  /** Role schedules only. */
+  readonly role: RoleProfile | null;
 }
 
-export type NemesisAction = 'partition' | 'isolate' | 'oneWay' | 'crash' | 'pause' | 'slowDisk' | 'storm' | 'heal';
+export type NemesisAction = 'partition' | 'isolate' | 'oneWay' | 'crash' | 'pause' | 'slowDisk' | 'storm' | 'heal' | 'sick' | 'slowDriver';
 
-export const NEMESIS_ACTIONS: readonly NemesisAction[] = ['partition', 'isolate', 'oneWay', 'crash', 'pause', 'slowDisk', 'storm', 'heal'];
+/** The last two act on the role layer only (weight 0 in Raft schedules). */
+export const NEMESIS_ACTIONS: readonly NemesisAction[] = ['partition', 'isolate', 'oneWay', 'crash', 'pause', 'slowDisk', 'storm', 'heal', 'sick', 'slowDriver'];
 
 export function nodeId(i: number): NodeId {
   return `n${i + 1}`;
@@ -142,12 +203,14 @@ export function drawProfile(options: ScheduleOptions): Profile {
     slowDisk: rng.range(0, 2),
     storm: rng.range(0, 2),
     heal: rng.range(1, 3),
+    sick: 0,
+    slowDriver: 0,
   };
   if (sharp) {
     weights.crash += 3;
     weights.isolate += 3;
   }
-  return {
+  const profile: Profile = {
     sharp,
     members,
     spares,
@@ -176,5 +239,113 @@ export function drawProfile(options: ScheduleOptions): Profile {
     compactP: rng.pick([0.01, 0.05]),
     transferP: rng.pick([0, 0.005, 0.02]),
     compactMinEntries: rng.pick([1, 5, 20]),
+    role: null,
+  };
+  return options.role === true ? roleProfile(profile, options) : profile;
+}
+
+/**
+ * A role schedule: the shape of a real pair (2 data + 1 witness, sometimes
+ * 3 data nodes), Raft timers from the settings' milliseconds as the agent
+ * derives them, clock drift within the bound the drift margin covers, real
+ * cluster commands (larger limits), no membership churn and no bare
+ * leadership transfers (only the role logic transfers, after a switchover).
+ *
+ * The sharp mix (30% of role seeds, or --sharp) is the takeover race the
+ * fence and the drift margin exist for: the holder frozen for about a lease
+ * or more, successors elected as early as the followers' lease allows
+ * (election jitter near 0, a fast lossless network, quick drivers), clocks
+ * at the extremes of the drift bound, and fine ticks (20 ms: at coarser
+ * ticks a grant waits so long for a role tick that the margin never matters).
+ */
+function roleProfile(base: Profile, options: ScheduleOptions): Profile {
+  const rng = Prng.derive(options.seed, 'role-profile');
+  let count = options.nodes;
+  let witness = options.shape === 'witness';
+  if (options.shape === 'mixed') {
+    count = 3;
+    witness = rng.chance(0.8);
+  }
+  const members: Member[] = [];
+  for (let i = 0; i < count; i++) {
+    const kind = witness && i === count - 1 ? 'witness' : 'data';
+    members.push({ id: nodeId(i), kind, peer: `sim:${nodeId(i)}` });
+  }
+  const race = base.sharp;
+  // The agent ticks every 10 ms (E = 100 ticks); coarser ticks keep schedules cheap.
+  const tickMs = race ? 20 : rng.pick([20, 50, 50, 100]);
+  const timers = roleConfigFromSettings(DEFAULT_SETTINGS, { tickMs });
+  const driverMinUnits = rng.pick([0, 1, 2]);
+  const driverMaxUnits = driverMinUnits + rng.pick([1, 4, 10, 30]);
+  const dataCount = members.filter((m) => m.kind === 'data').length;
+  const driftRate = race ? DEFAULT_DRIFT_RATE : rng.pick([0, DEFAULT_DRIFT_RATE / 2, DEFAULT_DRIFT_RATE, DEFAULT_DRIFT_RATE]);
+  const uniformDrift = members.map(() => 2 * rng.next() - 1);
+  const role: RoleProfile = {
+    tickMs,
+    driftRate,
+    driftSigns: race ? members.map(() => (rng.chance(0.5) ? 1 : -1)) : uniformDrift,
+    driverMinUnits: race ? 0 : driverMinUnits,
+    driverMaxUnits: race ? 2 : driverMaxUnits,
+    policyFactor: rng.pick([1, 3, 10]),
+    preferred: rng.chance(0.7) ? rng.int(dataCount) : null,
+    failbackAuto: rng.chance(0.7),
+    holdDownMs: rng.pick([0, 500, 2000]),
+    flapMaxMoves: rng.pick([2, 3, 1000]),
+    timers: rng.chance(0.3) ? rng.pick([{ heartbeatMs: 100, electionTimeoutMs: 500 }, { heartbeatMs: 100, electionTimeoutMs: 2000 }]) : null,
+    monitor: rng.chance(0.7),
+    monitorDelayTicks: rng.range(1, 4),
+    operatorMeanTicks: race ? 200 : rng.pick([10, 40, 150]),
+    operatorWeights: {
+      switchover: rng.range(1, 4),
+      maintenance: rng.range(0, 2),
+      settings: rng.range(0, 2),
+      policy: rng.range(0, 3),
+    },
+    stutterP: rng.pick([0, 0.2, 0.5]),
+    quickElections: race || rng.chance(0.2),
+  };
+  // Fault durations scale with the election timeout (drawn for E = 20 ticks).
+  const scale = Math.max(1, timers.electionTicks / 20);
+  const profile: Profile = {
+    ...base,
+    members,
+    spares: [],
+    memberChangeP: 0,
+    electionTicks: timers.electionTicks,
+    heartbeatTicks: timers.heartbeatTicks,
+    limits: {
+      // The product's limits are large (DEFAULT_LIMITS): one entry per round trip would starve a log of real commands.
+      maxEntriesPerAppend: rng.pick([8, 64, 512]),
+      maxInflightAppends: rng.pick([2, 8, 64]),
+      maxBytesPerAppend: rng.pick([4096, 64 * 1024]),
+      maxUncommittedBytes: rng.pick([64 * 1024, 1024 * 1024]),
+      snapshotChunkBytes: rng.pick([1024, 8192, 65536]),
+    },
+    weights: { ...base.weights, sick: rng.range(0, 3), slowDriver: rng.range(0, 2) },
+    driftPct: driftRate * 100,
+    nemesisMeanTicks: Math.max(1, Math.round(base.nemesisMeanTicks * scale)),
+    faultMeanTicks: Math.max(1, Math.round(base.faultMeanTicks * scale)),
+    clientMeanUnits: rng.pick([20, 50, 100]),
+    proposeBurstMax: rng.pick([1, 3]),
+    transferP: 0,
+    compactMinEntries: rng.pick([5, 20, 50]),
+    role,
+  };
+  if (!race) return profile;
+  const e = timers.electionTicks;
+  return {
+    ...profile,
+    minDelayUnits: 1,
+    maxDelayUnits: rng.pick([1, 2, 3]),
+    lossP: 0,
+    dupP: 0,
+    reorderP: 0,
+    weights: { partition: 0, isolate: 1, oneWay: 0, crash: 1, pause: 6, slowDisk: 0, storm: 0, heal: 1, sick: 0, slowDriver: 0 },
+    leaderVictimP: 0.9,
+    strikeP: 0,
+    commitStrikeP: 0,
+    // Freezes from well under a lease to a few leases, a few election timeouts apart.
+    nemesisMeanTicks: 3 * e,
+    faultMeanTicks: e,
   };
 }

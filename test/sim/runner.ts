@@ -4,13 +4,18 @@
  */
 import type { FaultFlags } from '../../src/raft/types.js';
 import { emptyStats, runSchedule, type ScheduleResult, type SimStats } from './cluster.js';
-import type { ClusterShape, ScheduleOptions } from './profile.js';
+import type { ClusterShape, RoleFaultFlags, ScheduleOptions } from './profile.js';
+import { emptyRoleStats, type RoleStats } from './role-layer.js';
 
 export const DEFAULT_FAULT_TICKS = 600;
 export const DEFAULT_LIVENESS_TICKS = 400;
 
 export const FAULT_NAMES = ['countStaleVotes', 'commitPreviousTermByCount', 'skipLogUpToDateCheck'] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
+
+/** Broken role rules (RoleFaultFlags) the CLI can switch on. */
+export const ROLE_FAULT_NAMES = ['holdWithoutLease', 'noDriftMargin', 'transferBeforeRelease', 'staleQueuedFence'] as const;
+export type RoleFaultName = (typeof ROLE_FAULT_NAMES)[number];
 
 export interface RunOptions {
   readonly from: number;
@@ -21,6 +26,9 @@ export interface RunOptions {
   readonly livenessTicks: number;
   readonly fault: FaultName | null;
   readonly sharp: boolean;
+  /** Role schedules: the role logic on every node, VIPs and fences checked (role-layer.ts). */
+  readonly role: boolean;
+  readonly roleFault: RoleFaultName | null;
 }
 
 export const DEFAULT_RUN: RunOptions = {
@@ -32,14 +40,22 @@ export const DEFAULT_RUN: RunOptions = {
   livenessTicks: DEFAULT_LIVENESS_TICKS,
   fault: null,
   sharp: false,
+  role: false,
+  roleFault: null,
 };
 
 export function faultFlags(fault: FaultName | null): FaultFlags {
   return fault === null ? {} : { [fault]: true };
 }
 
+export function roleFaultFlags(fault: RoleFaultName | null): RoleFaultFlags {
+  return fault === null ? {} : { [fault]: true };
+}
+
 export function scheduleOptions(run: RunOptions, seed: number): ScheduleOptions {
   return {
+    role: run.role,
+    roleFaults: roleFaultFlags(run.roleFault),
     seed,
     nodes: run.nodes,
     shape: run.shape,
@@ -53,6 +69,8 @@ export function scheduleOptions(run: RunOptions, seed: number): ScheduleOptions 
 /** The one-line command that replays exactly this seed with a trace. */
 export function replayCommand(run: RunOptions, seed: number): string {
   const parts = ['npm run sim --', '--seeds 1', `--from ${seed}`];
+  if (run.role) parts.push('--role');
+  if (run.roleFault !== null) parts.push(`--role-fault ${run.roleFault}`);
   if (run.shape === 'witness') parts.push('--witness');
   if (run.shape !== 'mixed') parts.push(`--nodes ${run.nodes}`);
   if (run.faultTicks !== DEFAULT_FAULT_TICKS) parts.push(`--steps ${run.faultTicks}`);
@@ -67,6 +85,8 @@ export class Summary {
   schedules = 0;
   violations = 0;
   readonly totals: SimStats = emptyStats();
+  readonly roleTotals: RoleStats = emptyRoleStats();
+  private roleSchedules = 0;
   readonly byKind = new Map<string, number>();
   /** First failures only: the summary stays bounded on a long soak. */
   readonly failures: ScheduleResult[] = [];
@@ -76,6 +96,11 @@ export class Summary {
     this.schedules++;
     const t = this.totals as unknown as Record<string, number>;
     for (const [k, v] of Object.entries(result.stats)) t[k] = (t[k] ?? 0) + v;
+    if (result.role !== null) {
+      this.roleSchedules++;
+      const r = this.roleTotals as unknown as Record<string, number>;
+      for (const [k, v] of Object.entries(result.role)) r[k] = (r[k] ?? 0) + v;
+    }
     if (result.violation !== null) {
       this.violations++;
       this.byKind.set(result.violation.kind, (this.byKind.get(result.violation.kind) ?? 0) + 1);
@@ -87,6 +112,10 @@ export class Summary {
     return this.schedules === 0 ? 0 : this.totals[key] / this.schedules;
   }
 
+  roleAverage(key: keyof RoleStats): number {
+    return this.roleSchedules === 0 ? 0 : this.roleTotals[key] / this.roleSchedules;
+  }
+
   line(): string {
     const a = (k: keyof SimStats, digits = 1): string => this.average(k).toFixed(digits);
     const kinds = [...this.byKind].map(([k, n]) => `${k}=${n}`).join(' ');
@@ -94,7 +123,16 @@ export class Summary {
       `schedules ${this.schedules}, violations ${this.violations}${kinds === '' ? '' : ` (${kinds})`} | per schedule: ` +
       `ticks ${a('ticks', 0)}, messages ${a('messages', 0)}, elections ${a('elections')}, commits ${a('commits', 0)}, ` +
       `crashes ${a('crashes')}, cuts ${a('partitions')}, pauses ${a('pauses')}, snapshots ${a('snapshotsInstalled')}, ` +
-      `compactions ${a('compactions')}, reads ${a('reads')}, transfers ${a('transfers')}, member changes ${a('memberChanges')}, liveness ${a('livenessTicks')} ticks`
+      `compactions ${a('compactions')}, reads ${a('reads')}, transfers ${a('transfers')}, member changes ${a('memberChanges')}, liveness ${a('livenessTicks')} ticks` +
+      (this.roleSchedules === 0 ? '' : ` | role: ${this.roleLine()}`)
+    );
+  }
+
+  private roleLine(): string {
+    const r = (k: keyof RoleStats, digits = 1): string => this.roleAverage(k).toFixed(digits);
+    return (
+      `epochs ${r('epochs')}, VIP holds ${r('vipHolds')}, fence expiries ${r('fenceExpiries')}, lapses ${r('lapses')}, ` +
+      `switchovers ${r('switchovers')}, operator actions ${r('operatorActions')}, monitor failures ${r('sickSpells')}, no VIPs ${r('vipGapTicks', 0)} ticks`
     );
   }
 }

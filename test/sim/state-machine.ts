@@ -38,6 +38,34 @@ export class SimDataError extends Error {
   override name = 'SimDataError';
 }
 
+/**
+ * What the harness needs of an application: apply committed entries in
+ * order, snapshot and restore, and the chain hash of what it applied. The
+ * register map below is the default; role-app.ts runs the real cluster
+ * state machine (src/fsm) behind the same seam.
+ */
+export interface SimApp {
+  readonly index: number;
+  readonly term: number;
+  /** Chain hash of all applied entries: equals any holder's log chain at `index`. */
+  readonly hash: number;
+  apply(entry: Entry): void;
+  /** The register `key` as the client workload wrote it (the liveness marker is one). */
+  get(key: number): string | null;
+  snapshot(): Uint8Array;
+  /** Discards everything and takes the snapshot's state. */
+  restore(data: Uint8Array): void;
+}
+
+/** How a schedule makes its application and its client commands. */
+export interface SimAppKind {
+  create(): SimApp;
+  /** The payload of a client command. */
+  encode(command: Command): Uint8Array;
+  /** The chain fingerprint carried in snapshot data, read without building the application. */
+  fingerprint(data: Uint8Array): { index: number; term: number; hash: number };
+}
+
 interface SnapshotBody {
   readonly index: number;
   readonly term: number;
@@ -46,7 +74,7 @@ interface SnapshotBody {
   readonly kv: readonly (string | null)[];
 }
 
-export class StateMachine {
+export class StateMachine implements SimApp {
   index = 0;
   term = 0;
   /** Chain hash of all applied entries: equals any holder's log chain at `index`. */
@@ -73,15 +101,13 @@ export class StateMachine {
     return encoder.encode(JSON.stringify(body));
   }
 
-  /** Discards everything; returns the restored body's (index, term, hash). */
-  restore(data: Uint8Array): { index: number; term: number; hash: number } {
+  restore(data: Uint8Array): void {
     const body = JSON.parse(decoder.decode(data)) as SnapshotBody;
     this.index = body.index;
     this.term = body.term;
     this.hash = body.hash;
     this.commands = body.commands;
     this.kv = [...body.kv];
-    return { index: body.index, term: body.term, hash: body.hash };
   }
 }
 
@@ -90,3 +116,9 @@ export function snapshotFingerprint(data: Uint8Array): { index: number; term: nu
   const body = JSON.parse(decoder.decode(data)) as SnapshotBody;
   return { index: body.index, term: body.term, hash: body.hash };
 }
+
+export const KV_APP: SimAppKind = {
+  create: () => new StateMachine(),
+  encode: encodeCommand,
+  fingerprint: snapshotFingerprint,
+};

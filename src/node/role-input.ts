@@ -1,0 +1,220 @@
+/**
+ * The pure part of the agent's role loop: how it turns Raft status, the
+ * applied cluster state and its own observations into decide()'s input, and
+ * the small judgements it makes around the decision (is a peer reachable,
+ * is a fence renewal due, does a lapsed fence call for a new epoch, is this
+ * node's record or health report current). No I/O and no clock: the agent
+ * passes its monotonic tick, and the simulator (test/sim) builds the role
+ * input with this same code.
+ */
+import type { CommandOf, HealthState } from '../fsm/commands.js';
+import type { ClusterState, HealthReport, MemberRecord } from '../fsm/state.js';
+import type { RaftStatus } from '../raft/raft.js';
+import type { MemberKind, NodeId } from '../raft/types.js';
+import { roleConfigFromSettings } from '../role/decide.js';
+import type { LocalView, MonitorObservation, PeerObservation, RaftView, RoleInput, RoleMemory } from '../role/types.js';
+
+/** A member report is re-sent at most this often while the state does not show it. */
+export const REPORT_RETRY_MS = 500;
+/** A health report that changed is sent at most this often. */
+export const HEALTH_REPORT_MIN_MS = REPORT_RETRY_MS / 5;
+
+/** What a node knows about who it heard from, and when, on its own monotonic tick. */
+export interface ReachabilityView {
+  readonly self: NodeId;
+  readonly state: ClusterState;
+  /** The Raft leader as of the last soft-state change. */
+  readonly knownLeader: NodeId | null;
+  /** Tick at which anything was last heard from each peer (Raft traffic). */
+  readonly lastHeardTick: ReadonlyMap<NodeId, number>;
+  readonly nowTick: number;
+}
+
+/**
+ * Ticks since `id` is vouched for by the leader: a follower never talks to
+ * another follower, so the leader's latest committed report that it reaches
+ * `id` counts while the leader itself is heard.
+ */
+export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
+  const leader = v.knownLeader;
+  if (leader === null || leader === v.self || leader === id) return Infinity;
+  const heardLeader = v.lastHeardTick.get(leader);
+  if (heardLeader === undefined) return Infinity;
+  const report = v.state.members.find((m) => m.id === leader)?.health;
+  const vouched = report?.peers.find((p) => p.id === id)?.reachable === true;
+  return vouched ? v.nowTick - heardLeader : Infinity;
+}
+
+/** Ticks since `id` was last known alive: heard directly, or vouched for by the leader. */
+export function silentTicks(v: ReachabilityView, id: NodeId): number {
+  const heard = v.lastHeardTick.get(id);
+  const direct = heard === undefined ? Infinity : v.nowTick - heard;
+  return Math.min(direct, viaLeaderTicks(v, id));
+}
+
+export function peerReachable(v: ReachabilityView, id: NodeId, electionTicks: number): boolean {
+  return id === v.self || silentTicks(v, id) < electionTicks;
+}
+
+/** The Raft side of the role input: the core's status plus what the driver loop applied. */
+export function raftView(status: RaftStatus, applied: number, appliedTerm: number): RaftView {
+  return {
+    role: status.role,
+    leader: status.leader,
+    term: status.term,
+    commit: status.commit,
+    applied,
+    lastIndex: status.lastIndex,
+    appliedTerm,
+    leaseRemainingTicks: status.leaseRemainingTicks,
+    ticksSinceLeaderContact: status.ticksSinceLeaderContact,
+    match: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.match])),
+    ticksSinceAck: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.ticksSinceHeard])),
+    transferringTo: status.transferee,
+    voters: status.membership.voters,
+  };
+}
+
+/** Every other member, with each path it can be heard on. */
+export function peerObservations(status: RaftStatus, v: ReachabilityView): PeerObservation[] {
+  return [...status.membership.voters, ...status.membership.learners]
+    .filter((m) => m.id !== v.self)
+    .map((m) => {
+      const heard = v.lastHeardTick.get(m.id);
+      return {
+        id: m.id,
+        paths: [
+          { name: 'raft', ticksSinceHeard: heard === undefined ? Infinity : v.nowTick - heard },
+          { name: 'leader-report', ticksSinceHeard: viaLeaderTicks(v, m.id) },
+        ],
+      };
+    });
+}
+
+export interface RoleInputParts {
+  readonly kind: MemberKind;
+  readonly status: RaftStatus;
+  /** Index and term of the last entry the driver loop applied. */
+  readonly applied: number;
+  readonly appliedTerm: number;
+  readonly reach: ReachabilityView;
+  readonly tickMs: number;
+  readonly memory: RoleMemory;
+  readonly health: HealthState;
+  readonly monitors: readonly MonitorObservation[];
+  readonly policy: LocalView['policy'];
+  /** What the network driver holds now (the last VIP state it carried out). */
+  readonly holdingVips: boolean;
+}
+
+export function buildRoleInput(p: RoleInputParts): RoleInput {
+  const state = p.reach.state;
+  return {
+    self: { id: p.reach.self, kind: p.kind },
+    state,
+    raft: raftView(p.status, p.applied, p.appliedTerm),
+    config: roleConfigFromSettings(state.settings, { tickMs: p.tickMs }),
+    memory: p.memory,
+    local: {
+      nowTick: p.reach.nowTick,
+      health: p.health,
+      monitors: p.monitors,
+      peers: peerObservations(p.status, p.reach),
+      appliedConfigRevision: state.configRevision,
+      policy: { ...p.policy },
+      holdingVips: p.holdingVips,
+    },
+  };
+}
+
+/** The last time this node proposed a new epoch after its fence lapsed. */
+export interface RegrantAttempt {
+  readonly epoch: number;
+  readonly term: number;
+  readonly tick: number;
+}
+
+/**
+ * The kernel fence of `epoch` ran out before a renewal (the process was
+ * paused, or renewals were starved) and the driver will not hold that epoch
+ * again: a leader that still holds the lease takes the next epoch. True
+ * when this node should propose `grantLease` for `epoch + 1`. A proposal
+ * can be lost with the leadership it was made under, so it is made again
+ * in a new term or after `retryTicks`: otherwise a leader that lost and
+ * regained leadership would keep the lease and never hold the VIPs.
+ */
+export function shouldRegrantAfterLapse(p: {
+  readonly self: NodeId;
+  readonly epoch: number;
+  /** The epoch the driver reports as lapsed. */
+  readonly lapsed: number | null;
+  readonly previous: RegrantAttempt | null;
+  readonly state: ClusterState;
+  readonly status: RaftStatus;
+  readonly nowTick: number;
+  readonly retryTicks: number;
+}): boolean {
+  if (p.lapsed !== p.epoch) return false;
+  const prev = p.previous;
+  if (prev !== null && prev.epoch === p.epoch && prev.term === p.status.term && p.nowTick - prev.tick < p.retryTicks) return false;
+  const lease = p.state.lease;
+  return lease !== null && lease.holder === p.self && lease.epoch === p.epoch && p.status.role === 'leader';
+}
+
+export interface MemberRegistration {
+  readonly id: NodeId;
+  readonly kind: MemberKind;
+  readonly peer: string;
+  readonly api: string;
+  readonly version: string;
+  readonly entitlementPresent: boolean;
+}
+
+/** The state already records this node as it would register itself. */
+export function registrationCurrent(me: MemberRecord | undefined, want: MemberRegistration): boolean {
+  return (
+    me !== undefined &&
+    me.kind === want.kind &&
+    me.peer === want.peer &&
+    me.api === want.api &&
+    me.version === want.version &&
+    me.entitlementPresent === want.entitlementPresent
+  );
+}
+
+/** The fields of a reportHealth command. */
+export type HealthReportFields = Omit<CommandOf<'reportHealth'>, 'type' | 'v' | 'at' | 'principal'>;
+
+/** This node's health report, from the role input it just decided on. */
+export function healthReportOf(
+  input: RoleInput,
+  appliedPolicy: { readonly appliedRevision: number; readonly failedRevision: number | null; readonly error: string | null },
+  reachable: (id: NodeId) => boolean,
+): HealthReportFields {
+  return {
+    node: input.self.id,
+    health: input.local.health,
+    monitors: input.local.monitors.map((m) => ({ name: m.name, state: !m.reported ? ('unknown' as const) : m.healthy ? ('up' as const) : ('down' as const) })),
+    appliedConfigRevision: input.local.appliedConfigRevision,
+    appliedPolicyRevision: appliedPolicy.appliedRevision,
+    policyApply: {
+      revision: appliedPolicy.failedRevision ?? appliedPolicy.appliedRevision,
+      ok: appliedPolicy.failedRevision === null,
+      error: appliedPolicy.error,
+    },
+    peers: input.local.peers.map((p) => ({ id: p.id, reachable: reachable(p.id) })).sort((a, b) => (a.id < b.id ? -1 : 1)),
+  };
+}
+
+/** The state already shows this report (so it need not be sent again). */
+export function sameHealthReport(h: HealthReport | null, report: HealthReportFields): boolean {
+  return (
+    h !== null &&
+    h.health === report.health &&
+    JSON.stringify(h.monitors) === JSON.stringify(report.monitors) &&
+    h.appliedConfigRevision === report.appliedConfigRevision &&
+    h.appliedPolicyRevision === report.appliedPolicyRevision &&
+    JSON.stringify(h.policyApply) === JSON.stringify(report.policyApply) &&
+    JSON.stringify(h.peers) === JSON.stringify(report.peers)
+  );
+}

@@ -1,0 +1,89 @@
+/**
+ * The pure part of the agent's role loop (src/node/role-input.ts), which the
+ * simulator runs too: reachability through the leader's report, the role
+ * input, and when a lapsed fence calls for a new epoch.
+ */
+import t from 'tap';
+import { makeCommand } from '../../src/fsm/commands.js';
+import type { RaftStatus } from '../../src/raft/raft.js';
+import { buildRoleInput, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
+import { initialRoleMemory } from '../../src/role/decide.js';
+import { Log, at, pair } from '../fsm/fixtures.js';
+
+function stateWith(lease: { holder: string; epoch: number } | null, report?: { node: string; peers: { id: string; reachable: boolean }[] }) {
+  const log: Log = pair();
+  if (lease !== null) {
+    for (let epoch = 1; epoch <= lease.epoch; epoch++) {
+      log.run(makeCommand('grantLease', { holder: lease.holder, epoch, reason: 'bootstrap', term: 1 }, { at: at(epoch), principal: 'node:fw1' }));
+    }
+  }
+  if (report !== undefined) {
+    log.run(
+      makeCommand(
+        'reportHealth',
+        { node: report.node, health: 'healthy', monitors: [], appliedConfigRevision: 0, appliedPolicyRevision: 0, policyApply: { revision: 0, ok: true, error: null }, peers: report.peers },
+        { at: at(0), principal: `node:${report.node}` },
+      ),
+    );
+  }
+  return log.state;
+}
+
+function status(role: RaftStatus['role'], term: number, over: Partial<RaftStatus> = {}): RaftStatus {
+  const voters = [
+    { id: 'fw1', kind: 'data' as const, peer: 'fw1:7400' },
+    { id: 'fw2', kind: 'data' as const, peer: 'fw2:7400' },
+    { id: 'wit', kind: 'witness' as const, peer: 'wit:7400' },
+  ];
+  return {
+    id: 'fw1', kind: 'data', term, vote: null, role, leader: role === 'leader' ? 'fw1' : 'fw2', commit: 10, applied: 10, firstIndex: 1, lastIndex: 12, lastTerm: term,
+    snapshotIndex: 0, snapshotTerm: 0, snapshotMembership: { voters, learners: [] }, membership: { voters, learners: [] }, pendingMembershipIndex: 0,
+    progress: role === 'leader' ? { fw2: { id: 'fw2', learner: false, match: 9, next: 13, state: 'replicate', inflight: 0, ticksSinceHeard: 0, snapshotOffset: null } } : {},
+    leaseRemainingTicks: role === 'leader' ? 7 : 0, ticksSinceLeaderContact: 0, transferee: null, tick: 500, droppedMessages: 0, timers: { electionTicks: 10, heartbeatTicks: 1, voteRefusalTicks: 10 },
+    ...over,
+  };
+}
+
+t.test('a follower learns of another follower through the leader\'s committed report', async (t) => {
+  const state = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: true }] });
+  const v: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw2', lastHeardTick: new Map([['fw2', 95]]), nowTick: 100 };
+  t.equal(viaLeaderTicks(v, 'wit'), 5, 'vouched for as long ago as the leader was heard');
+  t.equal(silentTicks(v, 'wit'), 5);
+  t.ok(peerReachable(v, 'wit', 10));
+  t.notOk(peerReachable({ ...v, nowTick: 200 }, 'wit', 10), 'the leader itself silent for too long');
+  t.equal(viaLeaderTicks({ ...v, knownLeader: null }, 'wit'), Infinity, 'no leader known');
+  t.equal(viaLeaderTicks({ ...v, knownLeader: 'fw1' }, 'wit'), Infinity, 'this node leads: only direct contact counts');
+  const notVouched = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: false }] });
+  t.equal(silentTicks({ ...v, state: notVouched }, 'wit'), Infinity, 'the leader reports it cannot reach wit');
+  t.ok(peerReachable(v, 'fw1', 10), 'a node always reaches itself');
+});
+
+t.test('the role input carries the Raft status, what was applied, and the observations', async (t) => {
+  const state = stateWith({ holder: 'fw1', epoch: 2 });
+  const reach: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw1', lastHeardTick: new Map([['fw2', 490]]), nowTick: 500 };
+  const input = buildRoleInput({
+    kind: 'data', status: status('leader', 4), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
+    health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null }, holdingVips: true,
+  });
+  t.match(input.raft, { role: 'leader', term: 4, commit: 10, applied: 9, appliedTerm: 4, leaseRemainingTicks: 7, match: { fw2: 9 }, transferringTo: null });
+  t.equal(input.config.electionTicks, 100, 'timers from the settings at 10 ms per tick');
+  t.same(input.local.peers.map((p) => p.id), ['fw2', 'wit']);
+  t.same(input.local.peers[0]?.paths, [{ name: 'raft', ticksSinceHeard: 10 }, { name: 'leader-report', ticksSinceHeard: Infinity }]);
+  t.equal(input.local.peers[1]?.paths[0]?.ticksSinceHeard, Infinity, 'never heard');
+  t.equal(input.local.holdingVips, true);
+});
+
+t.test('a lapsed fence: a new epoch, proposed again when the proposal may have been lost', async (t) => {
+  const state = stateWith({ holder: 'fw1', epoch: 2 });
+  const base = { self: 'fw1', epoch: 2, lapsed: 2 as number | null, previous: null, state, status: status('leader', 4), nowTick: 100, retryTicks: 20 };
+  t.ok(shouldRegrantAfterLapse(base), 'the leader holding the lease takes the next epoch');
+  t.notOk(shouldRegrantAfterLapse({ ...base, lapsed: null }), 'not lapsed');
+  t.notOk(shouldRegrantAfterLapse({ ...base, lapsed: 1 }), 'another epoch lapsed');
+  t.notOk(shouldRegrantAfterLapse({ ...base, status: status('follower', 4) }), 'not the leader');
+  t.notOk(shouldRegrantAfterLapse({ ...base, state: stateWith({ holder: 'fw2', epoch: 2 }) }), 'the lease names another node');
+  const previous = { epoch: 2, term: 4, tick: 90 };
+  t.notOk(shouldRegrantAfterLapse({ ...base, previous }), 'proposed 10 ticks ago in this term: wait');
+  t.ok(shouldRegrantAfterLapse({ ...base, previous, nowTick: 110 }), 'no grant after retryTicks: propose again');
+  // The role simulator's seed: the proposal was lost when leadership was lost, and leadership came back.
+  t.ok(shouldRegrantAfterLapse({ ...base, previous, status: status('leader', 6) }), 'a new term: propose again at once');
+});
