@@ -158,7 +158,11 @@ export function shouldRegrantAfterLapse(p: {
   const prev = p.previous;
   if (prev !== null && prev.epoch === p.epoch && prev.term === p.status.term && p.nowTick - prev.tick < p.retryTicks) return false;
   const lease = p.state.lease;
-  return lease !== null && lease.holder === p.self && lease.epoch === p.epoch && p.status.role === 'leader';
+  if (lease === null || lease.holder !== p.self || lease.epoch !== p.epoch || p.status.role !== 'leader') return false;
+  // A committed move away from this node is under way: the fence lapsed while the node was
+  // letting go, and taking the role back would cancel the move (a failed active kept active).
+  const intent = p.state.intent;
+  return intent === null || intent.to === p.self || intent.epoch !== p.epoch;
 }
 
 export interface MemberRegistration {

@@ -456,10 +456,12 @@ export class E2eLab {
 
   /**
    * From `from`, one datagram to the VIP every `everyMs` until stop() or
-   * `maxMs`. With `viaMac`, the VIP's neighbour entry in `from` is pinned to
-   * that MAC first, so only that host's kernel can answer.
+   * `maxMs`, but at least `minSends` of them (a freshly started probe on a
+   * busy machine may send far fewer than `maxMs / everyMs`; up to 5 s more
+   * are allowed for that). With `viaMac`, the VIP's neighbour entry in
+   * `from` is pinned to that MAC first, so only that host's kernel can answer.
    */
-  async startProbe(options: { from?: Host; everyMs?: number; maxMs: number; viaMac?: string }): Promise<RunningProbe> {
+  async startProbe(options: { from?: Host; everyMs?: number; maxMs: number; minSends?: number; viaMac?: string }): Promise<RunningProbe> {
     const from = options.from ?? 'client';
     if (options.viaMac !== undefined) {
       const r = await this.exec(from, ['ip', 'neigh', 'replace', VIP, 'lladdr', options.viaMac, 'dev', DEV, 'nud', 'permanent']);
@@ -482,7 +484,7 @@ export class E2eLab {
         setTimeout(() => { process.stdout.write('s ' + JSON.stringify(sends) + '\\n', () => process.exit(0)); }, 250);
       };
       const timer = setInterval(() => {
-        if (now() > end) return finish();
+        if (now() > end && (sends.length >= ${options.minSends ?? 0} || now() > end + 5000)) return finish();
         const seq = sends.length; sends.push(now());
         s.send(String(seq), ${ECHO_PORT}, ${JSON.stringify(VIP)});
       }, ${options.everyMs ?? 5});
@@ -500,7 +502,8 @@ export class E2eLab {
 
   /** A short probe from `peek` through `host`'s MAC: does that host's kernel answer for the VIP? */
   async answersThrough(host: Host, forMs = 400): Promise<ProbeRow[]> {
-    const probe = await this.startProbe({ from: 'peek', maxMs: forMs, viaMac: this.mac(host) });
+    // At least 60 datagrams: the checks of a host's silence or answers want 40 or more.
+    const probe = await this.startProbe({ from: 'peek', maxMs: forMs, minSends: 60, viaMac: this.mac(host) });
     const rows = await probe.result();
     await this.exec('peek', ['ip', 'neigh', 'del', VIP, 'dev', DEV]);
     return rows;

@@ -86,4 +86,7 @@ t.test('a lapsed fence: a new epoch, proposed again when the proposal may have b
   t.ok(shouldRegrantAfterLapse({ ...base, previous, nowTick: 110 }), 'no grant after retryTicks: propose again');
   // The role simulator's seed: the proposal was lost when leadership was lost, and leadership came back.
   t.ok(shouldRegrantAfterLapse({ ...base, previous, status: status('leader', 6) }), 'a new term: propose again at once');
+  const moving = { ...base.state, intent: { to: 'fw2', reason: 'resource-failure' as const, epoch: 2, principal: 'node:fw1', at: at(9), index: 9 } };
+  t.notOk(shouldRegrantAfterLapse({ ...base, state: moving }), 'a committed move of epoch 2 to fw2 is under way: let it finish');
+  t.ok(shouldRegrantAfterLapse({ ...base, state: { ...moving, intent: { ...moving.intent, epoch: 1 } } }), 'an intent of an older epoch does not hold it back');
 });
