@@ -185,17 +185,22 @@ function applyReportHealth(s: ClusterState, index: number, c: CommandOf<'reportH
       appliedPolicyRevision: c.appliedPolicyRevision,
       policyApply: { revision: c.policyApply.revision, ok: c.policyApply.ok, error: c.policyApply.ok ? null : c.policyApply.error },
       peers: [...c.peers].sort((a, b) => compareText(a.id, b.id)),
+      ...(c.vipSetup === undefined ? {} : { vipSetup: { revision: c.vipSetup.revision, problems: [...c.vipSetup.problems] } }),
     },
   };
   const next = { ...s, members: upsertMember(s.members, record) };
   // Health reports are frequent: only transitions go into the bounded audit ring.
   const healthChanged = previous?.health !== c.health;
   const policyChanged = (previous?.policyApply.ok ?? true) !== c.policyApply.ok;
-  if (!healthChanged && !policyChanged) return { state: next, result: { ok: true, detail: 'health reported' } };
+  const vipProblems = c.vipSetup?.problems ?? [];
+  const setupChanged = (previous?.vipSetup?.problems.length ?? 0) > 0 !== vipProblems.length > 0;
+  if (!healthChanged && !policyChanged && !setupChanged) return { state: next, result: { ok: true, detail: 'health reported' } };
   const down = c.monitors.filter((m) => m.state === 'down').map((m) => m.name);
   const parts = [`${c.node} health ${previous?.health ?? 'none'} -> ${c.health}`];
   if (down.length > 0) parts.push(`down: ${down.join(', ')}`);
   if (!c.policyApply.ok) parts.push(`policy revision ${c.policyApply.revision} failed: ${c.policyApply.error ?? 'no reason given'}`);
+  if (vipProblems.length > 0) parts.push(`cannot hold the VIPs: ${vipProblems.join('; ')}`);
+  else if (setupChanged) parts.push('can hold the VIPs again');
   return ok(next, index, c, { ok: true, detail: parts.join('; ') });
 }
 

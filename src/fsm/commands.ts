@@ -63,6 +63,8 @@ export const COMMAND_LIMITS = {
   rulesetChars: 1_000_000,
   monitors: 64,
   peers: 16,
+  /** One per VIP at most (SETTINGS_LIMITS.vips). */
+  vipProblems: 32,
 } as const;
 
 // ---------------------------------------------------------------------------
@@ -124,6 +126,15 @@ const COMMAND_SCHEMAS = {
     policyApply: Type.Object({ revision: Count, ok: Type.Boolean(), error: Type.Union([Text, Type.Null()]) }),
     /** The reporter's view of each peer: reachable on at least one heartbeat path. */
     peers: Type.Array(Type.Object({ id: Id, reachable: Type.Boolean() }), { maxItems: COMMAND_LIMITS.peers }),
+    /**
+     * The reporter's check of its VIPs' devices (R7) against settings
+     * revision `revision`: why it cannot hold them, empty when it can.
+     * Optional, so that reports of builds that do not check stay valid (and
+     * nodes of those builds ignore it) while versions differ during an update.
+     */
+    vipSetup: Type.Optional(
+      Type.Object({ revision: Count, problems: Type.Array(Text, { maxItems: COMMAND_LIMITS.vipProblems }) }),
+    ),
   }),
   setSettings: base('setSettings', { settings: Type.Unknown(), ifRevision: Revision }),
   setPolicy: base('setPolicy', { ruleset: Type.String({ maxLength: COMMAND_LIMITS.rulesetChars }), ifRevision: Revision }),

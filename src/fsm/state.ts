@@ -35,6 +35,14 @@ export interface HealthReport {
   /** The last attempt to apply a policy revision (the revision in force is appliedPolicyRevision). */
   readonly policyApply: { readonly revision: number; readonly ok: boolean; readonly error: string | null };
   readonly peers: readonly { readonly id: NodeId; readonly reachable: boolean }[];
+  /** The reporter's check of its VIPs' devices; absent when its build does not report it. */
+  readonly vipSetup?: VipSetupReport;
+}
+
+/** A data node's check that it can hold the VIPs of settings revision `revision` (R7): why not, empty when it can. */
+export interface VipSetupReport {
+  readonly revision: number;
+  readonly problems: readonly string[];
 }
 
 export interface MemberRecord {

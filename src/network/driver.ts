@@ -54,6 +54,7 @@ export interface NetworkDriver {
   /**
    * The setup check (R7): for each device name, why this driver cannot
    * manage it here (it does not exist), or null when it can. Read-only.
+   * Rejects when it cannot tell (the devices could not be listed).
    */
   checkDevices?(devices: readonly string[]): Promise<Readonly<Record<string, string | null>>>;
   /** Releases what the driver holds (VIPs, fence) and stops; safe to call twice. */

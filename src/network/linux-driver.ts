@@ -201,11 +201,10 @@ export class LinuxDriver implements NetworkDriver {
     const argv = [this.paths.ip, '-j', 'link', 'show'];
     const result = await this.runner.run(argv, { timeoutMs: 5000 });
     const names = result.code === 0 ? parseIpLinkJson(result.stdout) : null;
+    // Not knowing is not "missing": the caller must not take a failed listing for a host without the device.
+    if (names === null) throw new Error(`cannot list the network devices: ${describeFailure(argv, result)}`);
     const out: Record<string, string | null> = {};
-    for (const device of devices) {
-      if (names === null) out[device] = `cannot list the network devices: ${describeFailure(argv, result)}`;
-      else out[device] = names.includes(device) ? null : `device "${device}" does not exist on this host`;
-    }
+    for (const device of devices) out[device] = names.includes(device) ? null : `device "${device}" does not exist on this host`;
     return out;
   }
 

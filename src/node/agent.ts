@@ -15,9 +15,9 @@ import { buildApiServer } from '../api/server.js';
 import { loadTokensFile, TokenStore } from '../auth/tokens.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { parseHostPort } from '../config/address.js';
-import { decodeCommand, encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
+import { COMMAND_LIMITS, decodeCommand, encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
 import type { ApplyResult } from '../fsm/apply.js';
-import type { ClusterState } from '../fsm/state.js';
+import type { ClusterState, VipSetupReport } from '../fsm/state.js';
 import { desiredVipState, type DesiredVipState, type DriverResult, type NetworkDriver } from '../network/driver.js';
 import { SimNetworkDriver } from '../network/sim-driver.js';
 import { LinuxDriver } from '../network/linux-driver.js';
@@ -120,8 +120,13 @@ export class Agent {
   private peersMembership: Membership | null = null;
   /** Each member's reachability as last seen, for member reachable/unreachable events. */
   private readonly reachableSeen = new Map<NodeId, boolean>();
-  /** VIP problems of the last setup check (refreshed with the reconcile loop), raised as SETUP_INVALID. */
-  private vipProblems: readonly string[] = [];
+  /**
+   * The last check of this node's VIPs' devices (at once when the settings
+   * change, then with the reconcile loop): raised as SETUP_INVALID, and
+   * reported to the cluster so that the role never goes to a node that
+   * cannot hold the VIPs. Null until the first check ends.
+   */
+  private vipSetup: VipSetupReport | null = null;
   private vipCheck: { settings: ClusterState['settings'] | null; atMs: number } = { settings: null, atMs: 0 };
 
   constructor(private readonly options: AgentOptions) {
@@ -186,6 +191,8 @@ export class Agent {
     await this.transport.start();
     await this.node.start();
     this.followTimers(this.state);
+    // The node is no target for the role until its VIPs' devices are checked (readiness): check them now, not at the first reconcile.
+    void this.maybeCheckVips();
     this.updatePeers();
     await this.startApi();
     this.roleTimer = setInterval(() => this.roleTick(), TICK_MS);
@@ -332,6 +339,7 @@ export class Agent {
       monitors: this.monitors.observations(),
       policy: this.policyState,
       holdingVips: this.vips.applied.hold,
+      vipSetup: this.vipSetup,
     });
   }
 
@@ -520,6 +528,8 @@ export class Agent {
       this.monitors.setMonitors(monitorsRunBy(next.settings.monitors, this.id));
       this.hooks.setHooks(next.settings.hooks);
       void this.driver.configureVips?.(next.settings.vips);
+      // Until it is checked against the new settings, this node is no target for the role (readiness).
+      void this.maybeCheckVips();
     }
     if (next.configRevision !== previous.configRevision) {
       const by = next.audit[next.audit.length - 1]?.principal ?? 'unknown';
@@ -706,12 +716,13 @@ export class Agent {
         message: `${this.id} found its network layer changed behind its back and restored it: ${repair.detail} (check for another tool managing nftables or addresses)`,
       });
     }
-    if (this.vipProblems.length > 0) {
+    const vipProblems = this.vipSetup?.problems ?? [];
+    if (vipProblems.length > 0) {
       local.push({
         code: 'SETUP_INVALID',
         severity: 'error',
         node: this.id,
-        message: `${this.vipProblems.join('; ')}: ${this.id} cannot hold these VIPs (fix network.interfaces in its node config and restart its agent)`,
+        message: `${vipProblems.join('; ')}: ${this.id} cannot hold these VIPs (fix network.interfaces in its node config and restart its agent)`,
       });
     }
     return local.length === 0 ? decision : { ...decision, conditions: [...decision.conditions, ...local] };
@@ -725,7 +736,7 @@ export class Agent {
    */
   async setupCheck(): Promise<SetupCheck> {
     if (this.config.node.kind !== 'data') return { ok: true, problems: [], vips: [] };
-    const vips = await this.checkVips();
+    const { vips } = await this.checkVips(this.state.settings.vips);
     const problems = vips.flatMap((v) => (v.problem === null ? [] : [v.problem]));
     if (this.config.node.entitlementFile !== undefined && !existsSync(this.config.node.entitlementFile)) {
       problems.push(`${this.id}: the entitlement file ${this.config.node.entitlementFile} (node.entitlementFile) does not exist`);
@@ -737,22 +748,43 @@ export class Agent {
     return { ok: problems.length === 0, problems, vips };
   }
 
-  /** The VIP part of the setup check for SETUP_INVALID: when the settings change, else every VIP_CHECK_MS (it lists the devices). */
+  /** The VIP part of the setup check (vipSetup): when the settings change, else every VIP_CHECK_MS (it lists the devices). */
   private async maybeCheckVips(): Promise<void> {
     const settings = this.state.settings;
+    const revision = this.state.configRevision;
     if (settings === this.vipCheck.settings && performance.now() - this.vipCheck.atMs < VIP_CHECK_MS) return;
     this.vipCheck = { settings, atMs: performance.now() };
-    const vips = await this.checkVips().catch((error: unknown) => [{ problem: `${this.id}: the setup check failed: ${String(error)}` }]);
-    this.vipProblems = vips.flatMap((v) => (v.problem === null ? [] : [v.problem]));
+    const { vips, conclusive } = await this.checkVips(settings.vips);
+    // A check of newer settings started meanwhile: its answer is the one that counts.
+    if (this.vipCheck.settings !== settings) return;
+    if (!conclusive) {
+      // A failed `ip link` says nothing about the devices: keep what is known (a standby stays a
+      // target for a failover) and try again with the next reconcile.
+      this.log.warn(`the VIP device check could not run: ${vips.flatMap((v) => (v.problem === null ? [] : [v.problem]))[0] ?? 'no reason given'}`);
+      this.vipCheck = { settings, atMs: 0 };
+      return;
+    }
+    const problems = vips.flatMap((v) => (v.problem === null ? [] : [v.problem.slice(0, COMMAND_LIMITS.textChars)]));
+    this.vipSetup = { revision, problems };
   }
 
-  private async checkVips(): Promise<SetupCheck['vips']> {
-    if (this.config.node.kind !== 'data') return [];
+  /** Each VIP with its device and problem; not conclusive when the driver could not list the devices. */
+  private async checkVips(vips: readonly VipSettings[]): Promise<{ vips: SetupCheck['vips']; conclusive: boolean }> {
+    if (this.config.node.kind !== 'data') return { vips: [], conclusive: true };
     const interfaces = this.config.network.interfaces ?? {};
-    const vips = this.state.settings.vips;
     const devices = [...new Set(vips.flatMap((v) => (interfaces[v.interface] === undefined ? [] : [interfaces[v.interface] as string])))];
-    const deviceProblems = devices.length === 0 ? {} : ((await this.driver.checkDevices?.(devices)) ?? {});
-    return vips.map((v) => {
+    let deviceProblems: Readonly<Record<string, string | null>> = {};
+    let conclusive = true;
+    if (devices.length > 0 && this.driver.checkDevices !== undefined) {
+      try {
+        deviceProblems = await this.driver.checkDevices(devices);
+      } catch (error) {
+        conclusive = false;
+        const why = error instanceof Error ? error.message : String(error);
+        deviceProblems = Object.fromEntries(devices.map((d) => [d, `cannot check device "${d}": ${why}`]));
+      }
+    }
+    const checked = vips.map((v) => {
       const device = interfaces[v.interface] ?? null;
       let problem: string | null = null;
       if (device === null) {
@@ -763,6 +795,7 @@ export class Agent {
       }
       return { address: v.address, interface: v.interface, device, problem };
     });
+    return { vips: checked, conclusive };
   }
 
   private onFatal(error: Error): void {

@@ -105,6 +105,8 @@ export interface RoleInputParts {
   readonly policy: LocalView['policy'];
   /** What the network driver holds now (the last VIP state it carried out). */
   readonly holdingVips: boolean;
+  /** This node's last check that it can hold the VIPs (null: not checked yet). */
+  readonly vipSetup: LocalView['vipSetup'];
 }
 
 export function buildRoleInput(p: RoleInputParts): RoleInput {
@@ -123,6 +125,7 @@ export function buildRoleInput(p: RoleInputParts): RoleInput {
       appliedConfigRevision: state.configRevision,
       policy: { ...p.policy },
       holdingVips: p.holdingVips,
+      vipSetup: p.vipSetup,
     },
   };
 }
@@ -207,6 +210,7 @@ export function healthReportOf(
       error: appliedPolicy.error,
     },
     peers: input.local.peers.map((p) => ({ id: p.id, reachable: reachable(p.id) })).sort((a, b) => (a.id < b.id ? -1 : 1)),
+    ...(input.local.vipSetup === null ? {} : { vipSetup: { revision: input.local.vipSetup.revision, problems: [...input.local.vipSetup.problems] } }),
   };
 }
 
@@ -219,6 +223,7 @@ export function sameHealthReport(h: HealthReport | null, report: HealthReportFie
     h.appliedConfigRevision === report.appliedConfigRevision &&
     h.appliedPolicyRevision === report.appliedPolicyRevision &&
     JSON.stringify(h.policyApply) === JSON.stringify(report.policyApply) &&
-    JSON.stringify(h.peers) === JSON.stringify(report.peers)
+    JSON.stringify(h.peers) === JSON.stringify(report.peers) &&
+    JSON.stringify(h.vipSetup) === JSON.stringify(report.vipSetup)
   );
 }

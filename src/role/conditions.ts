@@ -170,9 +170,13 @@ function standbyProblem(f: Facts, id: NodeId): string | null {
   if (m.maintenance) return `${id} is in maintenance`;
   if (id === f.id) {
     if (!healthOk(f.input.local.health)) return `${id} is ${f.input.local.health}`;
+    const setup = f.input.local.vipSetup;
+    if (setup !== null && setup.problems.length > 0) return `${id} cannot hold the VIPs: ${setup.problems.join('; ')}`;
   } else {
     if (!isReachable(f, id)) return `${id} is unreachable`;
     if (m.health !== null && !healthOk(m.health.health)) return `${id} is ${m.health.health}`;
+    const setup = m.health?.vipSetup;
+    if (setup !== undefined && setup.problems.length > 0) return `${id} cannot hold the VIPs: ${setup.problems.join('; ')}`;
   }
   const active = findMember(f.state, f.state.lease?.holder);
   if (active !== undefined && compareVersions(m.version, active.version) < 0) {

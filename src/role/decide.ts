@@ -19,7 +19,7 @@ import { compareVersions } from '../fsm/versions.js';
 import type { NodeId } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import { deriveConditions, flapDampedSentence } from './conditions.js';
-import { facts, healthOk, isReachable, silenceText, silentTicks, ticksText, type Facts } from './facts.js';
+import { facts, healthOk, isReachable, silenceText, silentTicks, ticksText, vipSetupProblem, type Facts } from './facts.js';
 import type {
   Condition,
   NodeRole,
@@ -98,6 +98,8 @@ export function readinessGate(f: Facts): { readonly ready: boolean; readonly rea
     (name) => !(local.monitors.find((o) => o.name === name)?.reported ?? false),
   );
   if (silent.length > 0) reasons.push(`monitors not reported yet: ${silent.join(', ')}`);
+  const setup = vipSetupProblem(local.vipSetup, f.state.configRevision);
+  if (setup !== null) reasons.push(setup);
   return { ready: reasons.length === 0, reasons };
 }
 
@@ -161,6 +163,9 @@ export function targetCheck(f: Facts, id: NodeId, mode: TargetMode): string | nu
       ? `${id} failed to apply policy revision ${f.state.policy.revision}: ${report.policyApply.error ?? 'no reason given'}`
       : `${id} has not applied policy revision ${f.state.policy.revision} (has ${report.appliedPolicyRevision})`;
   }
+  // A report without it comes from a build that does not check (during an update): nothing is known against it.
+  const setup = report.vipSetup === undefined ? null : vipSetupProblem(report.vipSetup, f.state.configRevision);
+  if (setup !== null) return `${id} ${setup}`;
   const raft = f.input.raft;
   if (f.isLeader) {
     const match = raft.match[id] ?? 0;

@@ -2,7 +2,7 @@
  * The facts every role rule reads, computed once per decide() call, and the
  * small helpers about peers and health they share with the conditions.
  */
-import { findMember, type ClusterState, type Lease, type MemberRecord, type MoveIntent } from '../fsm/state.js';
+import { findMember, type ClusterState, type Lease, type MemberRecord, type MoveIntent, type VipSetupReport } from '../fsm/state.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import type { RoleConfig, RoleInput } from './types.js';
 
@@ -80,4 +80,16 @@ export function ticksText(f: Facts, ticks: number): string {
 
 function durationText(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`;
+}
+
+/**
+ * Why a data node's check of its VIPs' devices keeps it from holding the
+ * VIPs of settings revision `revision` (null when it may): it has not
+ * checked them yet, or a VIP's interface maps to no device on its host. A
+ * node granted the role then could not add the VIPs and nobody would
+ * answer for them (R7).
+ */
+export function vipSetupProblem(setup: VipSetupReport | null, revision: number): string | null {
+  if (setup === null || setup.revision !== revision) return `has not checked its VIPs' devices for settings revision ${revision} yet`;
+  return setup.problems.length === 0 ? null : `cannot hold the VIPs: ${setup.problems.join('; ')}`;
 }

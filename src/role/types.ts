@@ -6,7 +6,7 @@
  */
 import type { HealthState, LeaseReason, MoveReason } from '../fsm/commands.js';
 import type { VipSettings } from '../fsm/settings.js';
-import type { ClusterState } from '../fsm/state.js';
+import type { ClusterState, VipSetupReport } from '../fsm/state.js';
 import type { Member, MemberKind, NodeId, RaftRole } from '../raft/types.js';
 
 /** What the Raft core says about itself (from Raft.status() plus what the driver tracks). */
@@ -70,6 +70,8 @@ export interface LocalView {
   };
   /** Whether the network driver holds the VIPs now (the previous decision, as carried out). */
   readonly holdingVips: boolean;
+  /** The last check of this node's VIPs' devices (R7), or null before the first one ended (see VipSetupReport). */
+  readonly vipSetup: VipSetupReport | null;
 }
 
 export interface RoleConfig {

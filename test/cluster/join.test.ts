@@ -95,6 +95,17 @@ t.test('R5/R7: a node in service, a data node and a witness join, then leave', a
     t.match(s.conditions.find((k) => k.code === 'SETUP_INVALID'), { node: 'fw2', severity: 'critical', message: /interface "lan"/ });
     await events.next('member joined fw2', (e) => e.type === 'member' && e.data['node'] === 'fw2' && e.data['change'] === 'joined');
 
+    // fw2 reports its check to the cluster: the pair is degraded, and the role cannot go to fw2 (it could not add the VIP).
+    const unmapped = /fw2 cannot hold the VIPs: fw2: VIP 192\.0\.2\.1\/24 names interface "lan", which network\.interfaces in fw2's node config does not map to a device/;
+    const degraded = await c.waitFor('fw1 says fw2 cannot hold the VIPs', async () => {
+      const x = await c.status('fw1');
+      return x.conditions.find((k) => k.code === 'DEGRADED' && unmapped.test(k.message)) ?? null;
+    });
+    t.match(degraded, { severity: 'critical', message: /running without a standby/ }, degraded.message);
+    const refused = await c.call('fw1', 'POST', '/v1/switchover', { json: { to: 'fw2' } });
+    t.equal(refused.status, 409, 'a switchover to fw2 is refused');
+    t.match(refused.body, { code: 'SWITCHOVER_REFUSED', message: unmapped }, refused.text);
+
     const verify = await runCli(c, ['verify', '--wait', '0'], { token: 'viewer' });
     t.equal(verify.code, 1, 'hapair verify says the same');
     t.match(verify.stderr, /fw2: VIP 192\.0\.2\.1\/24 names interface "lan"/);

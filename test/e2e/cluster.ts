@@ -102,8 +102,9 @@ export class E2eCluster {
 
   /**
    * Builds the lab, starts a responder in each data node, the API forwarder
-   * and every agent, waits for a Raft leader and applies `body`. Returns why
-   * it failed, or null.
+   * and every agent that forms the cluster (`lab.bootstrap`: all of them
+   * unless the lab says otherwise), waits for a Raft leader and applies
+   * `body`. Returns why it failed, or null.
    */
   async setUp(body: Record<string, unknown>): Promise<string | null> {
     const lab = this.lab;
@@ -111,7 +112,7 @@ export class E2eCluster {
       await lab.up();
       for (const host of ['fw1', 'fw2'] as const) await lab.startResponder(host);
       await lab.startApiForwarder();
-      for (const id of lab.agentIds) lab.startAgent(id);
+      for (const id of lab.bootstrap) lab.startAgent(id);
       const leader = await until(async () => (await lab.status('fw1'))?.leader ?? null, 30_000);
       if (leader === null) return 'no Raft leader within 30 s';
       return this.putConfig(body);

@@ -1,7 +1,9 @@
 /**
  * The end-to-end lab: network namespaces on one bridge (itself in a
  * namespace), real `hapair agent` processes with the `linux` driver in fw1,
- * fw2 and wit (or only fw1 and fw2: `new E2eLab({ witness: false })`), a UDP
+ * fw2 and wit (or only fw1 and fw2: `new E2eLab({ witness: false })`; or a
+ * cluster formed by fw1 alone that the others join with `hapair join`:
+ * `new E2eLab({ bootstrap: ['fw1'] })`, `lab.cli(...)`), a UDP
  * responder in each data node, and in the client namespace the probe and a
  * small HTTP forwarder on a Unix socket so that the test (in the root
  * namespace) can reach the agents' APIs without any interface or address in
@@ -22,7 +24,7 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +50,15 @@ export const PREFIX_LEN = 24;
 const PEER_PORT = 7400;
 const API_PORT = 7480;
 export const ECHO_PORT = 7777;
+
+function hostPort(id: AgentId, port: number): string {
+  return `${ADDR[id]}:${port}`;
+}
+
+/** Agent `id`'s API as the CLI takes it (`--api`, `--node-api`): reachable from the client namespace. */
+export function apiUrl(id: AgentId): string {
+  return `http://${hostPort(id, API_PORT)}`;
+}
 /** The device inside each host namespace; names inside namespaces never clash with other labs. */
 export const DEV = 'eth0';
 
@@ -198,6 +209,23 @@ export class RunningProbe {
 export interface LabOptions {
   /** Run a witness (three voters); without it the pair is two voters (docs/role.md §9). Default true. */
   readonly witness?: boolean;
+  /**
+   * The agents whose node config forms the cluster (`cluster.bootstrap`);
+   * default every agent. The others are added later with `hapair join`
+   * (R5): start them with `startAgent(id, { join })`.
+   */
+  readonly bootstrap?: readonly AgentId[];
+  /** `raft.snapshotEveryEntries` in every node config (default: the agent's own). */
+  readonly snapshotEveryEntries?: number;
+}
+
+export interface AgentOptions {
+  /** The root of another install of hapair to run instead of this checkout (see `makeInstall`). */
+  readonly install?: string;
+  /** Instead of `cluster.bootstrap`: `cluster.join` listing these members of the running cluster. */
+  readonly join?: readonly AgentId[];
+  /** `network.interfaces` of the node config; default `{ lan: eth0 }`. */
+  readonly interfaces?: Readonly<Record<string, string>>;
 }
 
 export class E2eLab {
@@ -208,6 +236,9 @@ export class E2eLab {
   readonly witness: boolean;
   /** The agents of this lab, data nodes first. */
   readonly agentIds: readonly AgentId[];
+  /** The agents that form the cluster from their node config (the others join it). */
+  readonly bootstrap: readonly AgentId[];
+  private readonly snapshotEveryEntries: number | undefined;
   private readonly hosts: readonly Host[];
   readonly token = randomBytes(24).toString('hex');
   private readonly bridgeNs = `${this.id}-br`;
@@ -221,6 +252,8 @@ export class E2eLab {
   constructor(options: LabOptions = {}) {
     this.witness = options.witness ?? true;
     this.agentIds = this.witness ? ['fw1', 'fw2', 'wit'] : ['fw1', 'fw2'];
+    this.bootstrap = options.bootstrap ?? this.agentIds;
+    this.snapshotEveryEntries = options.snapshotEveryEntries;
     this.hosts = HOSTS.filter((h) => h !== 'wit' || this.witness);
     process.once('exit', this.exitFallback);
   }
@@ -310,13 +343,14 @@ export class E2eLab {
 
   /**
    * Starts agent `id` in its namespace, in a private mount namespace where
-   * `runDir` is its own `runDirOf(id)`. `install` is the root of another
-   * install of hapair to run instead of this checkout (see `makeInstall`).
+   * `runDir` is its own `runDirOf(id)`, with a node config written from
+   * `options` (see AgentOptions). Its data directory is kept across
+   * restarts (`wipeData` clears it).
    */
-  startAgent(id: AgentId, options: { install?: string } = {}): void {
+  startAgent(id: AgentId, options: AgentOptions = {}): void {
     if (!this.agentIds.includes(id)) throw new Error(`${id} is not an agent of this lab`);
     const configFile = join(this.dir, `${id}.yaml`);
-    writeFileSync(configFile, this.nodeConfig(id));
+    writeFileSync(configFile, this.nodeConfig(id, options));
     mkdirSync(this.runDir, { recursive: true });
     mkdirSync(this.runDirOf(id), { recursive: true });
     const logFile = join(this.dir, `${id}.log`);
@@ -366,20 +400,39 @@ export class E2eLab {
     }
   }
 
-  private nodeConfig(id: AgentId): string {
+  /** Clears the data directory of a stopped agent: its next start is a new node (a replaced host). */
+  wipeData(id: AgentId): void {
+    if (this.agentRunning(id)) throw new Error(`${id} is still running: stop it before wiping its data`);
+    rmSync(this.dataDir(id), { recursive: true, force: true });
+  }
+
+  private dataDir(id: AgentId): string {
+    return join(this.dir, id);
+  }
+
+  private nodeConfig(id: AgentId, options: AgentOptions): string {
     const kind = (n: AgentId): string => (n === 'wit' ? 'witness' : 'data');
-    const bootstrap = this.agentIds
-      .map((n) => `    - { id: ${n}, peer: ${ADDR[n]}:${PEER_PORT}, api: ${ADDR[n]}:${API_PORT}, kind: ${kind(n)} }`)
-      .join('\n');
+    let cluster: string[];
+    if (options.join !== undefined) {
+      cluster = ['  join:', ...options.join.map((n) => `    - { id: ${n}, peer: ${hostPort(n, PEER_PORT)} }`)];
+    } else if (this.bootstrap.includes(id)) {
+      cluster = [
+        '  bootstrap:',
+        ...this.bootstrap.map((n) => `    - { id: ${n}, peer: ${hostPort(n, PEER_PORT)}, api: ${hostPort(n, API_PORT)}, kind: ${kind(n)} }`),
+      ];
+    } else {
+      throw new Error(`${id} is not in the lab's bootstrap (${this.bootstrap.join(', ')}): start it with { join: [...] }`);
+    }
+    const interfaces = Object.entries(options.interfaces ?? { lan: DEV }).map(([name, dev]) => `${name}: ${dev}`);
     return [
-      `node: { id: ${id}, kind: ${kind(id)}, dataDir: ${join(this.dir, id)} }`,
-      `peer: { listen: ${ADDR[id]}:${PEER_PORT} }`,
-      `api: { listen: ${ADDR[id]}:${API_PORT}, tokensFile: ${join(this.dir, 'tokens.yaml')} }`,
+      `node: { id: ${id}, kind: ${kind(id)}, dataDir: ${this.dataDir(id)} }`,
+      `peer: { listen: ${hostPort(id, PEER_PORT)} }`,
+      `api: { listen: ${hostPort(id, API_PORT)}, tokensFile: ${join(this.dir, 'tokens.yaml')} }`,
       'cluster:',
       '  name: e2e',
-      '  bootstrap:',
-      bootstrap,
-      `network: { driver: linux, interfaces: { lan: ${DEV} } }`,
+      ...cluster,
+      ...(this.snapshotEveryEntries === undefined ? [] : [`raft: { snapshotEveryEntries: ${this.snapshotEveryEntries} }`]),
+      `network: { driver: linux, interfaces: { ${interfaces.join(', ')} } }`,
       'log: { level: info }',
       '',
     ].join('\n');
@@ -509,6 +562,18 @@ export class E2eLab {
     return rows;
   }
 
+  // --- the CLI ------------------------------------------------------------------
+
+  /**
+   * `hapair ARGS` run in the client namespace, which reaches every agent's
+   * API (the setup check asks each node directly), with the lab's admin
+   * token in HAPAIR_TOKEN.
+   */
+  cli(args: readonly string[], timeoutMs = 90_000): Promise<RunResult> {
+    const env = ['env', `HAPAIR_TOKEN=${this.token}`, 'NO_COLOR=1'];
+    return run(['ip', 'netns', 'exec', this.ns('client'), ...env, ...cliCommand().argv, ...args], timeoutMs);
+  }
+
   // --- faults -------------------------------------------------------------------
 
   /**
@@ -606,6 +671,30 @@ export function makeInstall(parent: string, version: string): string {
   writeFileSync(join(root, 'package.json'), `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
   return root;
+}
+
+/**
+ * How to run the `hapair` CLI: the built one (dist/src/cli/main.js, what
+ * `npm install` puts on the PATH) when it is at least as new as every
+ * source file, else the sources through tsx, so that a stale build is never
+ * what a test exercises. `what` says which, for the test's log.
+ */
+export function cliCommand(): { argv: string[]; what: string } {
+  const built = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+  const builtAt = existsSync(built) ? statSync(built).mtimeMs : -1;
+  const newest = newestMtime(join(ROOT, 'src'));
+  if (builtAt >= newest) return { argv: [process.execPath, built], what: 'the built CLI (dist/src/cli/main.js)' };
+  const why = builtAt < 0 ? 'dist/ is not built' : 'dist/ is older than src/ (npm run build)';
+  return { argv: [process.execPath, '--import', 'tsx', CLI], what: `the CLI from src/ through tsx (${why})` };
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
 }
 
 /** The version of this checkout (package.json). */

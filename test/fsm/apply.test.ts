@@ -105,6 +105,33 @@ t.test('reportHealth: stored in order, audited only on transitions', async (t) =
   t.match(log.run(cmd('reportHealth', { ...report('healthy', 4), node: 'ghost' })), { ok: false, code: 'NOT_FOUND' });
 });
 
+t.test('reportHealth: the VIP device check is stored when reported, audited when it turns bad or good again', async (t) => {
+  const log = pair();
+  const base = {
+    node: 'fw2',
+    health: 'healthy' as const,
+    monitors: [],
+    appliedConfigRevision: 0,
+    appliedPolicyRevision: 0,
+    policyApply: { revision: 0, ok: true, error: null },
+    peers: [],
+  };
+  const missing = 'fw2: VIP 192.0.2.1/24 on interface "lan": device "eth9" does not exist on this host';
+  t.match(log.run(cmd('reportHealth', base, { at: at(1) })), { ok: true });
+  t.equal(findMember(log.state, 'fw2')?.health?.vipSetup, undefined, 'a report without it (a build that does not check) stores none');
+  const n = log.state.audit.length;
+  log.run(cmd('reportHealth', { ...base, vipSetup: { revision: 0, problems: [] } }, { at: at(2) }));
+  t.same(findMember(log.state, 'fw2')?.health?.vipSetup, { revision: 0, problems: [] });
+  t.equal(log.state.audit.length, n, 'a clean check is no transition');
+  log.run(cmd('reportHealth', { ...base, vipSetup: { revision: 0, problems: [missing] } }, { at: at(3) }));
+  t.same(findMember(log.state, 'fw2')?.health?.vipSetup, { revision: 0, problems: [missing] });
+  t.match(log.state.audit.at(-1), { detail: `fw2 health healthy -> healthy; cannot hold the VIPs: ${missing}` });
+  log.run(cmd('reportHealth', { ...base, vipSetup: { revision: 0, problems: [] } }, { at: at(4) }));
+  t.match(log.state.audit.at(-1), { detail: 'fw2 health healthy -> healthy; can hold the VIPs again' });
+  const tooMany = cmd('reportHealth', { ...base, vipSetup: { revision: 0, problems: Array.from({ length: 33 }, () => missing) } }, { at: at(5) });
+  t.match(log.runEncoded(tooMany), { ok: false, code: 'MALFORMED_COMMAND' }, 'bounded like every reported list');
+});
+
 t.test('setSettings: compare-and-set on the revision', async (t) => {
   const log = pair();
   t.match(log.run(cmd('setSettings', { settings: GOOD_SETTINGS, ifRevision: 0 })), { ok: true, revision: 1 });

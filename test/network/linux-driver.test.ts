@@ -7,6 +7,7 @@
 import t, { type Test } from 'tap';
 import { checkPolicy, LinuxDriver, type LinuxDriverEvent } from '../../src/network/linux-driver.js';
 import { parseVip } from '../../src/network/linux/address.js';
+import type { CommandRunner } from '../../src/network/linux/command.js';
 import { leaseCommand } from '../../src/network/linux/fence.js';
 import { labUnavailable, NET, PairLab, unixMs, waitFor } from './linux-lab.js';
 
@@ -244,6 +245,21 @@ t.test('announce: gratuitous ARP re-points a neighbour; refused without the leas
 t.test('checkDevices: the setup check names a device the host does not have', async (t) => {
   const { lab, driver } = await setup(t);
   t.same(await driver.checkDevices([lab.devA, 'hpnosuch0']), { [lab.devA]: null, hpnosuch0: 'device "hpnosuch0" does not exist on this host' });
+});
+
+t.test('checkDevices: when the devices cannot be listed it says so instead of calling them missing', async (t) => {
+  const { lab } = await setup(t);
+  // `ip -j link show` fails (a timeout under load, say); every other command runs as usual.
+  const failing: CommandRunner = {
+    run: (argv, options) =>
+      argv.join(' ').endsWith('-j link show')
+        ? Promise.resolve({ code: 1, stdout: '', stderr: 'Cannot open netlink socket', failure: null })
+        : lab.runA.run(argv, options),
+    startMerged: (argv) => lab.runA.startMerged(argv),
+  };
+  const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', { runner: failing });
+  t.teardown(() => driver.close());
+  await t.rejects(driver.checkDevices([lab.devA]), /cannot list the network devices: .*Cannot open netlink socket/);
 });
 
 function median(xs: number[]): number {

@@ -64,6 +64,7 @@ t.test('the role input carries the Raft status, what was applied, and the observ
   const input = buildRoleInput({
     kind: 'data', status: status('leader', 4), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
     health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null }, holdingVips: true,
+    vipSetup: { revision: state.configRevision, problems: [] },
   });
   t.match(input.raft, { role: 'leader', term: 4, commit: 10, applied: 9, appliedTerm: 4, leaseRemainingTicks: 7, match: { fw2: 9 }, transferringTo: null });
   t.equal(input.config.electionTicks, 100, 'timers from the settings at 10 ms per tick');
@@ -71,6 +72,7 @@ t.test('the role input carries the Raft status, what was applied, and the observ
   t.same(input.local.peers[0]?.paths, [{ name: 'raft', ticksSinceHeard: 10 }, { name: 'leader-report', ticksSinceHeard: Infinity }]);
   t.equal(input.local.peers[1]?.paths[0]?.ticksSinceHeard, Infinity, 'never heard');
   t.equal(input.local.holdingVips, true);
+  t.same(input.local.vipSetup, { revision: state.configRevision, problems: [] }, 'the last VIP device check');
 });
 
 t.test('a lapsed fence: a new epoch, proposed again when the proposal may have been lost', async (t) => {

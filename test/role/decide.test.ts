@@ -7,7 +7,8 @@
  * standby, wit the witness, everyone reachable and healthy.
  */
 import t from 'tap';
-import { decide } from '../../src/role/decide.js';
+import { decide, targetCheck } from '../../src/role/decide.js';
+import { facts } from '../../src/role/facts.js';
 import { CONDITION_CODES, type ConditionCode, type NodeRole, type RoleAction } from '../../src/role/types.js';
 import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, watchMonitors, type Patch } from './fixtures.js';
 
@@ -31,6 +32,7 @@ interface Case {
 }
 
 const DEAD = 1000; // ticks of silence: a node that is gone
+const MISSING = 'VIP 192.0.2.1/24 on interface "lan": device "eth9" does not exist on this host';
 
 const cases: Case[] = [
   // --- leaseHoldRule -------------------------------------------------------
@@ -100,6 +102,10 @@ const cases: Case[] = [
   { rule: 'readinessGate', name: 'a leader that failed to apply the current policy does not take the role',
     given: [as('fw2'), silent('fw1', DEAD), (w) => (w.policyRevisions = 2), local({ policyApplied: 1, policyFailed: 2 })],
     expect: { vips: 'release', actions: [], conditions: ['NOT_READY', 'POLICY_APPLY_FAILED'] } },
+  { rule: 'readinessGate', name: 'a leader that has not checked its VIPs\' devices against the current settings does not take the role',
+    given: [as('fw2'), silent('fw1', DEAD), local({ vipSetup: 'stale' })], expect: { vips: 'release', actions: [], conditions: ['NOT_READY'] } },
+  { rule: 'readinessGate', name: 'a leader whose check finds a VIP device missing does not take the role (it could not add the VIPs)',
+    given: [as('fw2'), silent('fw1', DEAD), local({ vipProblems: [MISSING] })], expect: { vips: 'release', actions: [], conditions: ['NOT_READY'] } },
   { rule: 'readinessGate', name: 'not ready but the holder can still serve: hand leadership back to it',
     given: [as('fw2'), local({ monitorReported: false })], expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }] } },
 
@@ -201,6 +207,15 @@ const cases: Case[] = [
   { rule: 'failbackRule', name: 'the preferred node is unhealthy: no failback',
     given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { health: 'failed' })],
     expect: { vips: 'hold', actions: [], conditions: ['DEGRADED'] } },
+  { rule: 'failbackRule', name: 'the preferred node cannot hold the VIPs (a device its host lacks): no failback, the pair is degraded',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { vipProblems: [MISSING] })],
+    expect: { vips: 'hold', actions: [], conditions: ['DEGRADED'] } },
+  { rule: 'failbackRule', name: 'the preferred node has not checked its VIPs\' devices against the current settings: no failback yet',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { vipSetup: 'stale' })],
+    expect: { vips: 'hold', actions: [], absent: ['DEGRADED'] } },
+  { rule: 'failbackRule', name: 'a report without the VIP check (a build that does not report it, during an update): failback as before',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { vipSetup: 'absent' })],
+    expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw1', reason: 'failback', epoch: 3 }] } },
   { rule: 'failbackRule', name: 'the preferred node is lagging: no failback',
     given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), raft({ match: { fw1: 0 }, indexOffset: 200 })],
     expect: { vips: 'hold', actions: [] } },
@@ -314,4 +329,16 @@ t.test('voidLeaseRule: decide() counts how long the lease holder\'s Raft lease h
   t.same(decide(input(raft({ leaseRemainingTicks: 0 }), memory({ leaseVoidSince: { term: 5, tick: 990 } }))).memory.leaseVoidSince, { term: 5, tick: 990 }, 'keeps counting');
   t.equal(decide(input(memory({ leaseVoidSince: { term: 5, tick: 990 } }))).memory.leaseVoidSince, null, 'a lease again: forgotten');
   t.equal(decide(input(as('fw2', 'leader'), raft({ leaseRemainingTicks: 0 }))).memory.leaseVoidSince, null, 'only the lease holder counts');
+});
+
+t.test('a node that cannot hold the VIPs: the reasons name the device, for the switchover refusal and DEGRADED', async (t) => {
+  const f = facts(input(lease('fw2'), as('fw2'), local({ holdingVips: true }), member('fw1', { vipProblems: [MISSING] })));
+  t.equal(targetCheck(f, 'fw1', 'switchover'), `fw1 cannot hold the VIPs: ${MISSING}`);
+  t.equal(targetCheck(f, 'fw1', 'forced'), null, 'a forced move is the operator\'s call');
+  const degraded = decide(input(lease('fw2'), as('fw2'), local({ holdingVips: true }), member('fw1', { vipProblems: [MISSING] }))).conditions.find((c) => c.code === 'DEGRADED');
+  t.match(degraded?.message, `fw1 cannot hold the VIPs: ${MISSING}`);
+  const own = decide(input(as('fw2'), silent('fw1', DEAD), local({ vipProblems: [MISSING] }))).conditions.find((c) => c.code === 'NOT_READY');
+  t.equal(own?.message, `fw2 cannot take the active role yet: cannot hold the VIPs: ${MISSING}`);
+  const fresh = decide(input(as('fw2'), silent('fw1', DEAD), local({ vipSetup: 'none' }))).conditions.find((c) => c.code === 'NOT_READY');
+  t.match(fresh?.message, /has not checked its VIPs' devices for settings revision \d+ yet/);
 });

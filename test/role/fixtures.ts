@@ -38,6 +38,10 @@ export interface MemberSpec {
   watches?: Record<string, 'up' | 'down' | 'unknown'>;
   appliedPolicyRevision?: number;
   policyFailed?: string | null;
+  /** Reported problems of its VIP device check (default none). */
+  vipProblems?: string[];
+  /** Whether that check is for the current settings (default), an older revision, or absent from the report (an older build). */
+  vipSetup?: 'current' | 'stale' | 'absent';
 }
 
 export interface World {
@@ -75,6 +79,9 @@ export interface World {
     policyApplied: number | null;
     policyFailed: number | null;
     holdingVips: boolean;
+    /** This node's VIP device check: for the current settings (default), an older revision, or not done yet. */
+    vipSetup: 'current' | 'stale' | 'none';
+    vipProblems: string[];
     /** Ticks since each peer was last heard (all paths); default 0. */
     silent: Record<NodeId, number>;
     /** Further local monitor observations (monitors `of` another node), after `upstream`. */
@@ -117,6 +124,8 @@ export function defaultWorld(): World {
       policyApplied: null,
       policyFailed: null,
       holdingVips: true,
+      vipSetup: 'current',
+      vipProblems: [],
       silent: {},
       watches: [],
     },
@@ -169,6 +178,9 @@ export function buildState(w: World): ClusterState {
           appliedPolicyRevision: spec.appliedPolicyRevision ?? (failed === null ? w.policyRevisions : w.policyRevisions - 1),
           policyApply: { revision: w.policyRevisions, ok: failed === null, error: failed },
           peers: Object.entries(spec.sees ?? {}).map(([id, reachable]) => ({ id, reachable })),
+          ...(spec.vipSetup === 'absent'
+            ? {}
+            : { vipSetup: { revision: log.state.configRevision - (spec.vipSetup === 'stale' ? 1 : 0), problems: spec.vipProblems ?? [] } }),
         },
         m(),
       ),
@@ -225,6 +237,10 @@ export function input(...patches: Patch[]): RoleInput {
         error: w.local.policyFailed === null ? null : 'nft: syntax error in line 3',
       },
       holdingVips: w.local.holdingVips,
+      vipSetup:
+        w.local.vipSetup === 'none'
+          ? null
+          : { revision: state.configRevision - (w.local.vipSetup === 'stale' ? 1 : 0), problems: w.local.vipProblems },
     },
     config: CONFIG,
     memory: { ...initialRoleMemory(), ...w.memory },

@@ -396,6 +396,8 @@ export class RoleLayer {
       monitors,
       policy: n.policy,
       holdingVips: n.vips.applied.hold,
+      // The sim's devices always exist: the agent's check of them passes as soon as it runs.
+      vipSetup: { revision: app.state.configRevision, problems: [] },
     });
     if (this.host.faults.noDriftMargin === true) input = { ...input, config: { ...input.config, driftMarginTicks: 0 } };
     const decision = decide(input);
