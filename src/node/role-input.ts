@@ -7,7 +7,7 @@
  * passes its monotonic tick, and the simulator (test/sim) builds the role
  * input with this same code.
  */
-import type { CommandOf, HealthState } from '../fsm/commands.js';
+import type { CommandOf, HealthState, MemberInfo } from '../fsm/commands.js';
 import type { ClusterState, HealthReport, MemberRecord } from '../fsm/state.js';
 import type { RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
@@ -168,17 +168,8 @@ export function shouldRegrantAfterLapse(p: {
   return intent === null || intent.to === p.self || intent.epoch !== p.epoch;
 }
 
-export interface MemberRegistration {
-  readonly id: NodeId;
-  readonly kind: MemberKind;
-  readonly peer: string;
-  readonly api: string;
-  readonly version: string;
-  readonly entitlementPresent: boolean;
-}
-
 /** The state already records this node as it would register itself. */
-export function registrationCurrent(me: MemberRecord | undefined, want: MemberRegistration): boolean {
+export function registrationCurrent(me: MemberRecord | undefined, want: MemberInfo): boolean {
   return (
     me !== undefined &&
     me.kind === want.kind &&

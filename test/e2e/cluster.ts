@@ -10,7 +10,7 @@
  * 2-core CI machine does not make them flaky.
  */
 import t, { type Test } from 'tap';
-import { E2eLab, now, until, VIP, type AgentId, type StatusView } from './lab.js';
+import { E2eLab, labUnavailable, now, until, VIP, type AgentId, type StatusView } from './lab.js';
 import { hostRuns, type ProbeRow } from './probe.js';
 
 export type DataNode = 'fw1' | 'fw2';
@@ -80,6 +80,15 @@ export function lastAnswerFrom(rows: readonly ProbeRow[], host: string): number 
 
 export function firstAnswerFrom(rows: readonly ProbeRow[], host: string, since = 0): number | null {
   return rows.find((r) => r.sentAt >= since && r.hosts.includes(host))?.sentAt ?? null;
+}
+
+/** Without root or `ip netns`, an e2e file says why and ends as skipped (it runs in CI). */
+export async function skipWithoutLab(): Promise<void> {
+  const reason = await labUnavailable();
+  if (reason === null) return;
+  console.log(`# e2e skipped: ${reason}`);
+  t.plan(0, `skipped: ${reason}`);
+  process.exit(0);
 }
 
 /** The peek probe through one host's MAC ran (enough datagrams) and got no answer at all. */
@@ -200,6 +209,16 @@ export class E2eCluster {
   measure(t: Test, line: string): void {
     this.measured.push(line);
     t.comment(line);
+  }
+
+  /** The one data node that both data nodes say is active, each by its own account, once they agree (null if not within `timeoutMs`). */
+  singleAgreedActive(timeoutMs: number): Promise<string | null> {
+    return until(async () => {
+      const [a, b] = [await this.lab.status('fw1'), await this.lab.status('fw2')];
+      if (a === null || b === null) return null;
+      const actives = [selfRole(a), selfRole(b)].filter((r) => r === 'active').length;
+      return actives === 1 && a.active?.node === b.active?.node ? `${a.active?.node}` : null;
+    }, timeoutMs);
   }
 
   /** The last subtest: every measurement of the file in one place. */

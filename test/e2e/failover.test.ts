@@ -21,17 +21,13 @@ import {
   POST_HEAL_BOUND_MS,
   selfRole,
   settings,
+  skipWithoutLab,
   STABLE_ANSWERS,
 } from './cluster.js';
-import { ADDR, DEV, E2eLab, labUnavailable, now, sleep, until, VIP, type AgentId } from './lab.js';
+import { ADDR, DEV, E2eLab, now, sleep, until, VIP, type AgentId } from './lab.js';
 import { between, describe, interleaving, longestGap } from './probe.js';
 
-const reason = await labUnavailable();
-if (reason !== null) {
-  console.log(`# e2e skipped: ${reason}`);
-  t.plan(0, `skipped: ${reason}`);
-  process.exit(0);
-}
+await skipWithoutLab();
 
 const lab = new E2eLab();
 const cluster = new E2eCluster(lab);
@@ -138,8 +134,7 @@ if (setupError !== null) {
     t.match(leftover.stdout, new RegExp(`inet ${VIP.replaceAll('.', '\\.')}/24`), 'precondition: the killed agent left the VIP in fw1\'s kernel');
     assertSilent(t, throughFw1, 'fw1\'s kernel does not answer for that VIP (probed through its MAC)');
     t.ok(throughFw2.filter((r) => r.host === 'fw2').length >= throughFw2.length / 2, 'fw2 answers through its MAC (the peek probe works)');
-    measured.push(`R2 crash: outage ${Math.round(outage)} ms, fw1 silent ${Math.round(silentAfter)} ms after SIGKILL`);
-    t.comment(measured[measured.length - 1] ?? '');
+    cluster.measure(t, `R2 crash: outage ${Math.round(outage)} ms, fw1 silent ${Math.round(silentAfter)} ms after SIGKILL`);
   });
 
   scenario('R3: fw1 restarts, clears its leftover and takes the role back (auto failback)', async (t) => {
@@ -161,8 +156,7 @@ if (setupError !== null) {
     t.ok(outage < PLANNED_MOVE_BOUND_MS, `failback outage ${Math.round(outage)} ms < ${PLANNED_MOVE_BOUND_MS} ms`);
     const s = await lab.status('fw1');
     t.equal(s?.active?.reason, 'failback', 'the move is recorded as a failback');
-    measured.push(`R3 failback after restart: outage ${Math.round(outage)} ms`);
-    t.comment(measured[measured.length - 1] ?? '');
+    cluster.measure(t, `R3 failback after restart: outage ${Math.round(outage)} ms`);
   });
 
   scenario("R2: the active's cable pulled: fw2 takes over; after the replug never two hosts answering, no blackhole", async (t) => {
@@ -182,12 +176,7 @@ if (setupError !== null) {
     const replugAt = now();
     await lab.plugCable('fw1');
     const back = await probe.waitAnswers('fw1', STABLE_ANSWERS, replugAt, 30_000);
-    const agree = await until(async () => {
-      const [a, b] = [await lab.status('fw1'), await lab.status('fw2')];
-      if (a === null || b === null) return null;
-      const actives = [selfRole(a), selfRole(b)].filter((r) => r === 'active').length;
-      return actives === 1 && a.active?.node === b.active?.node ? `${a.active?.node}` : null;
-    }, 10_000);
+    const agree = await cluster.singleAgreedActive(10_000);
     const rows = await probe.stop();
     t.comment(describe(rows, cutAt));
 
@@ -225,12 +214,7 @@ if (setupError !== null) {
     const healAt = now();
     await lab.heal();
     const back = await probe.waitAnswers('fw1', STABLE_ANSWERS, healAt, 30_000);
-    const agree = await until(async () => {
-      const [a, b] = [await lab.status('fw1'), await lab.status('fw2')];
-      if (a === null || b === null) return null;
-      const actives = [selfRole(a), selfRole(b)].filter((r) => r === 'active').length;
-      return actives === 1 && a.active?.node === b.active?.node ? `${a.active?.node}` : null;
-    }, 10_000);
+    const agree = await cluster.singleAgreedActive(10_000);
     const rows = await probe.stop();
     t.comment(describe(rows, cutAt));
 
@@ -245,8 +229,7 @@ if (setupError !== null) {
     const postHeal = longestGap(between(rows, healAt)).ms;
     t.ok(outage < FAILOVER_BOUND_MS, `partition outage ${Math.round(outage)} ms < ${FAILOVER_BOUND_MS} ms`);
     t.ok(postHeal < POST_HEAL_BOUND_MS, `no blackhole after the heal: longest gap ${Math.round(postHeal)} ms < ${POST_HEAL_BOUND_MS} ms`);
-    measured.push(`partition: outage ${Math.round(outage)} ms; after heal longest gap ${Math.round(postHeal)} ms`);
-    t.comment(measured[measured.length - 1] ?? '');
+    cluster.measure(t, `partition: outage ${Math.round(outage)} ms; after heal longest gap ${Math.round(postHeal)} ms`);
   });
 
   scenario('R13: manual switchover to fw2 and back', async (t) => {
@@ -273,8 +256,7 @@ if (setupError !== null) {
     t.ok(out1 < PLANNED_MOVE_BOUND_MS, `switchover to fw2: outage ${Math.round(out1)} ms < ${PLANNED_MOVE_BOUND_MS} ms`);
     t.ok(out2 < PLANNED_MOVE_BOUND_MS, `switchover to fw1: outage ${Math.round(out2)} ms < ${PLANNED_MOVE_BOUND_MS} ms`);
     const took = (r: { body: unknown }): string => String((r.body as { durationMs?: number }).durationMs ?? '?');
-    measured.push(`R13 switchover: outage ${Math.round(out1)} ms to fw2 (API ${took(r1)} ms), ${Math.round(out2)} ms back to fw1 (API ${took(r2)} ms)`);
-    t.comment(measured[measured.length - 1] ?? '');
+    cluster.measure(t, `R13 switchover: outage ${Math.round(out1)} ms to fw2 (API ${took(r1)} ms), ${Math.round(out2)} ms back to fw1 (API ${took(r2)} ms)`);
   });
 
   scenario('R9: without auto failback, fw1 returns as a ready standby and the roles stay reversed until a switchover', async (t) => {
@@ -356,8 +338,7 @@ if (setupError !== null) {
     t.ok(standby, 'resumed fw1 reports itself standby, fw2 active');
     const outage = longestGap(between(rows, stoppedAt - 50)).ms;
     t.ok(outage < FAILOVER_BOUND_MS, `outage ${Math.round(outage)} ms < ${FAILOVER_BOUND_MS} ms`);
-    measured.push(`R2b freeze: outage ${Math.round(outage)} ms, fw1 silent ${Math.round(silentAfter)} ms after SIGSTOP`);
-    t.comment(measured[measured.length - 1] ?? '');
+    cluster.measure(t, `R2b freeze: outage ${Math.round(outage)} ms, fw1 silent ${Math.round(silentAfter)} ms after SIGSTOP`);
   });
 
   scenario(

@@ -34,18 +34,14 @@ import {
   PLANNED_MOVE_BOUND_MS,
   selfRole,
   settings,
+  skipWithoutLab,
   STABLE_ANSWERS,
 } from './cluster.js';
-import { ADDR, apiUrl, cliCommand, DEV, E2eLab, labUnavailable, now, sleep, until, VIP, type AgentId, type StatusView } from './lab.js';
+import { ADDR, apiUrl, cliCommand, DEV, E2eLab, now, sleep, until, VIP, type AgentId, type StatusView } from './lab.js';
 import { between, describe, interleaving, longestGap } from './probe.js';
 import type { NodeInfo } from '../../src/api/schemas.js';
 
-const reason = await labUnavailable();
-if (reason !== null) {
-  console.log(`# e2e skipped: ${reason}`);
-  t.plan(0, `skipped: ${reason}`);
-  process.exit(0);
-}
+await skipWithoutLab();
 
 /** The smallest the node config allows: a few dozen writes compact fw1's log. */
 const SNAPSHOT_EVERY = 16;

@@ -17,7 +17,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import type { Test } from 'tap';
 import {
   E2eCluster,
   firstAnswerFrom,
@@ -26,19 +26,15 @@ import {
   monitorDetectBoundMs,
   PLANNED_MOVE_BOUND_MS,
   settings,
+  skipWithoutLab,
   STABLE_ANSWERS,
   type DataNode,
   type MonitorTimers,
 } from './cluster.js';
-import { ADDR, E2eLab, labUnavailable, now, sleep, until } from './lab.js';
+import { ADDR, E2eLab, now, sleep, until } from './lab.js';
 import { between, describe, interleaving, longestGap } from './probe.js';
 
-const reason = await labUnavailable();
-if (reason !== null) {
-  console.log(`# e2e skipped: ${reason}`);
-  t.plan(0, `skipped: ${reason}`);
-  process.exit(0);
-}
+await skipWithoutLab();
 
 const lab = new E2eLab();
 const cluster = new E2eCluster(lab);

@@ -26,17 +26,13 @@ import {
   PLANNED_MOVE_BOUND_MS,
   selfRole,
   settings,
+  skipWithoutLab,
   STABLE_ANSWERS,
 } from './cluster.js';
-import { ADDR, E2eLab, labUnavailable, now, until, VIP, type StatusView } from './lab.js';
+import { ADDR, E2eLab, now, until, VIP, type StatusView } from './lab.js';
 import { between, describe, longestGap } from './probe.js';
 
-const reason = await labUnavailable();
-if (reason !== null) {
-  console.log(`# e2e skipped: ${reason}`);
-  t.plan(0, `skipped: ${reason}`);
-  process.exit(0);
-}
+await skipWithoutLab();
 
 const lab = new E2eLab({ witness: false });
 const cluster = new E2eCluster(lab);

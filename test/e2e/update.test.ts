@@ -11,7 +11,6 @@
  * Each node is restarted from it with its data directory kept, as a package
  * upgrade does.
  */
-import t from 'tap';
 import {
   E2eCluster,
   HOLD_DOWN_MS,
@@ -19,17 +18,13 @@ import {
   PLANNED_MOVE_BOUND_MS,
   selfRole,
   settings,
+  skipWithoutLab,
   STABLE_ANSWERS,
 } from './cluster.js';
-import { checkoutVersion, E2eLab, labUnavailable, makeInstall, now, sleep, until, type AgentId, type StatusView } from './lab.js';
+import { checkoutVersion, E2eLab, makeInstall, now, sleep, until, type AgentId, type StatusView } from './lab.js';
 import { between, describe, interleaving, longestGap } from './probe.js';
 
-const reason = await labUnavailable();
-if (reason !== null) {
-  console.log(`# e2e skipped: ${reason}`);
-  t.plan(0, `skipped: ${reason}`);
-  process.exit(0);
-}
+await skipWithoutLab();
 
 const lab = new E2eLab();
 const cluster = new E2eCluster(lab);

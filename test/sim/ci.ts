@@ -12,8 +12,10 @@ export interface CiSlice {
   readonly seeds: number;
 }
 
-export function runCiSlice(t: Test, slice: CiSlice): void {
-  const run: RunOptions = { ...DEFAULT_RUN, from: slice.from, seeds: slice.seeds };
+type Summary = ReturnType<typeof runSeeds>;
+
+/** Runs the slice and fails on every violation with its replay command. */
+function runSlice(t: Test, run: RunOptions, what: string): Summary {
   const summary = runSeeds(run);
   t.comment(summary.line());
   for (const failure of summary.failures) {
@@ -21,20 +23,26 @@ export function runCiSlice(t: Test, slice: CiSlice): void {
     if (v === null) continue;
     t.fail(`seed ${failure.seed} [${failure.shape}] tick ${v.tick}: ${v.message}\n  replay: ${replayCommand(run, failure.seed)}`);
   }
-  t.equal(summary.violations, 0, `all ${slice.seeds} schedules from seed ${slice.from} are safe and converge`);
+  t.equal(summary.violations, 0, `all ${run.seeds} ${what} from seed ${run.from} are safe and converge`);
+  return summary;
+}
+
+function atLeast(t: Test, avg: number, min: number, what: string): void {
+  t.ok(avg >= min, `${what} per schedule: ${avg.toFixed(1)} >= ${min}`);
+}
+
+export function runCiSlice(t: Test, slice: CiSlice): void {
+  const summary = runSlice(t, { ...DEFAULT_RUN, from: slice.from, seeds: slice.seeds }, 'schedules');
   // The schedules must be meaningful: faults, churn and progress all happened.
-  const atLeast = (key: keyof SimStats, min: number, what: string): void => {
-    const avg = summary.average(key);
-    t.ok(avg >= min, `${what} per schedule: ${avg.toFixed(1)} >= ${min}`);
-  };
-  atLeast('elections', 5, 'elections');
-  atLeast('commits', 100, 'committed entries');
-  atLeast('crashes', 5, 'crashes');
-  atLeast('partitions', 10, 'network cuts');
-  atLeast('snapshotsInstalled', 0.5, 'snapshots installed from a leader');
-  atLeast('reads', 5, 'linearizable reads confirmed');
-  atLeast('memberChanges', 0.3, 'membership changes accepted');
-  atLeast('transfers', 0.5, 'leadership transfers asked');
+  const sim = (key: keyof SimStats, min: number, what: string): void => atLeast(t, summary.average(key), min, what);
+  sim('elections', 5, 'elections');
+  sim('commits', 100, 'committed entries');
+  sim('crashes', 5, 'crashes');
+  sim('partitions', 10, 'network cuts');
+  sim('snapshotsInstalled', 0.5, 'snapshots installed from a leader');
+  sim('reads', 5, 'linearizable reads confirmed');
+  sim('memberChanges', 0.3, 'membership changes accepted');
+  sim('transfers', 0.5, 'leadership transfers asked');
 }
 
 /**
@@ -44,31 +52,17 @@ export function runCiSlice(t: Test, slice: CiSlice): void {
  * schedules must have moved the role around under faults.
  */
 export function runRoleCiSlice(t: Test, slice: CiSlice): void {
-  const run: RunOptions = { ...DEFAULT_RUN, from: slice.from, seeds: slice.seeds, role: true };
-  const summary = runSeeds(run);
-  t.comment(summary.line());
-  for (const failure of summary.failures) {
-    const v = failure.violation;
-    if (v === null) continue;
-    t.fail(`seed ${failure.seed} [${failure.shape}] tick ${v.tick}: ${v.message}\n  replay: ${replayCommand(run, failure.seed)}`);
-  }
-  t.equal(summary.violations, 0, `all ${slice.seeds} role schedules from seed ${slice.from} are safe and converge`);
-  const atLeast = (key: keyof SimStats, min: number, what: string): void => {
-    const avg = summary.average(key);
-    t.ok(avg >= min, `${what} per schedule: ${avg.toFixed(1)} >= ${min}`);
-  };
-  const roleAtLeast = (key: keyof RoleStats, min: number, what: string): void => {
-    const avg = summary.roleAverage(key);
-    t.ok(avg >= min, `${what} per schedule: ${avg.toFixed(1)} >= ${min}`);
-  };
-  atLeast('crashes', 2.5, 'crashes');
-  atLeast('partitions', 4.5, 'network cuts');
-  atLeast('pauses', 1.5, 'freezes');
-  atLeast('elections', 4, 'elections');
-  roleAtLeast('epochs', 3, 'lease epochs granted');
-  roleAtLeast('vipHolds', 4, 'times a node started answering for the VIPs');
-  roleAtLeast('fenceExpiries', 1.5, 'VIP holds ended by the kernel fence alone');
-  roleAtLeast('lapses', 0.4, 'fences that lapsed before a renewal');
-  roleAtLeast('switchovers', 1, 'operator switchovers');
-  roleAtLeast('sickSpells', 0.7, 'monitor failures');
+  const summary = runSlice(t, { ...DEFAULT_RUN, from: slice.from, seeds: slice.seeds, role: true }, 'role schedules');
+  const sim = (key: keyof SimStats, min: number, what: string): void => atLeast(t, summary.average(key), min, what);
+  const role = (key: keyof RoleStats, min: number, what: string): void => atLeast(t, summary.roleAverage(key), min, what);
+  sim('crashes', 2.5, 'crashes');
+  sim('partitions', 4.5, 'network cuts');
+  sim('pauses', 1.5, 'freezes');
+  sim('elections', 4, 'elections');
+  role('epochs', 3, 'lease epochs granted');
+  role('vipHolds', 4, 'times a node started answering for the VIPs');
+  role('fenceExpiries', 1.5, 'VIP holds ended by the kernel fence alone');
+  role('lapses', 0.4, 'fences that lapsed before a renewal');
+  role('switchovers', 1, 'operator switchovers');
+  role('sickSpells', 0.7, 'monitor failures');
 }
