@@ -508,7 +508,8 @@ export class Agent {
 
   private onStateChange(previous: ClusterState, next: ClusterState, entry: Entry | null, result: ApplyResult | null): void {
     const at = new Date().toISOString();
-    this.followTimers(next);
+    // The timers follow the settings and the members' reports only; most entries change neither.
+    if (next.settings !== previous.settings || next.members !== previous.members) this.followTimers(next);
     const holder = previous.lease?.holder ?? null;
     if (holder !== null && holder !== this.id) {
       // Remember when the old holder was last heard, to measure the takeover.
@@ -574,7 +575,6 @@ export class Agent {
 
   /** member reachable/unreachable events: each member's reachability as this node sees it, on every change. */
   private emitReachabilityChanges(status: RaftStatus): void {
-    const at = new Date().toISOString();
     for (const m of [...status.membership.voters, ...status.membership.learners]) {
       if (m.id === this.id) continue;
       const now = this.isReachable(m.id);
@@ -583,7 +583,7 @@ export class Agent {
       // The first look only sets the baseline: at start every peer is still unheard.
       if (was === undefined || was === now) continue;
       this.log.info({ member: m.id }, `${m.id} is ${now ? 'reachable again' : 'unreachable'}`);
-      this.emit({ type: 'member', at, node: m.id, change: now ? 'reachable' : 'unreachable' });
+      this.emit({ type: 'member', at: new Date().toISOString(), node: m.id, change: now ? 'reachable' : 'unreachable' });
     }
   }
 
