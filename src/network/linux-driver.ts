@@ -17,7 +17,7 @@ import type { VipSettings } from '../fsm/settings.js';
 import { assert } from '../util/assert.js';
 import type { DesiredVipState, DriverResult, NetworkDriver, ReconcileReport } from './driver.js';
 import { parseVip, type ParsedVip } from './linux/address.js';
-import { Announcer, DEFAULT_ANNOUNCE, type AnnounceTiming } from './linux/announce.js';
+import { Announcer, arpingFlavorOf, DEFAULT_ANNOUNCE, type AnnounceTiming, type ArpingFlavor } from './linux/announce.js';
 import { describeFailure, findExecutable, SystemRunner, type CommandRunner } from './linux/command.js';
 import {
   expectedLeaseKeys,
@@ -43,6 +43,8 @@ export interface CommandPaths {
   readonly ip: string;
   readonly nft: string;
   readonly arping: string;
+  /** Which of Debian's two arpings `arping` is (they take different options). */
+  readonly arpingFlavor: ArpingFlavor;
   readonly na6: string | null;
 }
 
@@ -89,7 +91,7 @@ const MAX_PENDING_REPAIRS = 100;
 const REQUIRED = [
   { name: 'ip', pkg: 'iproute2' },
   { name: 'nft', pkg: 'nftables' },
-  { name: 'arping', pkg: 'arping' },
+  { name: 'arping', pkg: 'iputils-arping' },
 ] as const;
 
 export class LinuxDriver implements NetworkDriver {
@@ -122,7 +124,7 @@ export class LinuxDriver implements NetworkDriver {
     options: LinuxDriverOptions = {},
   ) {
     this.runner = options.runner ?? new SystemRunner();
-    this.paths = options.paths ?? { ip: 'ip', nft: 'nft', arping: 'arping', na6: 'na6' };
+    this.paths = options.paths ?? { ip: 'ip', nft: 'nft', arping: 'arping', arpingFlavor: 'iputils', na6: 'na6' };
     this.clock = options.clock ?? (() => performance.now());
     this.verifyOnRenewal = options.verifyOnRenewal ?? true;
     this.onEvent = options.onEvent ?? (() => undefined);
@@ -132,7 +134,7 @@ export class LinuxDriver implements NetworkDriver {
         : new InteractiveNft(this.runner, { nftPath: this.paths.nft });
     this.announcer = new Announcer(
       this.runner,
-      { arping: this.paths.arping, na6: this.paths.na6 },
+      { arping: this.paths.arping, arpingFlavor: this.paths.arpingFlavor, na6: this.paths.na6 },
       { ...DEFAULT_ANNOUNCE, ...options.announce },
       () => this.leaseLeftMs(),
       (detail) => this.onEvent({ type: 'announce-error', detail }),
@@ -150,9 +152,22 @@ export class LinuxDriver implements NetworkDriver {
       else found[name] = at;
     }
     if (missing.length > 0) return { ok: false, error: `the linux network driver needs: ${missing.join(', ')}` };
+    const arping = found['arping'] ?? 'arping';
+    const version = await new SystemRunner().run([arping, '-V'], { timeoutMs: 5000 });
+    const arpingFlavor = arpingFlavorOf(`${version.stdout}\n${version.stderr}`);
+    if (arpingFlavor === null) {
+      return { ok: false, error: `${arping} is neither iputils' nor Thomas Habets' arping (install the Debian package iputils-arping)` };
+    }
+    const warnings: string[] = [];
+    if (arpingFlavor === 'habets') {
+      warnings.push(
+        `${arping} is Thomas Habets' arping, which starts about 40 ms slower before its first gratuitous ARP than iputils' ` +
+          '(replace the Debian package arping with iputils-arping for faster failover)',
+      );
+    }
     const na6 = await findExecutable('na6', path, fallbackDirs);
-    const warnings = na6 === null ? ['na6 not found: IPv6 VIPs cannot be announced (install the Debian package ipv6toolkit)'] : [];
-    return { ok: true, paths: { ip: found['ip'] ?? 'ip', nft: found['nft'] ?? 'nft', arping: found['arping'] ?? 'arping', na6 }, warnings };
+    if (na6 === null) warnings.push('na6 not found: IPv6 VIPs cannot be announced (install the Debian package ipv6toolkit)');
+    return { ok: true, paths: { ip: found['ip'] ?? 'ip', nft: found['nft'] ?? 'nft', arping, arpingFlavor, na6 }, warnings };
   }
 
   // --- NetworkDriver ---------------------------------------------------------

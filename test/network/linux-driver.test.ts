@@ -7,6 +7,7 @@
 import t, { type Test } from 'tap';
 import { checkPolicy, LinuxDriver, type LinuxDriverEvent } from '../../src/network/linux-driver.js';
 import { parseVip } from '../../src/network/linux/address.js';
+import type { AnnounceTiming } from '../../src/network/linux/announce.js';
 import type { CommandRunner } from '../../src/network/linux/command.js';
 import { leaseCommand } from '../../src/network/linux/fence.js';
 import { labUnavailable, NET, PairLab, unixMs, waitFor } from './linux-lab.js';
@@ -17,17 +18,22 @@ if (reason !== null) {
   process.exit(0);
 }
 
+const checked = await LinuxDriver.check();
+if (!checked.ok) throw new Error(checked.error);
+const paths = checked.paths;
+
 const VIP4 = { address: `${NET.vip}/24`, interface: 'lan' };
 const VIP6 = { address: `${NET.vip6}/64`, interface: 'lan' };
 let labs = 0;
 
-async function setup(t: Test, options: { events?: LinuxDriverEvent[] } = {}) {
+async function setup(t: Test, options: { events?: LinuxDriverEvent[]; announce?: Partial<AnnounceTiming> } = {}) {
   const lab = new PairLab(`d${labs++}`);
   t.teardown(() => lab.down());
   await lab.up();
   const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', {
     runner: lab.runA,
-    announce: { burstCount: 1, tailCount: 0 },
+    paths,
+    announce: options.announce ?? { burstCount: 1, tailCount: 0 },
     onEvent: (e) => options.events?.push(e),
   });
   t.teardown(() => driver.close());
@@ -240,6 +246,30 @@ t.test('announce: gratuitous ARP re-points a neighbour; refused without the leas
     await waitFor(async () => (await lab.runB.run(['ip', 'neigh', 'show', NET.vip, 'dev', lab.devB])).stdout.includes(mac), 3000),
     'b now points the VIP at a',
   );
+});
+
+t.test('announce: the whole burst and tail leave, and nothing after a release', async (t) => {
+  const { lab, driver } = await setup(t, { announce: { burstCount: 3, burstIntervalMs: 50, tailCount: 2, tailIntervalMs: 200 } });
+  // b counts the gratuitous ARPs for the VIP it receives.
+  await lab.must(lab.runB, ['nft', '-f', '-'], {
+    input: `table arp hpgarp {\nchain in {\ntype filter hook input priority 0\narp saddr ip ${NET.vip} arp daddr ip ${NET.vip} counter\n}\n}\n`,
+  });
+  const received = async () => {
+    const out = (await lab.must(lab.runB, ['nft', '-j', 'list', 'table', 'arp', 'hpgarp'])).stdout;
+    const counter = (JSON.parse(out) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] }).nftables
+      .flatMap((x) => x.rule?.expr ?? [])
+      .find((e) => e.counter !== undefined);
+    return counter?.counter?.packets ?? -1;
+  };
+  await driver.cleanupAtStart([VIP4]);
+  await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 });
+  t.same(await driver.announce([VIP4], 1), { ok: true });
+  t.ok(await waitFor(async () => (await received()) === 5, 3000), 'three in the burst and two in the tail');
+  t.same(await driver.announce([VIP4], 1), { ok: true });
+  await driver.setVipState({ hold: false });
+  const atRelease = await received();
+  await new Promise((r) => setTimeout(r, 700));
+  t.equal(await received(), atRelease, 'nothing more of the second announcement after the release');
 });
 
 t.test('checkDevices: the setup check names a device the host does not have', async (t) => {

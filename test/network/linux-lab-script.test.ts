@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { SystemRunner } from '../../src/network/linux/command.js';
-import { labUnavailable } from './linux-lab.js';
+import { arpProbeArgv, labUnavailable } from './linux-lab.js';
 
 const reason = await labUnavailable();
 if (reason !== null) {
@@ -18,7 +18,7 @@ const lab = (...args: string[]) => host.run([script, ...args], { env: { HAPAIR_L
 const reaches = async (from: string, to: string): Promise<boolean> => {
   await lab('exec', from, 'ip', 'neigh', 'flush', 'dev', 'eth0');
   const ip = (await lab('addr', to)).stdout.trim();
-  return (await lab('exec', from, 'arping', '-q', '-c', '1', '-w', '0.5', '-i', 'eth0', ip)).code === 0;
+  return (await lab('exec', from, ...(await arpProbeArgv('eth0', ip)))).code === 0;
 };
 
 t.teardown(() => lab('down'));

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SystemRunner, type CommandResult } from '../../src/network/linux/command.js';
 import { findExecutable } from '../../src/network/linux/command.js';
+import { arpingFlavorOf } from '../../src/network/linux/announce.js';
 
 export const NET = {
   a: '10.98.0.1',
@@ -15,6 +16,18 @@ export const NET = {
   b6: 'fd98::2',
   vip6: 'fd98::100',
 } as const;
+
+/**
+ * Asks for `ip` on `device` once: exit 0 when someone answered. Debian has
+ * two arpings with different options; iputils' waits whole seconds.
+ */
+export async function arpProbeArgv(device: string, ip: string): Promise<string[]> {
+  const version = await new SystemRunner().run(['arping', '-V'], { timeoutMs: 5000 });
+  const flavor = arpingFlavorOf(`${version.stdout}\n${version.stderr}`);
+  return flavor === 'habets'
+    ? ['arping', '-q', '-c', '1', '-w', '0.5', '-i', device, ip]
+    : ['arping', '-q', '-c', '1', '-w', '1', '-I', device, ip];
+}
 
 /** Why the lab cannot run here, or null. */
 export async function labUnavailable(): Promise<string | null> {
@@ -72,8 +85,8 @@ export class PairLab {
     await this.host.run(['ip', 'netns', 'del', this.b]);
   }
 
-  async must(run: SystemRunner, argv: string[]): Promise<CommandResult> {
-    const r = await run.run(argv);
+  async must(run: SystemRunner, argv: string[], options: { input?: string } = {}): Promise<CommandResult> {
+    const r = await run.run(argv, options);
     if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr.trim() || r.failure}`);
     return r;
   }
@@ -88,7 +101,7 @@ export class PairLab {
   /** Whether `b` gets an ARP reply for `ip` (its neighbour cache flushed first). */
   async arpAnswers(ip: string): Promise<boolean> {
     await this.runB.run(['ip', 'neigh', 'flush', 'dev', this.devB]);
-    const r = await this.runB.run(['arping', '-q', '-c', '1', '-w', '0.3', '-i', this.devB, ip]);
+    const r = await this.runB.run(await arpProbeArgv(this.devB, ip));
     return r.code === 0;
   }
 

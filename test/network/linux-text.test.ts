@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { LinuxDriver } from '../../src/network/linux-driver.js';
 import { ipv6ToHex, parseVip } from '../../src/network/linux/address.js';
+import { arpingArgv, arpingFlavorOf } from '../../src/network/linux/announce.js';
 import { expectedLeaseKeys, fenceScript, leaseCommand, parseFenceListing } from '../../src/network/linux/fence.js';
 import { parseIpAddrJson } from '../../src/network/linux/ip-addr.js';
 import { parsePolicy, policyInForce, policyTransaction } from '../../src/network/linux/policy.js';
@@ -83,6 +84,20 @@ t.test('check() names the Debian package of each missing command', async (t) => 
     ok: false,
     error:
       'the linux network driver needs: ip (install the Debian package iproute2), nft (install the Debian package nftables), ' +
-      'arping (install the Debian package arping)',
+      'arping (install the Debian package iputils-arping)',
   });
+});
+
+t.test('arping: the flavour is read from -V, and each flavour gets its own options', async (t) => {
+  t.equal(arpingFlavorOf('arping from iputils 20221126\nlibcap: yes'), 'iputils');
+  t.equal(arpingFlavorOf("arping: option requires an argument -- 'V'\nARPing 2.23, by Thomas Habets <thomas@habets.se>"), 'habets');
+  t.equal(arpingFlavorOf('busybox arping'), null);
+  const parsed = parseVip('10.0.0.1/24');
+  if (!parsed.ok) throw new Error('10.0.0.1/24 did not parse');
+  const target = { vip: parsed.vip, device: 'eth1' };
+  t.same(arpingArgv('/usr/bin/arping', 'iputils', target, 1, 0, 300), ['/usr/bin/arping', '-q', '-U', '-I', 'eth1', '-s', '10.0.0.1', '-c', '1', '10.0.0.1']);
+  t.throws(() => arpingArgv('/usr/bin/arping', 'iputils', target, 3, 100, 500), RangeError, 'iputils cannot pace a burst below a second');
+  t.same(arpingArgv('/usr/sbin/arping', 'habets', target, 3, 100, 500), [
+    '/usr/sbin/arping', '-q', '-U', '-S', '10.0.0.1', '-i', 'eth1', '-c', '3', '-W', '0.100', '-w', '0.500', '10.0.0.1',
+  ]);
 });

@@ -1,13 +1,22 @@
 /**
- * Gratuitous ARP (IPv4, Thomas Habets' `arping -U -S VIP`) and unsolicited
- * neighbour advertisements (IPv6, `na6` from ipv6toolkit, with the Override
- * flag so neighbours replace an entry that points at the old host).
+ * Gratuitous ARP (IPv4, `arping -U`) and unsolicited neighbour
+ * advertisements (IPv6, `na6` from ipv6toolkit, with the Override flag so
+ * neighbours replace an entry that points at the old host).
  *
- * Both tools send through packet sockets, which the nftables fence does not
- * see. So no announcement may outlive the lease: every packet is sent only
- * while the lease is valid on the driver's clock, the burst process carries
- * its own deadline (`arping -w`) no later than the lease end, and the tail
- * is driven by the agent's timers, so a frozen agent sends no tail at all.
+ * Two arpings exist in Debian and only one can be installed:
+ * - iputils' (package iputils-arping, preferred): its first packet leaves
+ *   about 2 ms after the process starts, so every packet is its own process
+ *   (`-c 1`), started by the agent's timers;
+ * - Thomas Habets' (package arping): libpcap and libnet take about 40 ms to
+ *   start before the first packet, so the burst is one process (`-c N -W`)
+ *   carrying its own deadline (`-w`).
+ *
+ * Both send through packet sockets, which the nftables fence does not see.
+ * So no announcement may outlive the lease: every process is started only
+ * while the lease is valid on the driver's clock, a process sends at once
+ * (iputils) or stops by itself no later than the lease end (Habets, `-w`),
+ * and repeats are driven by the agent's timers, so a frozen agent sends no
+ * more of them.
  */
 import type { CommandRunner } from './command.js';
 import type { ParsedVip } from './address.js';
@@ -28,18 +37,28 @@ export interface AnnounceTarget {
   readonly device: string;
 }
 
+export type ArpingFlavor = 'iputils' | 'habets';
+
 export interface AnnouncerPaths {
   readonly arping: string;
+  readonly arpingFlavor: ArpingFlavor;
   /** null when ipv6toolkit is not installed: IPv6 VIPs cannot be announced. */
   readonly na6: string | null;
 }
+
+/**
+ * An iputils arping is not started with less lease than this left: its
+ * packet leaves a few ms after the start, and must leave inside the lease.
+ */
+const MIN_LEASE_LEFT_FOR_ONE_SHOT_MS = 50;
 
 /** Processes started and not yet finished are bounded: an announce storm must not fork-bomb. */
 const MAX_IN_FLIGHT = 64;
 
 export class Announcer {
   private readonly timers = new Map<string, NodeJS.Timeout[]>();
-  private inFlight = 0;
+  /** Announcement processes still running; a release stops them (a Habets burst outlives its start). */
+  private readonly running = new Set<AbortController>();
   /** Packets (processes) skipped because too many were running. */
   skipped = 0;
 
@@ -64,27 +83,24 @@ export class Announcer {
       this.cancel(target.vip.key);
       const timers: NodeJS.Timeout[] = [];
       this.timers.set(target.vip.key, timers);
-      if (target.vip.family === 4) {
+      const one = () => (target.vip.family === 4 ? this.arping(target, 1, 0) : this.na6(target));
+      if (target.vip.family === 4 && this.paths.arpingFlavor === 'habets') {
         this.arping(target, this.timing.burstCount, this.timing.burstIntervalMs);
       } else {
-        this.na6(target);
-        for (let i = 1; i < this.timing.burstCount; i++) {
-          timers.push(setTimeout(() => this.na6(target), i * this.timing.burstIntervalMs));
-        }
+        one();
+        for (let i = 1; i < this.timing.burstCount; i++) timers.push(setTimeout(one, i * this.timing.burstIntervalMs));
       }
       const tailStartMs = this.timing.burstCount * this.timing.burstIntervalMs;
-      for (let i = 1; i <= this.timing.tailCount; i++) {
-        timers.push(
-          setTimeout(() => (target.vip.family === 4 ? this.arping(target, 1, 0) : this.na6(target)), tailStartMs + i * this.timing.tailIntervalMs),
-        );
-      }
+      for (let i = 1; i <= this.timing.tailCount; i++) timers.push(setTimeout(one, tailStartMs + i * this.timing.tailIntervalMs));
     }
     return null;
   }
 
-  /** Stops every pending tail packet (release, close). */
+  /** Stops every pending packet and every running announcement process (release, close). */
   stopAll(): void {
     for (const key of [...this.timers.keys()]) this.cancel(key);
+    for (const controller of this.running) controller.abort();
+    this.running.clear();
   }
 
   private cancel(key: string): void {
@@ -94,12 +110,11 @@ export class Announcer {
 
   private arping(target: AnnounceTarget, count: number, intervalMs: number): void {
     const left = this.leaseLeftMs();
-    if (left <= 0) return;
+    if (left <= (this.paths.arpingFlavor === 'iputils' ? MIN_LEASE_LEFT_FOR_ONE_SHOT_MS : 0)) return;
     const deadlineMs = Math.min(left, count * Math.max(intervalMs, 1) + 200);
-    const argv = [this.paths.arping, '-q', '-U', '-S', target.vip.address, '-i', target.device, '-c', String(count)];
-    if (count > 1) argv.push('-W', (intervalMs / 1000).toFixed(3));
-    argv.push('-w', (deadlineMs / 1000).toFixed(3), target.vip.address);
-    this.launch(argv, deadlineMs + 1000);
+    const argv = arpingArgv(this.paths.arping, this.paths.arpingFlavor, target, count, intervalMs, deadlineMs);
+    // iputils' arping lingers one second for replies after its packet; nothing more is sent.
+    this.launch(argv, deadlineMs + (this.paths.arpingFlavor === 'iputils' ? 3000 : 1000));
   }
 
   private na6(target: AnnounceTarget): void {
@@ -108,14 +123,16 @@ export class Announcer {
     this.launch([this.paths.na6, '-i', target.device, '-s', a, '-d', 'ff02::1', '-t', a, '-o', '-e'], 5000);
   }
 
-  private launch(argv: string[], timeoutMs: number): void {
-    if (this.inFlight >= MAX_IN_FLIGHT) {
+  private launch(argv: readonly string[], timeoutMs: number): void {
+    if (this.running.size >= MAX_IN_FLIGHT) {
       this.skipped++;
       return;
     }
-    this.inFlight++;
-    void this.runner.run(argv, { timeoutMs }).then((result) => {
-      this.inFlight--;
+    const controller = new AbortController();
+    this.running.add(controller);
+    void this.runner.run(argv, { timeoutMs, signal: controller.signal }).then((result) => {
+      this.running.delete(controller);
+      if (controller.signal.aborted) return;
       // arping exits 1 when nobody answers, which is normal for gratuitous ARP.
       if (result.failure !== null) this.onError(result.failure);
       else if (result.code !== 0 && !(argv[0] === this.paths.arping && result.code === 1)) {
@@ -123,4 +140,39 @@ export class Announcer {
       }
     });
   }
+}
+
+/**
+ * One announcement process. iputils' sends its single packet at once
+ * (`count` must be 1: its interval and deadline are whole seconds);
+ * Habets' sends `count` packets `intervalMs` apart and stops by itself at
+ * `deadlineMs`.
+ */
+export function arpingArgv(
+  arping: string,
+  flavor: ArpingFlavor,
+  target: AnnounceTarget,
+  count: number,
+  intervalMs: number,
+  deadlineMs: number,
+): string[] {
+  const a = target.vip.address;
+  switch (flavor) {
+    case 'iputils':
+      if (count !== 1) throw new RangeError(`iputils arping sends one packet per process, asked for ${count}`);
+      return [arping, '-q', '-U', '-I', target.device, '-s', a, '-c', '1', a];
+    case 'habets': {
+      const argv = [arping, '-q', '-U', '-S', a, '-i', target.device, '-c', String(count)];
+      if (count > 1) argv.push('-W', (intervalMs / 1000).toFixed(3));
+      argv.push('-w', (deadlineMs / 1000).toFixed(3), a);
+      return argv;
+    }
+  }
+}
+
+/** Which arping `-V` describes: iputils' prints its name, Habets' its own in the usage text. */
+export function arpingFlavorOf(versionText: string): ArpingFlavor | null {
+  if (/iputils/i.test(versionText)) return 'iputils';
+  if (/Habets/.test(versionText)) return 'habets';
+  return null;
 }

@@ -23,6 +23,8 @@ export interface RunOptions {
   /** The command is killed (SIGKILL) after this long. */
   readonly timeoutMs?: number;
   readonly env?: Readonly<Record<string, string>>;
+  /** Aborting kills the command (SIGKILL); the result then carries a failure. */
+  readonly signal?: AbortSignal;
 }
 
 /** A child kept running with pipes (the long-lived `nft -i`). */
@@ -99,10 +101,17 @@ function runProcess(argv: readonly string[], options: RunOptions): Promise<Comma
       failure = `${command} did not finish within ${timeoutMs} ms and was killed`;
       child.kill('SIGKILL');
     }, timeoutMs);
+    const abort = (): void => {
+      failure = `${command} was stopped`;
+      child.kill('SIGKILL');
+    };
+    if (options.signal?.aborted === true) abort();
+    else options.signal?.addEventListener('abort', abort, { once: true });
     const finish = (code: number | null): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', abort);
       resolve({ code, stdout, stderr, failure });
     };
     child.stdout.setEncoding('utf8');
