@@ -36,7 +36,7 @@ import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { RaftNode } from './raft-node.js';
 import type { RaftStatus } from '../raft/raft.js';
 import { ReplicatedState } from './replicated-state.js';
-import { TimerPolicy, readVoteRefusalMs, tickTimers, writeVoteRefusalMs } from './raft-timing.js';
+import { TimerPolicy, electionJitter, readVoteRefusalMs, tickTimers, writeVoteRefusalMs } from './raft-timing.js';
 import {
   buildRoleInput,
   healthReportOf,
@@ -176,6 +176,7 @@ export class Agent {
       tickMs: TICK_MS,
       electionTicks: timers.electionTicks,
       heartbeatTicks: timers.heartbeatTicks,
+      electionJitter: electionJitter(timers.electionTicks),
       voteRefusalTicks: this.timerPolicy.voteRefusalTicks,
       ...(config.raft?.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: config.raft.snapshotEveryEntries }),
       random: seededRandom(),

@@ -9,6 +9,7 @@ import { Raft, type RaftStatus } from '../raft/raft.js';
 import {
   DEFAULT_LIMITS,
   type Entry,
+  type ElectionJitter,
   type HardState,
   type Membership,
   type MembershipChange,
@@ -49,6 +50,8 @@ export interface RaftNodeOptions {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /** See RaftConfig.electionJitter (default etcd's). */
+  readonly electionJitter?: ElectionJitter;
   /** See RaftConfig.voteRefusalTicks (a restarted node refuses votes this long). */
   readonly voteRefusalTicks?: number;
   /** Seeded in tests; a real node seeds from crypto. */
@@ -129,6 +132,7 @@ export class RaftNode {
         electionTicks: this.options.electionTicks,
         heartbeatTicks: this.options.heartbeatTicks,
         ...(this.options.voteRefusalTicks === undefined ? {} : { voteRefusalTicks: this.options.voteRefusalTicks }),
+        ...(this.options.electionJitter === undefined ? {} : { electionJitter: this.options.electionJitter }),
         random: this.options.random,
         limits: this.options.limits ?? DEFAULT_LIMITS,
       },

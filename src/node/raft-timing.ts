@@ -20,7 +20,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } f
 import { join } from 'node:path';
 import type { ClusterSettings } from '../fsm/settings.js';
 import type { ClusterState } from '../fsm/state.js';
-import type { LeaseTicks, NodeId, RaftTimers } from '../raft/types.js';
+import type { ElectionJitter, LeaseTicks, NodeId, RaftTimers } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
 
 /** Timer revisions remembered (a revision older than these counts its voter for nothing until it reports again). */
@@ -35,6 +35,20 @@ export interface TickTimers {
 export function tickTimers(settings: ClusterSettings, tickMs: number): TickTimers {
   const c = roleConfigFromSettings(settings, { tickMs });
   return { electionTicks: c.electionTicks, heartbeatTicks: c.heartbeatTicks };
+}
+
+/**
+ * hapair's election jitter (docs/raft-timing.md, "Election jitter"): a
+ * tenth of the election timeout, starting two ticks late. etcd draws from a
+ * whole timeout to keep several candidates apart, but after an active fails
+ * only one data node is left to campaign (a witness waits three timeouts),
+ * so that spread would only be added to every failover. Two ticks late, the
+ * witness, which heard the same last heartbeat, is past its own vote
+ * refusal when the pre-vote arrives; the remaining spread separates two
+ * data nodes that start together without a witness.
+ */
+export function electionJitter(electionTicks: number): ElectionJitter {
+  return { minTicks: 2, spanTicks: Math.max(3, Math.ceil(electionTicks / 10)) };
 }
 
 export class TimerPolicy {
@@ -98,6 +112,7 @@ export class TimerPolicy {
     return {
       electionTicks: this.current.timers.electionTicks,
       heartbeatTicks: this.current.timers.heartbeatTicks,
+      electionJitter: electionJitter(this.current.timers.electionTicks),
       voteRefusalTicks: this.refusalTicks,
       leaseTicks,
     };

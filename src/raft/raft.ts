@@ -32,6 +32,7 @@ import { SnapshotReceiver } from './snapshot-receiver.js';
 import type {
   AppendRequest,
   AppendResponse,
+  ElectionJitter,
   Entry,
   EntryPayload,
   FaultFlags,
@@ -171,6 +172,8 @@ export class Raft {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTicks = 0;
+  /** null: etcd's jitter, [0, electionTicks). */
+  private electionJitter: ElectionJitter | null;
   private ticksSinceLeaderContact = Number.POSITIVE_INFINITY;
   /** A restarted node may have acknowledged a leader just before it crashed: it refuses votes until its tick counter reaches voteRefusalTicks. */
   private restarted = false;
@@ -206,6 +209,7 @@ export class Raft {
     this.electionTicks = config.electionTicks;
     this.heartbeatTicks = config.heartbeatTicks;
     this.voteRefusalTicks = config.voteRefusalTicks ?? config.electionTicks;
+    this.electionJitter = config.electionJitter ?? null;
     this.random = config.random;
     this.limits = config.limits;
     this.faults = config.faults ?? {};
@@ -253,8 +257,13 @@ export class Raft {
    */
   setTimers(timers: RaftTimers): void {
     validateTimers(timers);
-    const electionChanged = timers.electionTicks !== this.electionTicks;
+    const jitter = timers.electionJitter ?? null;
+    const electionChanged =
+      timers.electionTicks !== this.electionTicks ||
+      jitter?.minTicks !== this.electionJitter?.minTicks ||
+      jitter?.spanTicks !== this.electionJitter?.spanTicks;
     this.electionTicks = timers.electionTicks;
+    this.electionJitter = jitter;
     this.heartbeatTicks = timers.heartbeatTicks;
     this.voteRefusalTicks = timers.voteRefusalTicks ?? timers.electionTicks;
     this.leaseTicks = timers.leaseTicks ?? null;
@@ -605,7 +614,8 @@ export class Raft {
 
   private randomizeElectionTimeout(): void {
     const base = this.kind() === 'witness' ? WITNESS_ELECTION_FACTOR * this.electionTicks : this.electionTicks;
-    const jitter = Math.min(this.electionTicks - 1, Math.max(0, Math.floor(this.random() * this.electionTicks)));
+    const { minTicks, spanTicks } = this.electionJitter ?? { minTicks: 0, spanTicks: this.electionTicks };
+    const jitter = minTicks + Math.min(spanTicks - 1, Math.max(0, Math.floor(this.random() * spanTicks)));
     this.randomizedElectionTicks = base + jitter;
   }
 

@@ -284,9 +284,11 @@ export interface RaftLimits {
 
 export interface RaftConfig {
   readonly id: NodeId;
-  /** Minimum election timeout in ticks; each timeout is drawn from [electionTicks, 2*electionTicks). */
+  /** Minimum election timeout in ticks; each timeout is electionTicks plus a draw from electionJitter. */
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /** Default { minTicks: 0, spanTicks: electionTicks }: timeouts in [electionTicks, 2*electionTicks), as in etcd. */
+  readonly electionJitter?: ElectionJitter;
   /**
    * How long this node refuses votes after hearing a leader, after a restart
    * and after stepping down (docs/raft-timing.md, rule 3). Default electionTicks.
@@ -307,6 +309,8 @@ export interface RaftConfig {
 export interface RaftTimers {
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /** See RaftConfig.electionJitter. */
+  readonly electionJitter?: ElectionJitter;
   /** See RaftConfig.voteRefusalTicks. Default electionTicks. */
   readonly voteRefusalTicks?: number;
   /**
@@ -316,6 +320,17 @@ export interface RaftTimers {
    * counts electionTicks (all nodes run the same timers).
    */
   readonly leaseTicks?: LeaseTicks;
+}
+
+/**
+ * The random part of an election timeout: [minTicks, minTicks + spanTicks)
+ * ticks on top of electionTicks (a witness's base is larger, the jitter the
+ * same). It only spreads candidates apart; safety never rests on it (the
+ * lease rests on vote refusal, docs/raft-timing.md).
+ */
+export interface ElectionJitter {
+  readonly minTicks: number;
+  readonly spanTicks: number;
 }
 
 export interface LeaseTicks {

@@ -3,7 +3,7 @@
  * every message on arrival. A bad config is an operating error (named
  * class); a malformed message is dropped and counted, never trusted.
  */
-import type { Entry, Message, RaftConfig, RaftTimers } from './types.js';
+import type { ElectionJitter, Entry, Message, RaftConfig, RaftTimers } from './types.js';
 import { unreachable } from '../util/assert.js';
 
 export class RaftConfigError extends Error {
@@ -26,6 +26,7 @@ export function validateConfig(config: RaftConfig): void {
     throw new RaftConfigError(`electionTicks (${config.electionTicks}) must be at least 2 * heartbeatTicks (${config.heartbeatTicks})`);
   }
   if (config.voteRefusalTicks !== undefined) positiveInt('voteRefusalTicks', config.voteRefusalTicks);
+  if (config.electionJitter !== undefined) validateJitter(config.electionJitter);
   if (typeof config.random !== 'function') throw new RaftConfigError('random must be a function returning [0, 1)');
   const l = config.limits;
   positiveInt('limits.maxEntriesPerAppend', l.maxEntriesPerAppend);
@@ -43,6 +44,7 @@ export function validateTimers(timers: RaftTimers): void {
   if (timers.electionTicks < 2 * timers.heartbeatTicks) {
     throw new RaftConfigError(`electionTicks (${timers.electionTicks}) must be at least 2 * heartbeatTicks (${timers.heartbeatTicks})`);
   }
+  if (timers.electionJitter !== undefined) validateJitter(timers.electionJitter);
   const refusal = timers.voteRefusalTicks ?? timers.electionTicks;
   positiveInt('voteRefusalTicks', refusal);
   const lease = timers.leaseTicks;
@@ -55,6 +57,11 @@ export function validateTimers(timers: RaftTimers): void {
   for (const [id, v] of Object.entries(lease.peers)) check(`leaseTicks.peers.${id}`, v);
   // Our own acknowledgement is our own refusal: counting it longer would let the lease outlive it.
   if (lease.self > refusal) throw new RaftConfigError(`leaseTicks.self (${lease.self}) must not exceed voteRefusalTicks (${refusal})`);
+}
+
+function validateJitter(jitter: ElectionJitter): void {
+  if (!nonNegInt(jitter.minTicks)) throw new RaftConfigError(`electionJitter.minTicks must be an integer >= 0, got ${String(jitter.minTicks)}`);
+  positiveInt('electionJitter.spanTicks', jitter.spanTicks);
 }
 
 function nonNegInt(v: unknown): boolean {

@@ -86,7 +86,7 @@ t.test('settings.yaml', async (t) => {
   const s = result.settings;
   t.equal(s.preferred, 'fw1');
   t.same(s.failback, { auto: true, holdDownMs: 5000 });
-  t.same(s.timers, { heartbeatMs: 100, electionTimeoutMs: 1000 });
+  t.same(s.timers, { heartbeatMs: 100, electionTimeoutMs: 800 });
   t.ok(s.vips.some((v) => v.address === '10.0.0.1/24' && v.interface === 'lan'), 'the VIP of MISSION.md');
   const fw1 = loadNodeConfig(join(EXAMPLES, 'fw1.yaml'));
   const mapped = Object.keys(fw1.network.interfaces ?? {});

@@ -54,6 +54,39 @@ t.test('election timeouts are randomised in [electionTicks, 2*electionTicks)', (
   t.end();
 });
 
+t.test('electionJitter narrows the draw to [electionTicks + min, electionTicks + min + span); setTimers can change it', (t) => {
+  const seen = new Set<number>();
+  const firstTimeout = (r: Raft): number => {
+    let ticks = 0;
+    while (r.status().role === 'follower' && ticks < 100) {
+      r.tick();
+      ticks++;
+    }
+    return ticks;
+  };
+  for (let seed = 1; seed <= 40; seed++) {
+    const r = new Raft(
+      { id: 'a', electionTicks: 10, heartbeatTicks: 1, electionJitter: { minTicks: 2, spanTicks: 3 }, random: seededRandom(seed), limits: DEFAULT_LIMITS },
+      new MemStore().initial(membershipOf(['a', 'b', 'c'])),
+    );
+    const ticks = firstTimeout(r);
+    t.ok(ticks >= 12 && ticks < 15, `timeout ${ticks} in [12, 15)`);
+    seen.add(ticks);
+  }
+  t.same([...seen].sort(), [12, 13, 14], 'every value of the span is drawn');
+  const r = new Raft(
+    { id: 'a', electionTicks: 10, heartbeatTicks: 1, random: () => 0.999, limits: DEFAULT_LIMITS },
+    new MemStore().initial(membershipOf(['a', 'b', 'c'])),
+  );
+  r.setTimers({ electionTicks: 10, heartbeatTicks: 1, electionJitter: { minTicks: 1, spanTicks: 2 } });
+  t.equal(firstTimeout(r), 12, 'a jitter given live is used at the next draw');
+  t.throws(
+    () => r.setTimers({ electionTicks: 10, heartbeatTicks: 1, electionJitter: { minTicks: -1, spanTicks: 2 } }),
+    /electionJitter.minTicks must be an integer >= 0, got -1/,
+  );
+  t.end();
+});
+
 t.test('PreVote: a partitioned node does not inflate its term, and rejoining does not depose the leader', (t) => {
   const c = new Cluster({ voters: ['a', 'b', 'c'] });
   c.elect('a');

@@ -10,7 +10,8 @@
  */
 import { pack, unpack } from 'msgpackr';
 import { Raft } from '../../src/raft/raft.js';
-import type { Member, Membership, MembershipChange, Message, NodeId, RaftConfig, RaftRole, Ready, Snapshot } from '../../src/raft/types.js';
+import type { ElectionJitter, Member, Membership, MembershipChange, Message, NodeId, RaftConfig, RaftRole, Ready, Snapshot } from '../../src/raft/types.js';
+import { electionJitter } from '../../src/node/raft-timing.js';
 import { unreachable } from '../../src/util/assert.js';
 import { SafetyChecker, SimViolation, violation, type ViolationKind } from './checker.js';
 import { describeMessage, MESSAGE_CODES, validateMessage } from './messages.js';
@@ -433,11 +434,23 @@ export class Simulation {
       id: node.id,
       electionTicks: this.profile.electionTicks,
       heartbeatTicks: this.profile.heartbeatTicks,
-      // Election jitter near 0: successors win as early as the followers' lease allows.
-      random: this.profile.role?.quickElections === true ? () => random() * 0.05 : random,
+      ...this.electionJitter(),
+      random,
       limits: this.profile.limits,
       faults: this.options.faults,
     };
+  }
+
+  /**
+   * Raft-only schedules keep etcd's jitter (their seeds replay as before);
+   * role schedules run the agent's, or, with quickElections, one near 0:
+   * successors win as early as the followers' vote refusal allows.
+   */
+  private electionJitter(): { electionJitter?: ElectionJitter } {
+    const role = this.profile.role;
+    if (role === null) return {};
+    const e = this.profile.electionTicks;
+    return { electionJitter: role.quickElections ? { minTicks: 0, spanTicks: Math.max(1, Math.ceil(e / 20)) } : electionJitter(e) };
   }
 
   private start(node: SimNode): void {

@@ -272,8 +272,10 @@ function roleProfile(base: Profile, options: ScheduleOptions): Profile {
     members.push({ id: nodeId(i), kind, peer: `sim:${nodeId(i)}` });
   }
   const race = base.sharp;
-  // The agent ticks every 10 ms (E = 100 ticks); coarser ticks keep schedules cheap.
-  const tickMs = race ? 20 : rng.pick([20, 50, 50, 100]);
+  // The agent ticks every 10 ms (E = 80 ticks); coarser ticks keep schedules cheap, down to
+  // E = 10 ticks: the message delays below are drawn in ticks, and a round trip must stay well
+  // inside the election timeout for the lease to last (as between real nodes on a LAN).
+  const tickMs = race ? 20 : rng.pick([20, 40, 40, 80]);
   const timers = roleConfigFromSettings(DEFAULT_SETTINGS, { tickMs });
   const driverMinUnits = rng.pick([0, 1, 2]);
   const driverMaxUnits = driverMinUnits + rng.pick([1, 4, 10, 30]);

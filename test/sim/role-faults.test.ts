@@ -10,7 +10,7 @@ import t from 'tap';
 import { runSchedule, type ScheduleResult } from './cluster.js';
 import { DEFAULT_RUN, replayCommand, scheduleOptions, type RoleFaultName, type RunOptions } from './runner.js';
 
-const BUDGET_SEEDS = 300;
+const BUDGET_SEEDS = 500;
 const SAFETY_KINDS = new Set(['vip-overlap', 'witness-holds', 'wrong-epoch', 'epoch-conflict']);
 
 const RULES: { fault: RoleFaultName; what: string }[] = [
