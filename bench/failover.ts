@@ -119,6 +119,9 @@ async function crashRuns(sut: SystemUnderTest, label: string, breakdown?: (w: Wi
     const b = breakdown?.(w) ?? null;
     breakdowns.push(b);
     runLine(label, i, w, outage, breakdownText(b));
+    if (!w.reached) {
+      for (const id of sut.lab.agentIds) process.stdout.write(`--- ${id} log (tail) ---\n${sut.lab.logTail(id, 6000)}\n`);
+    }
     await sut.recover('fw1');
   }
   return { outages, breakdowns };

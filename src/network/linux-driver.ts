@@ -45,6 +45,7 @@ export interface CommandPaths {
   readonly arping: string;
   /** Which of Debian's two arpings `arping` is (they take different options). */
   readonly arpingFlavor: ArpingFlavor;
+  readonly timeout: string;
   readonly na6: string | null;
 }
 
@@ -92,6 +93,7 @@ const REQUIRED = [
   { name: 'ip', pkg: 'iproute2' },
   { name: 'nft', pkg: 'nftables' },
   { name: 'arping', pkg: 'iputils-arping' },
+  { name: 'timeout', pkg: 'coreutils' },
 ] as const;
 
 export class LinuxDriver implements NetworkDriver {
@@ -124,7 +126,7 @@ export class LinuxDriver implements NetworkDriver {
     options: LinuxDriverOptions = {},
   ) {
     this.runner = options.runner ?? new SystemRunner();
-    this.paths = options.paths ?? { ip: 'ip', nft: 'nft', arping: 'arping', arpingFlavor: 'iputils', na6: 'na6' };
+    this.paths = options.paths ?? { ip: 'ip', nft: 'nft', arping: 'arping', arpingFlavor: 'iputils', timeout: 'timeout', na6: 'na6' };
     this.clock = options.clock ?? (() => performance.now());
     this.verifyOnRenewal = options.verifyOnRenewal ?? true;
     this.onEvent = options.onEvent ?? (() => undefined);
@@ -134,7 +136,7 @@ export class LinuxDriver implements NetworkDriver {
         : new InteractiveNft(this.runner, { nftPath: this.paths.nft });
     this.announcer = new Announcer(
       this.runner,
-      { arping: this.paths.arping, arpingFlavor: this.paths.arpingFlavor, na6: this.paths.na6 },
+      { arping: this.paths.arping, arpingFlavor: this.paths.arpingFlavor, timeout: this.paths.timeout, na6: this.paths.na6 },
       { ...DEFAULT_ANNOUNCE, ...options.announce },
       () => this.leaseLeftMs(),
       (detail) => this.onEvent({ type: 'announce-error', detail }),
@@ -167,7 +169,7 @@ export class LinuxDriver implements NetworkDriver {
     }
     const na6 = await findExecutable('na6', path, fallbackDirs);
     if (na6 === null) warnings.push('na6 not found: IPv6 VIPs cannot be announced (install the Debian package ipv6toolkit)');
-    return { ok: true, paths: { ip: found['ip'] ?? 'ip', nft: found['nft'] ?? 'nft', arping, arpingFlavor, na6 }, warnings };
+    return { ok: true, paths: { ip: found['ip'] ?? 'ip', nft: found['nft'] ?? 'nft', arping, arpingFlavor, timeout: found['timeout'] ?? 'timeout', na6 }, warnings };
   }
 
   // --- NetworkDriver ---------------------------------------------------------

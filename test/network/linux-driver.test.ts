@@ -272,6 +272,19 @@ t.test('announce: the whole burst and tail leave, and nothing after a release', 
   t.equal(await received(), atRelease, 'nothing more of the second announcement after the release');
 });
 
+t.test('announce: a lease as short as the fast profile\'s still announces (the packet is bounded by timeout, not skipped)', async (t) => {
+  const { lab, driver } = await setup(t);
+  await driver.cleanupAtStart([VIP4]);
+  await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 45 });
+  await lab.must(lab.runB, ['ip', 'neigh', 'replace', NET.vip, 'dev', lab.devB, 'lladdr', '02:00:00:00:00:99', 'nud', 'stale']);
+  t.same(await driver.announce([VIP4], 1), { ok: true });
+  const mac = JSON.parse((await lab.must(lab.runA, ['ip', '-j', 'link', 'show', lab.devA])).stdout)[0].address as string;
+  t.ok(
+    await waitFor(async () => (await lab.runB.run(['ip', 'neigh', 'show', NET.vip, 'dev', lab.devB])).stdout.includes(mac), 1000),
+    'b points the VIP at a',
+  );
+});
+
 t.test('checkDevices: the setup check names a device the host does not have', async (t) => {
   const { lab, driver } = await setup(t);
   t.same(await driver.checkDevices([lab.devA, 'hpnosuch0']), { [lab.devA]: null, hpnosuch0: 'device "hpnosuch0" does not exist on this host' });

@@ -84,7 +84,7 @@ t.test('check() names the Debian package of each missing command', async (t) => 
     ok: false,
     error:
       'the linux network driver needs: ip (install the Debian package iproute2), nft (install the Debian package nftables), ' +
-      'arping (install the Debian package iputils-arping)',
+      'arping (install the Debian package iputils-arping), timeout (install the Debian package coreutils)',
   });
 });
 

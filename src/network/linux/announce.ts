@@ -6,17 +6,17 @@
  * Two arpings exist in Debian and only one can be installed:
  * - iputils' (package iputils-arping, preferred): its first packet leaves
  *   about 2 ms after the process starts, so every packet is its own process
- *   (`-c 1`), started by the agent's timers;
+ *   (`-c 1`), started by the agent's timers and killed at the lease end by
+ *   `timeout` (it has no deadline below a second);
  * - Thomas Habets' (package arping): libpcap and libnet take about 40 ms to
  *   start before the first packet, so the burst is one process (`-c N -W`)
  *   carrying its own deadline (`-w`).
  *
  * Both send through packet sockets, which the nftables fence does not see.
  * So no announcement may outlive the lease: every process is started only
- * while the lease is valid on the driver's clock, a process sends at once
- * (iputils) or stops by itself no later than the lease end (Habets, `-w`),
- * and repeats are driven by the agent's timers, so a frozen agent sends no
- * more of them.
+ * while the lease is valid on the driver's clock and ends no later than the
+ * lease end (Habets' `-w`, `timeout -s KILL` for the others), and repeats
+ * are driven by the agent's timers, so a frozen agent sends no more of them.
  */
 import type { CommandRunner } from './command.js';
 import type { ParsedVip } from './address.js';
@@ -42,15 +42,14 @@ export type ArpingFlavor = 'iputils' | 'habets';
 export interface AnnouncerPaths {
   readonly arping: string;
   readonly arpingFlavor: ArpingFlavor;
+  /** coreutils' timeout: the hard deadline of tools that have none. */
+  readonly timeout: string;
   /** null when ipv6toolkit is not installed: IPv6 VIPs cannot be announced. */
   readonly na6: string | null;
 }
 
-/**
- * An iputils arping is not started with less lease than this left: its
- * packet leaves a few ms after the start, and must leave inside the lease.
- */
-const MIN_LEASE_LEFT_FOR_ONE_SHOT_MS = 50;
+/** `timeout -s KILL` exits with this when it had to kill the command (128 + SIGKILL). */
+const KILLED_BY_TIMEOUT = 137;
 
 /** Processes started and not yet finished are bounded: an announce storm must not fork-bomb. */
 const MAX_IN_FLIGHT = 64;
@@ -110,17 +109,28 @@ export class Announcer {
 
   private arping(target: AnnounceTarget, count: number, intervalMs: number): void {
     const left = this.leaseLeftMs();
-    if (left <= (this.paths.arpingFlavor === 'iputils' ? MIN_LEASE_LEFT_FOR_ONE_SHOT_MS : 0)) return;
+    if (left <= 0) return;
     const deadlineMs = Math.min(left, count * Math.max(intervalMs, 1) + 200);
     const argv = arpingArgv(this.paths.arping, this.paths.arpingFlavor, target, count, intervalMs, deadlineMs);
-    // iputils' arping lingers one second for replies after its packet; nothing more is sent.
-    this.launch(argv, deadlineMs + (this.paths.arpingFlavor === 'iputils' ? 3000 : 1000));
+    if (this.paths.arpingFlavor === 'habets') this.launch(argv, deadlineMs + 1000);
+    else this.launchBounded(argv, left);
   }
 
   private na6(target: AnnounceTarget): void {
-    if (this.paths.na6 === null || this.leaseLeftMs() <= 0) return;
+    const left = this.leaseLeftMs();
+    if (this.paths.na6 === null || left <= 0) return;
     const a = target.vip.address;
-    this.launch([this.paths.na6, '-i', target.device, '-s', a, '-d', 'ff02::1', '-t', a, '-o', '-e'], 5000);
+    this.launchBounded([this.paths.na6, '-i', target.device, '-s', a, '-d', 'ff02::1', '-t', a, '-o', '-e'], left);
+  }
+
+  /**
+   * A tool that sends at once and has no deadline of its own runs under
+   * `timeout -s KILL`, started with what is left of the lease: a start
+   * delayed past the lease end (a loaded host) sends nothing, without
+   * relying on the agent, which may be frozen by then.
+   */
+  private launchBounded(argv: readonly string[], leftMs: number): void {
+    this.launch([this.paths.timeout, '-s', 'KILL', (leftMs / 1000).toFixed(3), ...argv], leftMs + 1000);
   }
 
   private launch(argv: readonly string[], timeoutMs: number): void {
@@ -133,9 +143,10 @@ export class Announcer {
     void this.runner.run(argv, { timeoutMs, signal: controller.signal }).then((result) => {
       this.running.delete(controller);
       if (controller.signal.aborted) return;
-      // arping exits 1 when nobody answers, which is normal for gratuitous ARP.
+      // arping exits 1 when nobody answers, which is normal for gratuitous ARP; a
+      // bounded tool still waiting for replies at the lease end is killed, as meant.
       if (result.failure !== null) this.onError(result.failure);
-      else if (result.code !== 0 && !(argv[0] === this.paths.arping && result.code === 1)) {
+      else if (result.code !== 0 && !(argv[0] === this.paths.arping && result.code === 1) && !(argv[0] === this.paths.timeout && result.code === KILLED_BY_TIMEOUT)) {
         this.onError(`${argv.join(' ')} exited ${result.code}: ${(result.stderr || result.stdout).trim().split('\n')[0] ?? ''}`);
       }
     });
