@@ -80,6 +80,8 @@ export class Agent {
   private transport!: TcpTransport;
   private api: FastifyInstance | null = null;
   private roleTimer: NodeJS.Timeout | null = null;
+  /** A role pass asked for by an event, before the next tick. */
+  private roleSoonPending = false;
   private nowTick = 0;
   private memory: RoleMemory = initialRoleMemory();
   private lastInputValue: RoleInput | null = null;
@@ -182,6 +184,7 @@ export class Agent {
       random: seededRandom(),
       onSoftState: (role, leader) => {
         this.knownLeader = leader;
+        this.roleSoon();
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
         this.emit({ type: 'leader', at: new Date().toISOString(), leader, term: this.node.status().term });
       },
@@ -300,6 +303,21 @@ export class Agent {
   }
 
   // --- the role loop ----------------------------------------------------------
+
+  /**
+   * A role pass as soon as the current event is handled: each step of a
+   * takeover (leader elected, noop applied, grant applied) would otherwise
+   * wait for the next tick, up to TICK_MS each.
+   */
+  private roleSoon(): void {
+    // Only once the loop runs (start() sets it up last).
+    if (this.roleSoonPending || this.stopping || this.roleTimer === null) return;
+    this.roleSoonPending = true;
+    setImmediate(() => {
+      this.roleSoonPending = false;
+      this.roleTick();
+    });
+  }
 
   /** Role time is monotonic time: a frozen process must not think its peers spoke recently. */
   private currentTick(): number {
@@ -509,6 +527,8 @@ export class Agent {
 
   private onStateChange(previous: ClusterState, next: ClusterState, entry: Entry | null, result: ApplyResult | null): void {
     const at = new Date().toISOString();
+    // A new leader's noop (it may now grant), a grant or an intent: the role acts on these now, not at the next tick.
+    if (entry?.payload.type === 'noop' || next.lease !== previous.lease || next.intent !== previous.intent) this.roleSoon();
     // The timers follow the settings and the members' reports only; most entries change neither.
     if (next.settings !== previous.settings || next.members !== previous.members) this.followTimers(next);
     const holder = previous.lease?.holder ?? null;

@@ -70,6 +70,9 @@ export class VipPipeline {
     // A hold asked for after a transfer was deferred means the decision changed: no transfer.
     if (desired.hold) this.pendingTransfer = null;
     this.desiredValue = { state: desired, atMs: nowMs };
+    // A standby is asked to release on every role pass: with nothing held there is no call to make
+    // (one would only delay a hold decided a moment later). Reconcile repairs what the kernel has.
+    if (!desired.hold && !this.appliedValue.hold && this.inFlight === null) return null;
     return this.inFlight === null ? this.start(nowMs) : null;
   }
 
@@ -86,7 +89,11 @@ export class VipPipeline {
       this.lastRenewalMs = nowMs;
       this.appliedValue = target;
     }
-    return startNext && this.desiredValue.state !== target ? this.start(nowMs) : null;
+    const desired = this.desiredValue.state;
+    // A release asked for again while one ran (every role pass asks) has nothing left to do;
+    // starting it anyway would hold back a deferred transfer by a whole driver call.
+    const repeatedRelease = ok && !target.hold && !desired.hold;
+    return startNext && desired !== target && !repeatedRelease ? this.start(nowMs) : null;
   }
 
   /**

@@ -273,7 +273,8 @@ t.test('announce: the whole burst and tail leave, and nothing after a release', 
 });
 
 t.test('announce: a lease as short as the fast profile\'s still announces (the packet is bounded by timeout, not skipped)', async (t) => {
-  const { lab, driver } = await setup(t);
+  const events: LinuxDriverEvent[] = [];
+  const { lab, driver } = await setup(t, { events });
   await driver.cleanupAtStart([VIP4]);
   await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 45 });
   await lab.must(lab.runB, ['ip', 'neigh', 'replace', NET.vip, 'dev', lab.devB, 'lladdr', '02:00:00:00:00:99', 'nud', 'stale']);
@@ -283,6 +284,8 @@ t.test('announce: a lease as short as the fast profile\'s still announces (the p
     await waitFor(async () => (await lab.runB.run(['ip', 'neigh', 'show', NET.vip, 'dev', lab.devB])).stdout.includes(mac), 1000),
     'b points the VIP at a',
   );
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(events.filter((e) => e.type === 'announce-error'), [], 'arping ended at the lease end by timeout is no error');
 });
 
 t.test('checkDevices: the setup check names a device the host does not have', async (t) => {

@@ -66,6 +66,34 @@ t.test('a transfer waits until the driver has released the VIPs', async (t) => {
   t.equal(p.takeTransfer(), null, 'and only once');
 });
 
+t.test('a release asked for again while one runs starts no second call: the transfer goes right after the first', async (t) => {
+  const p = new VipPipeline();
+  p.request(hold(3, 800), 0);
+  p.completed(true, 5);
+  t.same(p.request({ hold: false }, 10), { hold: false });
+  t.ok(p.deferTransfer({ to: 'fw2', why: 'switchover' }));
+  // The next role pass decides the same release (a new object each time).
+  t.equal(p.request({ hold: false }, 15), null, 'one call at a time');
+  t.equal(p.completed(true, 20), null, 'nothing more to do');
+  t.same(p.takeTransfer(), { to: 'fw2', why: 'switchover' });
+});
+
+t.test('nothing held: a release costs no driver call, so a hold decided next starts at once', async (t) => {
+  const p = new VipPipeline();
+  t.equal(p.request({ hold: false }, 0), null, 'a standby\'s release on every role pass');
+  t.notOk(p.busy);
+  t.same(p.request(hold(4, 800), 5), hold(4, 800));
+});
+
+t.test('a release that failed is tried again when asked again', async (t) => {
+  const p = new VipPipeline();
+  p.request(hold(3, 800), 0);
+  p.completed(true, 5);
+  p.request({ hold: false }, 10);
+  p.request({ hold: false }, 15);
+  t.same(p.completed(false, 20), { hold: false }, 'the driver still holds the VIPs: the newer release starts');
+});
+
 t.test('a release queued behind a renewal holds the transfer back until it is done too', async (t) => {
   const p = new VipPipeline();
   p.request(hold(3, 800), 0);

@@ -130,7 +130,8 @@ export class Announcer {
    * relying on the agent, which may be frozen by then.
    */
   private launchBounded(argv: readonly string[], leftMs: number): void {
-    this.launch([this.paths.timeout, '-s', 'KILL', (leftMs / 1000).toFixed(3), ...argv], leftMs + 1000);
+    // --foreground: only the tool is killed, so timeout itself exits 137 rather than dying with its process group.
+    this.launch([this.paths.timeout, '--foreground', '-s', 'KILL', (leftMs / 1000).toFixed(3), ...argv], leftMs + 1000);
   }
 
   private launch(argv: readonly string[], timeoutMs: number): void {
