@@ -67,7 +67,7 @@ t.test('the role input carries the Raft status, what was applied, and the observ
     vipSetup: { revision: state.configRevision, problems: [] },
   });
   t.match(input.raft, { role: 'leader', term: 4, commit: 10, applied: 9, appliedTerm: 4, leaseRemainingTicks: 7, match: { fw2: 9 }, transferringTo: null });
-  t.equal(input.config.electionTicks, 100, 'timers from the settings at 10 ms per tick');
+  t.equal(input.config.electionTicks, 80, 'timers from the settings (800 ms) at 10 ms per tick');
   t.same(input.local.peers.map((p) => p.id), ['fw2', 'wit']);
   t.same(input.local.peers[0]?.paths, [{ name: 'raft', ticksSinceHeard: 10 }, { name: 'leader-report', ticksSinceHeard: Infinity }]);
   t.equal(input.local.peers[1]?.paths[0]?.ticksSinceHeard, Infinity, 'never heard');

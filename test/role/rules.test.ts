@@ -177,7 +177,8 @@ t.test('after starting a transfer the VIPs stay released until it completes or t
 
 t.test('roleConfigFromSettings converts timers to ticks with a drift margin', async (t) => {
   const c = roleConfigFromSettings(DEFAULT_SETTINGS, { tickMs: 10 });
-  t.match(c, { tickMs: 10, heartbeatTicks: 10, electionTicks: 100, driftMarginTicks: 10, holdDownTicks: 500, retryTicks: 200 });
+  // The default timers: 100 ms heartbeat, 800 ms election timeout; a 5 % drift either way is 2 x 5 % x 80 ticks.
+  t.match(c, { tickMs: 10, heartbeatTicks: 10, electionTicks: 80, driftMarginTicks: 8, holdDownTicks: 500, retryTicks: 160 });
   t.equal(roleConfigFromSettings(DEFAULT_SETTINGS, { tickMs: 10, driftRate: 0.01 }).driftMarginTicks, 2);
 });
 
