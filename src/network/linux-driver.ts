@@ -1,5 +1,6 @@
 /**
- * The `linux` network driver: VIPs with iproute2, announcements with arping
+ * The `linux` network driver: VIPs with iproute2 (one long-lived
+ * `ip -batch`, src/network/linux/ip-session.ts), announcements with arping
  * and na6, the policy and the kernel-held lease fence with nftables
  * (src/network/linux/fence.ts, docs/fencing.md).
  *
@@ -31,6 +32,7 @@ import {
 } from './linux/fence.js';
 import { addArgs, alreadyAbsent, alreadyPresent, delArgs, parseIpAddrJson, parseIpLinkJson, type KernelAddress } from './linux/ip-addr.js';
 import { InteractiveNft, isNotFound, OneShotNft, type NftExecutor } from './linux/nft-session.js';
+import { batchLine, InteractiveIp } from './linux/ip-session.js';
 import { parsePolicy, policyInForce, policyTransaction, type TableRef } from './linux/policy.js';
 
 export type LinuxDriverEvent =
@@ -55,7 +57,7 @@ export interface LinuxDriverOptions {
   /** From LinuxDriver.check(); defaults to the bare names. */
   readonly paths?: CommandPaths;
   readonly announce?: Partial<AnnounceTiming>;
-  /** `interactive`: one long-lived `nft -j -i` (about 0.4 ms a renewal); `process`: `nft -f -` each time. */
+  /** `interactive`: one long-lived `nft -j -i` (about 0.4 ms a renewal) and `ip -batch -`; `process`: a new `nft`/`ip` each time. */
   readonly nftMode?: 'interactive' | 'process';
   /** Compare the fence tables with what was installed on every renewal (two listings, ~1 ms), not only on reconcile. */
   readonly verifyOnRenewal?: boolean;
@@ -101,6 +103,8 @@ export class LinuxDriver implements NetworkDriver {
   private readonly runner: CommandRunner;
   private readonly paths: CommandPaths;
   private readonly nft: NftExecutor;
+  /** null: one `ip` process per address change (nftMode `process`). */
+  private readonly ipSession: InteractiveIp | null;
   private readonly clock: () => number;
   private readonly verifyOnRenewal: boolean;
   private readonly onEvent: (event: LinuxDriverEvent) => void;
@@ -134,6 +138,7 @@ export class LinuxDriver implements NetworkDriver {
       options.nftMode === 'process'
         ? new OneShotNft(this.runner, this.paths.nft)
         : new InteractiveNft(this.runner, { nftPath: this.paths.nft });
+    this.ipSession = options.nftMode === 'process' ? null : new InteractiveIp(this.runner, this.paths.ip);
     this.announcer = new Announcer(
       this.runner,
       { arping: this.paths.arping, arpingFlavor: this.paths.arpingFlavor, timeout: this.paths.timeout, na6: this.paths.na6 },
@@ -235,6 +240,7 @@ export class LinuxDriver implements NetworkDriver {
       if (this.started) await this.release();
       this.closed = true;
       this.nft.close();
+      this.ipSession?.close();
     });
   }
 
@@ -565,17 +571,24 @@ export class LinuxDriver implements NetworkDriver {
     return result.code === 0 ? parseIpAddrJson(result.stdout) : null;
   }
 
-  private async addAddress(e: VipEntry): Promise<string | null> {
-    const argv = [this.paths.ip, ...addArgs(e.vip, e.device)];
-    const result = await this.runner.run(argv, { timeoutMs: 5000 });
-    if (result.code === 0 || alreadyPresent(result.stderr)) return null;
-    return describeFailure(argv, result);
+  private addAddress(e: VipEntry): Promise<string | null> {
+    return this.changeAddress(addArgs(e.vip, e.device), alreadyPresent);
   }
 
-  private async removeAddress(e: VipEntry, prefixLength: number, device: string): Promise<string | null> {
-    const argv = [this.paths.ip, ...delArgs(e.vip, prefixLength, device)];
+  private removeAddress(e: VipEntry, prefixLength: number, device: string): Promise<string | null> {
+    return this.changeAddress(delArgs(e.vip, prefixLength, device), alreadyAbsent);
+  }
+
+  /** One `ip addr` change; an answer saying it was already so is success. Returns the error, or null. */
+  private async changeAddress(args: readonly string[], alreadyDone: (output: string) => boolean): Promise<string | null> {
+    if (this.ipSession !== null) {
+      const line = batchLine(args);
+      const answer = await this.ipSession.exec(line);
+      return answer.ok || alreadyDone(answer.output) ? null : `ip ${line}: ${firstLine(answer.output)}`;
+    }
+    const argv = [this.paths.ip, ...args];
     const result = await this.runner.run(argv, { timeoutMs: 5000 });
-    if (result.code === 0 || alreadyAbsent(result.stderr)) return null;
+    if (result.code === 0 || alreadyDone(result.stderr)) return null;
     return describeFailure(argv, result);
   }
 

@@ -10,6 +10,8 @@ import { parseVip } from '../../src/network/linux/address.js';
 import type { AnnounceTiming } from '../../src/network/linux/announce.js';
 import type { CommandRunner } from '../../src/network/linux/command.js';
 import { leaseCommand } from '../../src/network/linux/fence.js';
+import { alreadyPresent } from '../../src/network/linux/ip-addr.js';
+import { batchLine, InteractiveIp } from '../../src/network/linux/ip-session.js';
 import { labUnavailable, NET, PairLab, unixMs, waitFor } from './linux-lab.js';
 
 const reason = await labUnavailable();
@@ -312,3 +314,28 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
+
+t.test('ip -batch session: changes, their errors, and a restart after the child dies', async (t) => {
+  const { lab } = await setup(t);
+  const ip = new InteractiveIp(lab.runA);
+  t.teardown(() => ip.close());
+  const add = `addr add ${NET.vip}/24 dev ${lab.devA}`;
+  t.same(await ip.exec(add), { ok: true, output: '' });
+  t.ok((await lab.addressesA()).includes(NET.vip), 'the address is on the device');
+  const again = await ip.exec(add);
+  t.equal(again.ok, false, 'adding it twice is an error of that command only');
+  t.ok(alreadyPresent(again.output), `and reads as "already there" (${again.output})`);
+  t.same(await ip.exec(`addr add ${NET.vip}/24 dev nosuchdev0`), { ok: false, output: 'Cannot find device "nosuchdev0"' }, 'the error is what ip said');
+  t.same(await ip.exec(`addr del ${NET.vip}/24 dev ${lab.devA}`), { ok: true, output: '' }, 'the session goes on after an error');
+  t.notOk((await lab.addressesA()).includes(NET.vip));
+  const six = await ip.exec(batchLine(['-6', 'addr', 'add', `${NET.vip6}/64`, 'dev', lab.devA, 'nodad']));
+  t.equal(six.ok, true, `an IPv6 address without the -6 option (${six.output})`);
+  t.equal(ip.starts, 1, 'one child for all of that');
+  // An argument ip cannot parse ends the child; what it said is kept, and the next command starts a new one.
+  t.same(await ip.exec('addr add 10.98.0.300/24 dev lo'), {
+    ok: false,
+    output: 'ip -batch exited (code 1): Error: any valid prefix is expected rather than "10.98.0.300/24".',
+  });
+  t.same(await ip.exec(batchLine(['-6', 'addr', 'del', `${NET.vip6}/64`, 'dev', lab.devA])), { ok: true, output: '' });
+  t.equal(ip.starts, 2);
+});

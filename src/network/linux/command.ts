@@ -75,7 +75,8 @@ function wrapChild(child: ChildProcessWithoutNullStreams): LongRunningChild {
     write: (text) => child.stdin.writable && child.stdin.write(text),
     onOutput: (listener) => child.stdout.on('data', (chunk: string) => listener(chunk)),
     onExit: (listener) => {
-      child.on('exit', (code, signal) => listener(code, signal));
+      // 'close', not 'exit': the output the child wrote before it ended has been read by then.
+      child.on('close', (code, signal) => listener(code, signal));
       child.on('error', () => listener(null, 'spawn-error'));
     },
     kill: () => {

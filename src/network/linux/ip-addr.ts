@@ -59,9 +59,10 @@ export function delArgs(vip: ParsedVip, prefixLength: number, device: string): s
 
 /** iproute2's answers that mean the change was already in place. */
 export function alreadyPresent(stderr: string): boolean {
-  return /File exists/.test(stderr);
+  // Older kernels answer with the errno text, newer ones with an extended ack.
+  return /File exists|Address already assigned/.test(stderr);
 }
 
 export function alreadyAbsent(stderr: string): boolean {
-  return /Cannot assign requested address|No such device|does not exist/.test(stderr);
+  return /Cannot assign requested address|Address not found|No such device|does not exist/.test(stderr);
 }

@@ -1,0 +1,124 @@
+/**
+ * A long-lived command-line tool fed one command per line (`nft -i`,
+ * `ip -batch -`): a fresh process costs milliseconds, a line in a running
+ * one a fraction of one. Such tools print nothing on success, so each
+ * command is followed by a sentinel command whose known output marks the
+ * end of the answer; stdout and stderr share one pipe so an error is always
+ * read before its sentinel. A child that exits or stops answering fails
+ * every waiting command and is started again by the next one.
+ */
+import { assert } from '../../util/assert.js';
+import type { CommandRunner, LongRunningChild } from './command.js';
+
+export interface SessionAnswer {
+  readonly ok: boolean;
+  /** What the tool printed for the command: a listing, or the error text. */
+  readonly output: string;
+}
+
+/** How one tool is framed. */
+export interface SessionProtocol {
+  /** For messages: `nft -i`. */
+  readonly name: string;
+  readonly argv: readonly string[];
+  /** The command's line and its sentinel's. */
+  frame(command: string): string;
+  /** One complete answer off the front of `buffer` and what is left after it, or null while none is complete. */
+  take(buffer: string): { readonly answer: SessionAnswer; readonly rest: string } | null;
+}
+
+export interface LineSessionOptions {
+  /** Commands waiting for an answer; more are refused. */
+  readonly maxPending?: number;
+  /** A command not answered within this long kills the child (it is restarted on the next command). */
+  readonly answerTimeoutMs?: number;
+}
+
+interface Pending {
+  readonly resolve: (answer: SessionAnswer) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** Output with no answer in sight grows only if the tool misbehaves: bounded. */
+const MAX_BUFFER_CHARS = 1_000_000;
+
+export class LineSession {
+  private child: LongRunningChild | null = null;
+  private buffer = '';
+  private readonly pending: Pending[] = [];
+  private readonly maxPending: number;
+  private readonly answerTimeoutMs: number;
+  /** Times the child was (re)started: a restart storm shows in status. */
+  starts = 0;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly protocol: SessionProtocol,
+    options: LineSessionOptions = {},
+  ) {
+    this.maxPending = options.maxPending ?? 64;
+    this.answerTimeoutMs = options.answerTimeoutMs ?? 2000;
+  }
+
+  exec(command: string): Promise<SessionAnswer> {
+    assert(!command.includes('\n'), `${this.protocol.name} takes one command per line`);
+    if (this.pending.length >= this.maxPending) {
+      return Promise.resolve({ ok: false, output: `${this.protocol.name}: ${this.pending.length} commands already waiting` });
+    }
+    const child = this.ensureChild();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.fail(`${this.protocol.name} did not answer within ${this.answerTimeoutMs} ms`), this.answerTimeoutMs);
+      this.pending.push({ resolve, timer });
+      child.write(this.protocol.frame(command));
+    });
+  }
+
+  close(): void {
+    this.fail(`${this.protocol.name} session closed`);
+  }
+
+  private ensureChild(): LongRunningChild {
+    if (this.child !== null) return this.child;
+    const child = this.runner.startMerged(this.protocol.argv);
+    this.starts++;
+    this.child = child;
+    this.buffer = '';
+    child.onOutput((chunk) => {
+      if (this.child !== child) return;
+      this.buffer += chunk;
+      this.drain();
+    });
+    child.onExit((code, signal) => {
+      if (this.child !== child) return;
+      // Some errors end the tool (iproute2 exits on an argument it cannot parse): keep what it said.
+      const said = this.buffer.trim().split('\n')[0] ?? '';
+      this.fail(`${this.protocol.name} exited (${signal ?? `code ${code}`})${said === '' ? '' : `: ${said}`}`);
+    });
+    return child;
+  }
+
+  private drain(): void {
+    for (;;) {
+      const next = this.protocol.take(this.buffer);
+      if (next === null) break;
+      this.buffer = next.rest;
+      const head = this.pending.shift();
+      if (head === undefined) continue;
+      clearTimeout(head.timer);
+      head.resolve(next.answer);
+    }
+    if (this.buffer.length > MAX_BUFFER_CHARS) this.fail(`${this.protocol.name} printed too much without an answer`);
+  }
+
+  /** Fails every waiting command and drops the child; the next command starts a new one. */
+  private fail(reason: string): void {
+    const child = this.child;
+    this.child = null;
+    this.buffer = '';
+    child?.kill();
+    for (const p of this.pending.splice(0)) {
+      clearTimeout(p.timer);
+      p.resolve({ ok: false, output: reason });
+    }
+  }
+}
