@@ -181,7 +181,7 @@ export const PHASE_TEXT: Readonly<Record<Phase, string>> = {
   election: 'PreVote + Vote -> taker is Raft leader',
   grant: 'leader -> lease grant committed and applied (own noop first)',
   leaseWait: 'grant applied -> Raft leader lease acknowledged, VIP hold starts',
-  ipAddrAdd: 'fence lease written + verified, `ip addr add` done',
+  ipAddrAdd: 'fence lease written, `ip addr add` done',
   firstGarp: 'VIPs held -> arping started (first gratuitous ARP)',
   client: 'arping started -> first answer the client got from the taker',
 };

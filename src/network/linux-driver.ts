@@ -257,6 +257,8 @@ export class LinuxDriver implements NetworkDriver {
       for (const e of resolved.entries) this.knownVips.set(e.vip.key, e);
       const repaired: string[] = [];
       const errors: string[] = [];
+      // The first takeover after a start must not wait for the ip child to start.
+      this.ipSession?.warm();
       const installed = await this.installFence([...this.knownVips.values()], null);
       if (installed !== null) errors.push(installed);
       this.started = true;

@@ -319,6 +319,8 @@ t.test('ip -batch session: changes, their errors, and a restart after the child 
   const { lab } = await setup(t);
   const ip = new InteractiveIp(lab.runA);
   t.teardown(() => ip.close());
+  ip.warm();
+  t.equal(ip.starts, 1, 'warm() starts the child before any command');
   const add = `addr add ${NET.vip}/24 dev ${lab.devA}`;
   t.same(await ip.exec(add), { ok: true, output: '' });
   t.ok((await lab.addressesA()).includes(NET.vip), 'the address is on the device');

@@ -73,6 +73,11 @@ export class LineSession {
     });
   }
 
+  /** Starts the child now, so the first real command does not wait for it. */
+  warm(): void {
+    this.ensureChild();
+  }
+
   close(): void {
     this.fail(`${this.protocol.name} session closed`);
   }
