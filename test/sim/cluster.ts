@@ -399,6 +399,7 @@ export class Simulation {
       case 'strike':
         return this.onStrike(event.node, event.term);
       case 'roleTick':
+      case 'roleSoon':
       case 'driverDone':
       case 'operator':
       case 'sickEnd':
@@ -720,6 +721,7 @@ export class Simulation {
       this.stats.snapshotsInstalled++;
       this.emit(`${node.id} installed snapshot ${meta.index}/${meta.term}`);
     }
+    const roleMarks = this.role?.roleMarks(node.idx);
     for (const entry of ready.committed) {
       if (entry.index !== node.sm.index + 1) {
         violation('apply-order', `${node.id} handed entry ${entry.index} to apply after ${node.sm.index} at ${this.where()}`);
@@ -731,6 +733,7 @@ export class Simulation {
       this.checker.onApplied(node.id, entry.index, node.sm.hash);
       this.stats.applied++;
     }
+    if (roleMarks !== undefined && ready.committed.length > 0) this.role?.afterApply(node.idx, ready.committed, roleMarks);
     for (const rs of ready.readStates) {
       if (this.checker.onReadState(node.id, rs.ctx, rs.index)) this.stats.reads++;
     }

@@ -43,7 +43,7 @@ import {
 import { VERSION } from '../../src/node/version.js';
 import { VipPipeline, type PendingTransfer } from '../../src/node/vip-pipeline.js';
 import type { Raft } from '../../src/raft/raft.js';
-import type { Member, NodeId, RaftRole } from '../../src/raft/types.js';
+import type { Entry, Member, NodeId, RaftRole } from '../../src/raft/types.js';
 import { decide, initialRoleMemory, switchoverCheck } from '../../src/role/decide.js';
 import type { MonitorObservation, RoleAction, RoleDecision, RoleInput, RoleMemory, VipAction } from '../../src/role/types.js';
 import { unreachable } from '../../src/util/assert.js';
@@ -61,6 +61,7 @@ const SLOW_DRIVER_FACTOR = 10;
 
 export type RoleEvent =
   | { readonly kind: 'roleTick'; readonly time: number; readonly node: number; readonly incarnation: number }
+  | { readonly kind: 'roleSoon'; readonly time: number; readonly node: number; readonly incarnation: number }
   | { readonly kind: 'driverDone'; readonly time: number; readonly node: number; readonly op: number }
   | { readonly kind: 'operator'; readonly time: number; readonly chain: number }
   | { readonly kind: 'sickEnd'; readonly time: number; readonly node: number; readonly spell: number }
@@ -163,6 +164,8 @@ class NodeModel {
   /** What the process must do once it runs again (driver results that arrived while frozen). */
   deferred: (() => void)[] = [];
   missedRoleTick = false;
+  /** Agent.roleSoon: a pass asked for by an event is scheduled. */
+  roleSoonPending = false;
   monitorsKey = '';
   monitorsSinceTick = 0;
   // --- the nemesis ------------------------------------------------------------
@@ -246,6 +249,7 @@ export class RoleLayer {
     n.lastDecision = null;
     n.deferred = [];
     n.missedRoleTick = false;
+    n.roleSoonPending = false;
     n.monitorsKey = '';
     n.monitorsSinceTick = 0;
     // A new driver process: it knows nothing of what the kernel holds.
@@ -293,7 +297,29 @@ export class RoleLayer {
 
   onSoftState(idx: number, leader: NodeId | null): void {
     const n = this.node(idx);
-    if (n.running) n.knownLeader = leader;
+    if (!n.running) return;
+    n.knownLeader = leader;
+    this.roleSoon(n);
+  }
+
+  /** What Agent.onStateChange compares an applied batch against. */
+  roleMarks(idx: number): { readonly lease: unknown; readonly intent: unknown } {
+    const state = this.host.app(idx).state;
+    return { lease: state.lease, intent: state.intent };
+  }
+
+  /** After a batch was applied: a new leader's noop, a grant or an intent ask for a pass now (Agent.onStateChange). */
+  afterApply(idx: number, entries: readonly Entry[], before: { readonly lease: unknown; readonly intent: unknown }): void {
+    const n = this.node(idx);
+    const state = this.host.app(idx).state;
+    if (entries.some((e) => e.payload.type === 'noop') || state.lease !== before.lease || state.intent !== before.intent) this.roleSoon(n);
+  }
+
+  /** Agent.roleSoon: one pass as soon as the current event is handled (a unit later), not at the next tick. */
+  private roleSoon(n: NodeModel): void {
+    if (!n.running || n.roleSoonPending) return;
+    n.roleSoonPending = true;
+    this.host.schedule({ kind: 'roleSoon', time: this.host.now() + 1, node: n.idx, incarnation: n.incarnation });
   }
 
   dispatch(event: RoleEvent): void {
@@ -307,6 +333,15 @@ export class RoleLayer {
           return;
         }
         this.roleTick(n);
+        return;
+      }
+      case 'roleSoon': {
+        const n = this.node(event.node);
+        if (n.incarnation !== event.incarnation || !n.running) return;
+        n.roleSoonPending = false;
+        // A frozen process runs it when it resumes, like the overdue tick.
+        if (this.host.paused(event.node)) n.missedRoleTick = true;
+        else this.roleTick(n);
         return;
       }
       case 'driverDone':
