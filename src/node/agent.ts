@@ -403,8 +403,14 @@ export class Agent {
   }
 
   private startTransfer(transfer: PendingTransfer): void {
+    const before = this.node.status();
     const result = this.node.transferLeadership(transfer.to);
-    this.log.info({ to: transfer.to, why: transfer.why, ok: result.ok }, `handing leadership to ${transfer.to}: ${transfer.why}`);
+    // A target behind the leader's log gets the missing entries first (a round trip with an fsync) before TimeoutNow.
+    const targetMatch = before.progress[transfer.to]?.match ?? null;
+    this.log.info(
+      { to: transfer.to, why: transfer.why, ok: result.ok, targetMatch, lastIndex: before.lastIndex },
+      `handing leadership to ${transfer.to}: ${transfer.why}`,
+    );
   }
 
   /** One driver call at a time (VipPipeline); the latest desired state wins. */
