@@ -42,6 +42,18 @@ async function setup(t: Test, options: { events?: LinuxDriverEvent[]; announce?:
   return { lab, driver };
 }
 
+/**
+ * b's neighbour entry for the VIP points at a stranger; a's announcement of
+ * epoch 1 must re-point it at a within `withinMs`.
+ */
+async function announceRepoints(lab: PairLab, driver: LinuxDriver, withinMs: number): Promise<boolean> {
+  await lab.must(lab.runB, ['ip', 'neigh', 'replace', NET.vip, 'dev', lab.devB, 'lladdr', '02:00:00:00:00:99', 'nud', 'stale']);
+  const announced = await driver.announce([VIP4], 1);
+  if (!announced.ok) throw new Error(`announce refused: ${announced.error}`);
+  const mac = JSON.parse((await lab.must(lab.runA, ['ip', '-j', 'link', 'show', lab.devA])).stdout)[0].address as string;
+  return waitFor(async () => (await lab.runB.run(['ip', 'neigh', 'show', NET.vip, 'dev', lab.devB])).stdout.includes(mac), withinMs);
+}
+
 t.test('VIPs are added and removed idempotently', async (t) => {
   const { lab, driver } = await setup(t);
   t.same((await driver.cleanupAtStart([VIP4])).errors, []);
@@ -241,13 +253,7 @@ t.test('announce: gratuitous ARP re-points a neighbour; refused without the leas
   await driver.cleanupAtStart([VIP4]);
   t.equal((await driver.announce([VIP4], 1)).ok, false, 'no announce without holding');
   await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 });
-  await lab.must(lab.runB, ['ip', 'neigh', 'replace', NET.vip, 'dev', lab.devB, 'lladdr', '02:00:00:00:00:99', 'nud', 'stale']);
-  t.same(await driver.announce([VIP4], 1), { ok: true });
-  const mac = JSON.parse((await lab.must(lab.runA, ['ip', '-j', 'link', 'show', lab.devA])).stdout)[0].address as string;
-  t.ok(
-    await waitFor(async () => (await lab.runB.run(['ip', 'neigh', 'show', NET.vip, 'dev', lab.devB])).stdout.includes(mac), 3000),
-    'b now points the VIP at a',
-  );
+  t.ok(await announceRepoints(lab, driver, 3000), 'b now points the VIP at a');
 });
 
 t.test('announce: the whole burst and tail leave, and nothing after a release', async (t) => {
@@ -279,13 +285,7 @@ t.test('announce: a lease as short as the fast profile\'s still announces (the p
   const { lab, driver } = await setup(t, { events });
   await driver.cleanupAtStart([VIP4]);
   await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 45 });
-  await lab.must(lab.runB, ['ip', 'neigh', 'replace', NET.vip, 'dev', lab.devB, 'lladdr', '02:00:00:00:00:99', 'nud', 'stale']);
-  t.same(await driver.announce([VIP4], 1), { ok: true });
-  const mac = JSON.parse((await lab.must(lab.runA, ['ip', '-j', 'link', 'show', lab.devA])).stdout)[0].address as string;
-  t.ok(
-    await waitFor(async () => (await lab.runB.run(['ip', 'neigh', 'show', NET.vip, 'dev', lab.devB])).stdout.includes(mac), 1000),
-    'b points the VIP at a',
-  );
+  t.ok(await announceRepoints(lab, driver, 1000), 'b points the VIP at a');
   await new Promise((r) => setTimeout(r, 300));
   t.same(events.filter((e) => e.type === 'announce-error'), [], 'arping ended at the lease end by timeout is no error');
 });
