@@ -137,7 +137,8 @@ export type VipAction =
 export type RoleAction =
   | VipAction
   | { readonly type: 'announce'; readonly epoch: number; readonly why: 'took-role' | 'peer-reconnected' }
-  | { readonly type: 'proposeGrant'; readonly epoch: number; readonly reason: LeaseReason }
+  /** `holder`: this node, or (a planned move by the active leader) the target, which holds once it leads. */
+  | { readonly type: 'proposeGrant'; readonly epoch: number; readonly reason: LeaseReason; readonly holder: NodeId }
   | { readonly type: 'proposeIntent'; readonly to: NodeId; readonly reason: MoveReason; readonly epoch: number }
   | { readonly type: 'transferLeadership'; readonly to: NodeId; readonly why: string }
   | { readonly type: 'applyPolicy'; readonly revision: number };

@@ -50,7 +50,8 @@ export interface World {
   /** Settings overrides on top of GOOD_SETTINGS (preferred fw1, auto failback). */
   settings: Record<string, unknown>;
   policyRevisions: number;
-  lease: { holder: NodeId; epoch: number; reason?: LeaseReason } | null;
+  /** `term`: the term the last grant was proposed in (default: its epoch). */
+  lease: { holder: NodeId; epoch: number; reason?: LeaseReason; term?: number } | null;
   intent: { to: NodeId; reason: MoveReason } | null;
   flapDamped: boolean;
   /** A committed entry this node could not apply, by the reason it gave. */
@@ -151,7 +152,8 @@ export function buildState(w: World): ClusterState {
   }
   if (w.lease !== null) {
     for (let epoch = 1; epoch <= w.lease.epoch; epoch++) {
-      const r = log.run(makeCommand('grantLease', { holder: w.lease.holder, epoch, reason: w.lease.reason ?? 'bootstrap', term: epoch }, m(epoch)));
+      const term = epoch === w.lease.epoch ? (w.lease.term ?? epoch) : epoch;
+      const r = log.run(makeCommand('grantLease', { holder: w.lease.holder, epoch, reason: w.lease.reason ?? 'bootstrap', term }, m(epoch)));
       if (!r.ok) throw new Error(`fixture grant refused: ${r.message}`);
     }
   }
@@ -268,6 +270,10 @@ export const silent = (id: NodeId, ticks: number): Patch => (w) => {
 };
 export const lease = (holder: NodeId | null, epoch = 3): Patch => (w) => {
   w.lease = holder === null ? null : { holder, epoch };
+};
+/** The lease granted to `holder` by the leader in its current term (a planned move under way). */
+export const grantedThisTerm = (holder: NodeId, epoch = 4): Patch => (w) => {
+  w.lease = { holder, epoch, reason: 'switchover', term: w.raft.term };
 };
 export const raft = (r: Partial<World['raft']>): Patch => (w) => {
   Object.assign(w.raft, r);
