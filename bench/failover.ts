@@ -304,8 +304,7 @@ class HapairSut implements SystemUnderTest {
   /** A planned move, timed from the moment the old active released the VIPs and handed leadership over. */
   moveBreakdown(w: Window, from: DataNode, to: DataNode): Breakdown | null {
     const handover = handoverAt(this.lab.agentLog(from), w.at);
-    // The old active grants the target before it hands over (docs/role.md, "A move").
-    return handover === null ? null : crashBreakdown(this.lab.agentLog(to), handover, w.firstAnswerFrom, true);
+    return handover === null ? null : crashBreakdown(this.lab.agentLog(to), handover, w.firstAnswerFrom);
   }
 
   close(): Promise<void> {

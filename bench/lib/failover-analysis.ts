@@ -179,8 +179,8 @@ export type Phase = (typeof PHASES)[number];
 export const PHASE_TEXT: Readonly<Record<Phase, string>> = {
   detection: 'fault -> taker starts its PreVote (election timeout since its last heartbeat)',
   election: 'PreVote + Vote -> taker is Raft leader',
-  grant: 'leader -> lease grant committed and applied (own noop first; 0 for a move granted before the handover)',
-  leaseWait: 'grant applied -> Raft leader lease acknowledged, VIP hold starts (a move granted before: from leading, own noop applied)',
+  grant: 'leader -> lease grant committed and applied (own noop first)',
+  leaseWait: 'grant applied -> Raft leader lease acknowledged, VIP hold starts',
   ipAddrAdd: 'fence lease written, `ip addr add` done',
   firstGarp: 'VIPs held -> arping started (first gratuitous ARP)',
   client: 'arping started -> first answer the client got from the taker',
@@ -224,15 +224,14 @@ export function handoverAt(logText: string, after: number): number | null {
  * the VIPs, held them and started announcing; then the client's first answer
  * from it. Null when a step is missing (the run did not go that way).
  */
-export function crashBreakdown(logText: string, faultAt: number, firstAnswerAt: number | null, preGranted = false): Breakdown | null {
+export function crashBreakdown(logText: string, faultAt: number, firstAnswerAt: number | null): Breakdown | null {
   const lines = parseLog(logText).filter((l) => l.time >= Math.floor(faultAt));
   const at = (test: (msg: string) => boolean, after: number): number | null => lines.find((l) => l.time >= after && test(l.msg))?.time ?? null;
   const campaign = at((m) => m.startsWith('raft: pre-candidate') || m.startsWith('raft: candidate'), 0);
   if (campaign === null) return null;
   const leader = at((m) => m.startsWith('raft: leader'), campaign);
   if (leader === null) return null;
-  // A planned move is granted before the handover: then the taker holds once it leads (grant 0).
-  const granted = at((m) => m.startsWith('active role granted to'), leader) ?? (preGranted ? leader : null);
+  const granted = at((m) => m.startsWith('active role granted to'), leader);
   if (granted === null) return null;
   const taking = at((m) => m.startsWith('taking the VIPs'), granted);
   if (taking === null) return null;
