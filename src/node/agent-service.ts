@@ -196,8 +196,7 @@ export class AgentService implements ClusterService {
     const lease = await this.waitFor(
       () => {
         const l = a.state.lease;
-        // The old active grants the target before handing leadership over: the move is done once the target leads too.
-        return l !== null && l.holder === check.to && l.epoch > check.epoch && a.node.status().leader === check.to ? l : null;
+        return l !== null && l.holder === check.to && l.epoch > check.epoch ? l : null;
       },
       SWITCHOVER_TIMEOUT_MS,
       `${check.to} did not take the active role within ${SWITCHOVER_TIMEOUT_MS / 1000} s; read the status before retrying`,

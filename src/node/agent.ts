@@ -381,13 +381,8 @@ export class Agent {
           break;
         }
         case 'proposeGrant':
-          this.log.info(
-            { epoch: action.epoch, reason: action.reason, holder: action.holder },
-            action.holder === this.id
-              ? `proposing to take the active role (epoch ${action.epoch}, ${action.reason})`
-              : `proposing to give the active role to ${action.holder} (epoch ${action.epoch}, ${action.reason})`,
-          );
-          this.submit(this.command('grantLease', { holder: action.holder, epoch: action.epoch, reason: action.reason, term: this.node.status().term }));
+          this.log.info({ epoch: action.epoch, reason: action.reason }, `proposing to take the active role (epoch ${action.epoch}, ${action.reason})`);
+          this.submit(this.command('grantLease', { holder: this.id, epoch: action.epoch, reason: action.reason, term: this.node.status().term }));
           break;
         case 'proposeIntent':
           this.log.info({ to: action.to, reason: action.reason }, `proposing to move the active role to ${action.to} (${action.reason})`);

@@ -239,16 +239,16 @@ interface RuleOutput {
   memory: RoleMemory;
 }
 
-function propose(out: RuleOutput, f: Facts, epoch: number, reason: LeaseReason, why: string, holder: NodeId = f.id): void {
+function propose(out: RuleOutput, f: Facts, epoch: number, reason: LeaseReason, why: string): void {
   const p = out.memory.pendingGrant;
   const term = f.input.raft.term;
   if (p !== null && p.epoch === epoch && p.term === term && f.now - p.tick < f.config.retryTicks) {
     out.trace.push(`${why}: grant of epoch ${epoch} already proposed`);
     return;
   }
-  out.actions.push({ type: 'proposeGrant', epoch, reason, holder });
+  out.actions.push({ type: 'proposeGrant', epoch, reason });
   out.memory = { ...out.memory, pendingGrant: { epoch, term, tick: f.now } };
-  out.trace.push(`${why}: propose grant of epoch ${epoch} to ${holder} (${reason})`);
+  out.trace.push(`${why}: propose grant of epoch ${epoch} (${reason})`);
 }
 
 function proposeIntent(out: RuleOutput, f: Facts, to: NodeId, reason: MoveReason, why: string): void {
@@ -307,11 +307,6 @@ export function bootstrapRule(f: Facts, out: RuleOutput): void {
  */
 export function failoverRule(f: Facts, out: RuleOutput): void {
   assert(f.lease !== null && f.lease.holder !== f.id, 'failoverRule applies when another node holds the lease');
-  // Granted by this leader in its own term (a planned move): hand leadership to the holder, do not take the role back.
-  if (f.lease.term === f.input.raft.term && isHolderServing(f)) {
-    transfer(out, f, f.lease.holder, `failoverRule (${f.lease.holder} was granted the role in this term)`);
-    return;
-  }
   const intentForMe = f.intent !== null && f.intent.to === f.id ? f.intent : null;
   const refusal = canTakeRole(f, intentForMe?.reason === 'forced');
   if (refusal === null) {
@@ -366,14 +361,6 @@ export function executeIntentRule(f: Facts, out: RuleOutput): void {
       message: `moving the active role to ${intent.to} (${intent.reason}) is waiting: ${refusal}`,
     });
     out.trace.push(`executeIntentRule: waiting (${refusal})`);
-    return;
-  }
-  // The active leader grants the target the next epoch itself and keeps answering until that
-  // grant is applied; then it releases and hands leadership over (failoverRule), and the target
-  // holds as soon as it leads: one Raft round less between the two answering than a grant
-  // proposed by the target once it leads.
-  if (f.lease?.holder === f.id) {
-    propose(out, f, f.lease.epoch + 1, intent.reason, `executeIntentRule (${intent.reason})`, intent.to);
     return;
   }
   transfer(out, f, intent.to, `executeIntentRule (${intent.reason})`);

@@ -137,8 +137,7 @@ export type VipAction =
 export type RoleAction =
   | VipAction
   | { readonly type: 'announce'; readonly epoch: number; readonly why: 'took-role' | 'peer-reconnected' }
-  /** `holder`: this node, or (a planned move by the active leader) the target, which holds once it leads. */
-  | { readonly type: 'proposeGrant'; readonly epoch: number; readonly reason: LeaseReason; readonly holder: NodeId }
+  | { readonly type: 'proposeGrant'; readonly epoch: number; readonly reason: LeaseReason }
   | { readonly type: 'proposeIntent'; readonly to: NodeId; readonly reason: MoveReason; readonly epoch: number }
   | { readonly type: 'transferLeadership'; readonly to: NodeId; readonly why: string }
   | { readonly type: 'applyPolicy'; readonly revision: number };

@@ -10,7 +10,7 @@ import t from 'tap';
 import { decide, targetCheck } from '../../src/role/decide.js';
 import { facts } from '../../src/role/facts.js';
 import { CONDITION_CODES, type ConditionCode, type NodeRole, type RoleAction } from '../../src/role/types.js';
-import { as, grantedThisTerm, input, lease, local, member, memory, noWitness, raft, settings, silent, watchMonitors, type Patch } from './fixtures.js';
+import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, watchMonitors, type Patch } from './fixtures.js';
 
 interface Expect {
   vips: 'hold' | 'release';
@@ -147,15 +147,9 @@ const cases: Case[] = [
     expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }] } },
 
   // --- executeIntentRule --------------------------------------------------
-  { rule: 'executeIntentRule', name: 'a committed intent: the active leader grants the target the next epoch and answers until it is applied',
+  { rule: 'executeIntentRule', name: 'a committed intent: release the VIPs, then hand leadership to the target',
     given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' })],
-    expect: { vips: 'hold', actions: [{ type: 'proposeGrant', epoch: 4, holder: 'fw2', reason: 'switchover' }], conditions: ['MOVE_PENDING'] } },
-  { rule: 'failoverRule', name: 'the grant this leader made in its term is applied: release the VIPs, then hand leadership to the holder',
-    given: [grantedThisTerm('fw2')],
-    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }] } },
-  { rule: 'failoverRule', name: 'granted in this term but the holder is gone: the leader takes the role back',
-    given: [grantedThisTerm('fw2'), silent('fw2', DEAD)],
-    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 5, holder: 'fw1', reason: 'failover' }], conditions: ['MEMBER_UNREACHABLE'] } },
+    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }], conditions: ['MOVE_PENDING'] } },
   { rule: 'executeIntentRule', name: 'an intent whose target the leader hears but that does not answer it waits: the VIPs stay',
     given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' }), raft({ ticksSinceAck: { fw2: 10 } })],
     expect: { vips: 'hold', actions: [], conditions: ['MOVE_PENDING'] } },

@@ -50,8 +50,7 @@ export interface World {
   /** Settings overrides on top of GOOD_SETTINGS (preferred fw1, auto failback). */
   settings: Record<string, unknown>;
   policyRevisions: number;
-  /** `term`: the term the last grant was proposed in (default: its epoch). */
-  lease: { holder: NodeId; epoch: number; reason?: LeaseReason; term?: number } | null;
+  lease: { holder: NodeId; epoch: number; reason?: LeaseReason } | null;
   intent: { to: NodeId; reason: MoveReason } | null;
   flapDamped: boolean;
   /** A committed entry this node could not apply, by the reason it gave. */
@@ -152,8 +151,7 @@ export function buildState(w: World): ClusterState {
   }
   if (w.lease !== null) {
     for (let epoch = 1; epoch <= w.lease.epoch; epoch++) {
-      const term = epoch === w.lease.epoch ? (w.lease.term ?? epoch) : epoch;
-      const r = log.run(makeCommand('grantLease', { holder: w.lease.holder, epoch, reason: w.lease.reason ?? 'bootstrap', term }, m(epoch)));
+      const r = log.run(makeCommand('grantLease', { holder: w.lease.holder, epoch, reason: w.lease.reason ?? 'bootstrap', term: epoch }, m(epoch)));
       if (!r.ok) throw new Error(`fixture grant refused: ${r.message}`);
     }
   }
@@ -270,10 +268,6 @@ export const silent = (id: NodeId, ticks: number): Patch => (w) => {
 };
 export const lease = (holder: NodeId | null, epoch = 3): Patch => (w) => {
   w.lease = holder === null ? null : { holder, epoch };
-};
-/** The lease granted to `holder` by the leader in its current term (a planned move under way). */
-export const grantedThisTerm = (holder: NodeId, epoch = 4): Patch => (w) => {
-  w.lease = { holder, epoch, reason: 'switchover', term: w.raft.term };
 };
 export const raft = (r: Partial<World['raft']>): Patch => (w) => {
   Object.assign(w.raft, r);

@@ -4,7 +4,7 @@ import { compareVersions } from '../../src/fsm/versions.js';
 import { decide, memberRole, readinessGate, roleConfigFromSettings, switchoverCheck } from '../../src/role/decide.js';
 import { facts } from '../../src/role/facts.js';
 import type { RoleInput } from '../../src/role/types.js';
-import { as, grantedThisTerm, input, lease, local, member, memory, noWitness, raft, silent, watchMonitors } from './fixtures.js';
+import { as, input, lease, local, member, memory, noWitness, raft, silent, watchMonitors } from './fixtures.js';
 
 t.test('switchoverCheck (R13): refusals say why, --force overrides what it can', async (t) => {
   t.same(switchoverCheck(input(), { to: 'fw2' }), { ok: true, to: 'fw2', reason: 'switchover', epoch: 3 });
@@ -165,8 +165,7 @@ t.test('failback hold-down counts across calls and restarts when the preferred n
 });
 
 t.test('after starting a transfer the VIPs stay released until it completes or times out', async (t) => {
-  // The grant of a planned move is applied: the old active hands leadership to the new holder.
-  const start = input(grantedThisTerm('fw2'));
+  const start = input((w) => (w.intent = { to: 'fw2', reason: 'switchover' }));
   const ds = run(start, 25);
   t.match(ds[0]?.actions, [{ type: 'vips', hold: false }, { type: 'transferLeadership', to: 'fw2' }]);
   for (let k = 1; k < 20; k++) {

@@ -461,7 +461,7 @@ export class RoleLayer {
         case 'announce':
           break;
         case 'proposeGrant':
-          this.submit(n, 'grantLease', { holder: action.holder, epoch: action.epoch, reason: action.reason, term: raft.status().term });
+          this.submit(n, 'grantLease', { holder: n.id, epoch: action.epoch, reason: action.reason, term: raft.status().term });
           break;
         case 'proposeIntent':
           this.submit(n, 'moveIntent', { to: action.to, reason: action.reason, epoch: action.epoch });
