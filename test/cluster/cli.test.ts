@@ -5,42 +5,22 @@
  * switchover and its refusal, maintenance, backups, audit and notes, exit
  * codes and one-line errors.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { BASE_SETTINGS, CLI_MAIN, ROOT, TOKEN_NAMES, startCluster, type NodeName, type TestCluster, type TokenRole } from './harness.js';
+import { BASE_SETTINGS, CLI_MAIN, cliEnv, ROOT, runCli, TOKEN_NAMES, startCluster, type CliRun, type NodeName, type TestCluster, type TokenRole } from './harness.js';
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function hapair(c: TestCluster, args: readonly string[], opts: { via?: NodeName; token?: TokenRole | null } = {}): Promise<Run> {
-  const token = opts.token === undefined ? 'admin' : opts.token;
-  // cwd is the repository, where `--import tsx` resolves; every file argument is an absolute path.
-  const env: Record<string, string> = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: c.dir,
-    NO_COLOR: '1',
-    HAPAIR_API: c.url(opts.via ?? 'fw1'),
-    ...(token === null ? {} : { HAPAIR_TOKEN: c.tokens[token] }),
-  };
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
+function hapair(c: TestCluster, args: readonly string[], opts: { via?: NodeName; token?: TokenRole | null } = {}): Promise<CliRun> {
+  return runCli(c, args, { ...opts, timeoutMs: 60_000 });
 }
 
 /** `hapair events` in the background until stop() sends SIGINT (by PID) and returns its exit code. */
 function follow(c: TestCluster): { output(): string; stop(): Promise<number | null> } {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'events'], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: c.dir, NO_COLOR: '1', HAPAIR_API: c.url('wit'), HAPAIR_TOKEN: c.tokens.viewer },
+    env: cliEnv(c, 'wit', 'viewer'),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -382,6 +382,17 @@ export class EventStream {
   }
 }
 
+/** The environment of a `hapair` child: the API of `via`, and the token of `token` (none: null). */
+export function cliEnv(c: TestCluster, via: NodeName, token: TokenRole | null): Record<string, string> {
+  return {
+    PATH: process.env['PATH'] ?? '',
+    HOME: c.dir,
+    NO_COLOR: '1',
+    HAPAIR_API: c.url(via),
+    ...(token === null ? {} : { HAPAIR_TOKEN: c.tokens[token] }),
+  };
+}
+
 export interface CliRun {
   readonly code: number;
   readonly stdout: string;
@@ -393,14 +404,8 @@ export interface CliRun {
  * with HAPAIR_API pointing at `via` and HAPAIR_TOKEN holding a role's token.
  */
 export function runCli(c: TestCluster, args: readonly string[], opts: { via?: NodeName; token?: TokenRole | null; timeoutMs?: number } = {}): Promise<CliRun> {
-  const token = opts.token === undefined ? 'admin' : opts.token;
-  const env: Record<string, string> = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: c.dir,
-    NO_COLOR: '1',
-    HAPAIR_API: c.url(opts.via ?? 'fw1'),
-    ...(token === null ? {} : { HAPAIR_TOKEN: c.tokens[token] }),
-  };
+  const env = cliEnv(c, opts.via ?? 'fw1', opts.token === undefined ? 'admin' : opts.token);
+  // cwd is the repository, where `--import tsx` resolves; every file argument is an absolute path.
   return new Promise((resolve) => {
     execFile(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: ROOT, env, timeout: opts.timeoutMs ?? 90_000 }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
