@@ -70,9 +70,6 @@ export class VipPipeline {
     // A hold asked for after a transfer was deferred means the decision changed: no transfer.
     if (desired.hold) this.pendingTransfer = null;
     this.desiredValue = { state: desired, atMs: nowMs };
-    // A standby is asked to release on every role pass: with nothing held there is no call to make
-    // (one would only delay a hold decided a moment later). Reconcile repairs what the kernel has.
-    if (!desired.hold && !this.appliedValue.hold && this.inFlight === null) return null;
     return this.inFlight === null ? this.start(nowMs) : null;
   }
 
@@ -89,11 +86,7 @@ export class VipPipeline {
       this.lastRenewalMs = nowMs;
       this.appliedValue = target;
     }
-    const desired = this.desiredValue.state;
-    // A release asked for again while one ran (every role pass asks) has nothing left to do;
-    // starting it anyway would hold back a deferred transfer by a whole driver call.
-    const repeatedRelease = ok && !target.hold && !desired.hold;
-    return startNext && desired !== target && !repeatedRelease ? this.start(nowMs) : null;
+    return startNext && this.desiredValue.state !== target ? this.start(nowMs) : null;
   }
 
   /**
@@ -127,6 +120,9 @@ export class VipPipeline {
   private start(nowMs: number): DesiredVipState | null {
     const { state, atMs } = this.desiredValue;
     if (!state.hold) {
+      // Nothing held: no call. A standby is asked to release on every role pass, and a call would
+      // hold back a hold decided a moment later, or a deferred transfer. Reconcile repairs the kernel.
+      if (!this.appliedValue.hold) return null;
       this.inFlight = state;
       return state;
     }
