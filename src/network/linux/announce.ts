@@ -51,6 +51,9 @@ export interface AnnouncerPaths {
 /** `timeout -s KILL` exits with this when it had to kill the command (128 + SIGKILL). */
 const KILLED_BY_TIMEOUT = 137;
 
+/** arping exits 1 when nobody answers, which is normal for gratuitous ARP. */
+const ARPING_NORMAL_EXITS: readonly number[] = [0, 1];
+
 /** Processes started and not yet finished are bounded: an announce storm must not fork-bomb. */
 const MAX_IN_FLIGHT = 64;
 
@@ -112,15 +115,15 @@ export class Announcer {
     if (left <= 0) return;
     const deadlineMs = Math.min(left, count * Math.max(intervalMs, 1) + 200);
     const argv = arpingArgv(this.paths.arping, this.paths.arpingFlavor, target, count, intervalMs, deadlineMs);
-    if (this.paths.arpingFlavor === 'habets') this.launch(argv, deadlineMs + 1000);
-    else this.launchBounded(argv, left);
+    if (this.paths.arpingFlavor === 'habets') this.launch(argv, deadlineMs + 1000, ARPING_NORMAL_EXITS);
+    else this.launchBounded(argv, left, ARPING_NORMAL_EXITS);
   }
 
   private na6(target: AnnounceTarget): void {
     const left = this.leaseLeftMs();
     if (this.paths.na6 === null || left <= 0) return;
     const a = target.vip.address;
-    this.launchBounded([this.paths.na6, '-i', target.device, '-s', a, '-d', 'ff02::1', '-t', a, '-o', '-e'], left);
+    this.launchBounded([this.paths.na6, '-i', target.device, '-s', a, '-d', 'ff02::1', '-t', a, '-o', '-e'], left, [0]);
   }
 
   /**
@@ -129,12 +132,15 @@ export class Announcer {
    * delayed past the lease end (a loaded host) sends nothing, without
    * relying on the agent, which may be frozen by then.
    */
-  private launchBounded(argv: readonly string[], leftMs: number): void {
+  private launchBounded(argv: readonly string[], leftMs: number, normalExits: readonly number[]): void {
     // --foreground: only the tool is killed, so timeout itself exits 137 rather than dying with its process group.
-    this.launch([this.paths.timeout, '--foreground', '-s', 'KILL', (leftMs / 1000).toFixed(3), ...argv], leftMs + 1000);
+    const bounded = [this.paths.timeout, '--foreground', '-s', 'KILL', (leftMs / 1000).toFixed(3), ...argv];
+    // Killed at the lease end while still waiting for replies (iputils' arping waits a second): as meant.
+    this.launch(bounded, leftMs + 1000, [...normalExits, KILLED_BY_TIMEOUT]);
   }
 
-  private launch(argv: readonly string[], timeoutMs: number): void {
+  /** Runs one announcement process; an exit code outside `normalExits` is reported. */
+  private launch(argv: readonly string[], timeoutMs: number, normalExits: readonly number[]): void {
     if (this.running.size >= MAX_IN_FLIGHT) {
       this.skipped++;
       return;
@@ -144,10 +150,8 @@ export class Announcer {
     void this.runner.run(argv, { timeoutMs, signal: controller.signal }).then((result) => {
       this.running.delete(controller);
       if (controller.signal.aborted) return;
-      // arping exits 1 when nobody answers, which is normal for gratuitous ARP; a
-      // bounded tool still waiting for replies at the lease end is killed, as meant.
       if (result.failure !== null) this.onError(result.failure);
-      else if (result.code !== 0 && !(argv[0] === this.paths.arping && result.code === 1) && !(argv[0] === this.paths.timeout && result.code === KILLED_BY_TIMEOUT)) {
+      else if (result.code === null || !normalExits.includes(result.code)) {
         this.onError(`${argv.join(' ')} exited ${result.code}: ${(result.stderr || result.stdout).trim().split('\n')[0] ?? ''}`);
       }
     });
