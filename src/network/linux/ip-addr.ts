@@ -12,15 +12,10 @@ export interface KernelAddress {
 
 /** Parses `ip -j addr show` output; null when it is not the JSON iproute2 prints. */
 export function parseIpAddrJson(text: string): KernelAddress[] | null {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (!Array.isArray(doc)) return null;
+  const links = jsonLinks(text);
+  if (links === null) return null;
   const out: KernelAddress[] = [];
-  for (const link of doc as { ifname?: unknown; addr_info?: unknown }[]) {
+  for (const link of links) {
     if (typeof link.ifname !== 'string' || !Array.isArray(link.addr_info)) continue;
     for (const a of link.addr_info as { local?: unknown; prefixlen?: unknown }[]) {
       if (typeof a.local !== 'string' || typeof a.prefixlen !== 'number') continue;
@@ -33,16 +28,22 @@ export function parseIpAddrJson(text: string): KernelAddress[] | null {
 
 /** Device names from `ip -j link show`, or null when the output is not that. */
 export function parseIpLinkJson(text: string): string[] | null {
+  const links = jsonLinks(text);
+  if (links === null) return null;
+  const out: string[] = [];
+  for (const link of links) if (typeof link.ifname === 'string') out.push(link.ifname);
+  return out;
+}
+
+/** The per-device objects of an `ip -j` listing, or null when the text is not one. */
+function jsonLinks(text: string): { ifname?: unknown; addr_info?: unknown }[] | null {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch {
     return null;
   }
-  if (!Array.isArray(doc)) return null;
-  const out: string[] = [];
-  for (const link of doc as { ifname?: unknown }[]) if (typeof link.ifname === 'string') out.push(link.ifname);
-  return out;
+  return Array.isArray(doc) ? (doc as { ifname?: unknown; addr_info?: unknown }[]) : null;
 }
 
 export function addArgs(vip: ParsedVip, device: string): string[] {
