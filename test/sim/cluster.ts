@@ -961,15 +961,7 @@ export class Simulation {
   }
 
   private pickAction(): NemesisAction {
-    const w = this.profile.weights;
-    let total = 0;
-    for (const a of NEMESIS_ACTIONS) total += w[a];
-    let r = this.nemesisRng.next() * total;
-    for (const a of NEMESIS_ACTIONS) {
-      r -= w[a];
-      if (r < 0) return a;
-    }
-    return 'heal';
+    return this.nemesisRng.pickWeighted(NEMESIS_ACTIONS, this.profile.weights, 'heal');
   }
 
   // --- clients --------------------------------------------------------

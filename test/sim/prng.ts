@@ -92,6 +92,18 @@ export class Prng {
     if (items.length === 0) throw new RangeError('pick from an empty list');
     return items[this.int(items.length)] as T;
   }
+  /** One of `items`, each as likely as its weight (weights >= 0; `fallback` when they sum to 0). Draws one number. */
+  pickWeighted<T extends string>(items: readonly T[], weight: Readonly<Record<T, number>>, fallback: T): T {
+    let total = 0;
+    for (const a of items) total += weight[a];
+    let r = this.next() * total;
+    for (const a of items) {
+      r -= weight[a];
+      if (r < 0) return a;
+    }
+    return fallback;
+  }
+
 
   /** In-place Fisher-Yates. */
   shuffle<T>(items: T[]): T[] {

@@ -796,15 +796,7 @@ export class RoleLayer {
   }
 
   private pickOperatorAction(): OperatorAction {
-    const w = this.rp.operatorWeights;
-    let total = 0;
-    for (const a of OPERATOR_ACTIONS) total += w[a];
-    let r = this.operatorRng.next() * total;
-    for (const a of OPERATOR_ACTIONS) {
-      r -= w[a];
-      if (r < 0) return a;
-    }
-    return 'switchover';
+    return this.operatorRng.pickWeighted(OPERATOR_ACTIONS, this.rp.operatorWeights, 'switchover');
   }
 
   // --- liveness ---------------------------------------------------------------------
