@@ -66,13 +66,19 @@ async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promi
   }
 }
 
-t.test('a Ready that only moves the commit index writes nothing; a clean stop writes the newest one', async (t) => {
+/** The three nodes of IDS on one hub, each with its own store and recorder, started until one leads. */
+async function threeNodes<S extends MemoryStorage>(store: (id: NodeId) => S) {
   const hub = new MemoryHub();
-  const stores = new Map(IDS.map((id) => [id, new CountingStorage(id)]));
+  const stores = new Map(IDS.map((id) => [id, store(id)]));
   const machines = new Map(IDS.map((id) => [id, new Recorder()]));
-  const nodes = IDS.map((id) => startNode(hub, id, stores.get(id) as CountingStorage, machines.get(id) as Recorder));
+  const nodes = IDS.map((id) => startNode(hub, id, stores.get(id) as S, machines.get(id) as Recorder));
   await Promise.all(nodes.map((n) => n.start()));
   await until('a leader', () => nodes.some((n) => n.status().role === 'leader'));
+  return { hub, stores, machines, nodes };
+}
+
+t.test('a Ready that only moves the commit index writes nothing; a clean stop writes the newest one', async (t) => {
+  const { stores, machines, nodes } = await threeNodes((id) => new CountingStorage(id));
   const leader = nodes.find((n) => n.status().role === 'leader') as RaftNode;
 
   const N = 50;
@@ -111,12 +117,7 @@ t.test('a Ready that only moves the commit index writes nothing; a clean stop wr
 });
 
 t.test('after a crash the commit index may be behind, never ahead, and the leader brings it back', async (t) => {
-  const hub = new MemoryHub();
-  const stores = new Map(IDS.map((id) => [id, new MemoryStorage(id)]));
-  const machines = new Map(IDS.map((id) => [id, new Recorder()]));
-  const nodes = IDS.map((id) => startNode(hub, id, stores.get(id) as MemoryStorage, machines.get(id) as Recorder));
-  await Promise.all(nodes.map((n) => n.start()));
-  await until('a leader', () => nodes.some((n) => n.status().role === 'leader'));
+  const { hub, stores, machines, nodes } = await threeNodes((id) => new MemoryStorage(id));
   const leaderIndex = nodes.findIndex((n) => n.status().role === 'leader');
   const leader = nodes[leaderIndex] as RaftNode;
   const followerIndex = (leaderIndex + 1) % IDS.length;
