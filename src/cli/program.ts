@@ -12,7 +12,7 @@ import { generateToken, parseTokensFile, tokensFileLine, TokensFileError } from 
 import { ROLES, type Role } from '../auth/roles.js';
 import { ApiClient, ApiError, ApiUnreachableError, DEFAULT_API_URL } from './client.js';
 import { formatAudit, formatBackups, formatStatus } from './format.js';
-import { formatSetupReport, verifySetup, type SetupReport } from './setup-check.js';
+import { formatSetupReport, stateDifferences, verifySetup, type SetupReport } from './setup-check.js';
 import { VERSION } from '../node/version.js';
 import type { NodeInfo, StatusView } from '../api/schemas.js';
 
@@ -508,13 +508,7 @@ async function leaderInfo(c: ApiClient, status: StatusView): Promise<NodeInfo | 
 function sameState(mine: NodeInfo, leader: NodeInfo | null): string {
   if (leader === null) return 'no leader is known';
   if (mine.membership !== 'voter') return `${mine.node} is not a voter yet`;
-  if (mine.configRevision !== leader.configRevision || mine.settingsSha256 !== leader.settingsSha256) {
-    return `settings revision ${mine.configRevision}, the leader's ${leader.configRevision}`;
-  }
-  if (mine.policyRevision !== leader.policyRevision || mine.policySha256 !== leader.policySha256) {
-    return `policy revision ${mine.policyRevision}, the leader's ${leader.policyRevision}`;
-  }
-  return '';
+  return stateDifferences(mine, leader).join('; ');
 }
 
 /** The `# revision: N` comment `config get` writes, from the leading comment block only. */

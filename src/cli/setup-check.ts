@@ -101,14 +101,22 @@ function compare(member: StatusView['members'][number], info: NodeInfo, leader: 
   out.push(...info.check.problems);
   if (leader === null) return out;
   if (info.version !== leader.version) out.push(`${id} runs version ${info.version}, the leader ${leader.node} runs ${leader.version} (R5: update it)`);
+  out.push(...stateDifferences(info, leader));
+  if (info.kind === 'data' && leader.policyRevision > 0 && info.appliedPolicyRevision !== leader.policyRevision) {
+    out.push(`${id} has not loaded policy revision ${leader.policyRevision} into its network layer (it runs revision ${info.appliedPolicyRevision})`);
+  }
+  return out;
+}
+
+/** Where a node's replicated settings and policy differ from the leader's (none: it holds the leader's state). */
+export function stateDifferences(info: NodeInfo, leader: NodeInfo): string[] {
+  const out: string[] = [];
+  const id = info.node;
   if (info.configRevision !== leader.configRevision || info.settingsSha256 !== leader.settingsSha256) {
     out.push(`${id} has settings revision ${info.configRevision} (sha256 ${info.settingsSha256.slice(0, 12)}), the leader ${leader.configRevision} (${leader.settingsSha256.slice(0, 12)})`);
   }
   if (info.policyRevision !== leader.policyRevision || info.policySha256 !== leader.policySha256) {
     out.push(`${id} has policy revision ${info.policyRevision} (sha256 ${info.policySha256.slice(0, 12)}), the leader ${leader.policyRevision} (${leader.policySha256.slice(0, 12)})`);
-  }
-  if (info.kind === 'data' && leader.policyRevision > 0 && info.appliedPolicyRevision !== leader.policyRevision) {
-    out.push(`${id} has not loaded policy revision ${leader.policyRevision} into its network layer (it runs revision ${info.appliedPolicyRevision})`);
   }
   return out;
 }
