@@ -243,7 +243,8 @@ export class Agent {
   }
 
   isReachable(id: NodeId): boolean {
-    return peerReachable(this.reach(), id, this.lastInputValue?.config.electionTicks ?? 100);
+    // Before the first role pass, the timers of the applied settings (not a number of its own).
+    return peerReachable(this.reach(), id, this.lastInputValue?.config.electionTicks ?? tickTimers(this.state.settings, TICK_MS).electionTicks);
   }
 
   /** Who this node heard from and when (peers heard directly, or vouched for by the leader's report). */
