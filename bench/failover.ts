@@ -23,6 +23,7 @@ import {
   handoverAt,
   formatTable,
   longestSendGapMs,
+  median,
   outageMs,
   overlapMs,
   type Breakdown,
@@ -323,52 +324,77 @@ interface HapairDefaultRuns {
 
 const breakdownText = (b: Breakdown | null): string => (b === null ? '' : `; ${Object.entries(b).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
 
+/** Failbacks fw2 -> fw1 after fw1's agent is stopped and started again (automatic failback on). */
+async function failbackRuns(sut: HapairSut): Promise<{ outages: number[]; breakdowns: (Breakdown | null)[] }> {
+  // The window opens once fw1 stands by again, inside the 3 s hold-down: the
+  // move is measured, not the CPU burst of an agent starting on a 2-core box
+  // (which stalls the client probe itself).
+  await sut.configure({ timers: TIMER_PROFILES.default, failbackAuto: true, holdDownMs: 3000 });
+  const outages: number[] = [];
+  const breakdowns: (Breakdown | null)[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    await sut.ready('fw1');
+    await sut.stopAgent('fw1');
+    await sut.ready('fw2', true);
+    sut.lab.startAgent('fw1');
+    await sut.standingBy('fw1');
+    const w = await measure(sut.lab, { from: 'fw2', to: 'fw1', cycleMs: 0, act: async () => undefined, timeoutMs: 30_000 });
+    const outage = outageMs(w.rows, w.at);
+    outages.push(outage);
+    const b = sut.moveBreakdown(w, 'fw2', 'fw1');
+    breakdowns.push(b);
+    runLine('hapair failback', i, w, outage, breakdownText(b));
+  }
+  return { outages, breakdowns };
+}
+
+/** Planned switchovers, alternately fw1 -> fw2 and back (automatic failback off). */
+async function switchoverRuns(sut: HapairSut): Promise<{ outages: number[]; breakdowns: (Breakdown | null)[] }> {
+  await sut.configure({ timers: TIMER_PROFILES.default, failbackAuto: false, holdDownMs: 1000 });
+  const outages: number[] = [];
+  const breakdowns: (Breakdown | null)[] = [];
+  let active: DataNode = 'fw1';
+  for (let i = 0; i < RUNS; i++) {
+    await sut.ready(active);
+    const from = active;
+    const to = other(active);
+    const w = await measure(sut.lab, { from, to, cycleMs: sut.cycleMs, act: () => sut.switchover(from, to) });
+    const outage = outageMs(w.rows, w.at);
+    outages.push(outage);
+    const b = sut.moveBreakdown(w, from, to);
+    breakdowns.push(b);
+    runLine(`hapair switchover ${from}->${to}`, i, w, outage, breakdownText(b));
+    active = to;
+  }
+  return { outages, breakdowns };
+}
+
 async function benchHapairDefault(): Promise<HapairDefaultRuns> {
   const sut = new HapairSut(TIMER_PROFILES.default);
   try {
     await sut.start();
     const crash = await crashRuns(sut, 'hapair crash (default)', (w) => sut.breakdown(w));
 
-    // The window opens once fw1 stands by again, inside the 3 s hold-down: the
-    // move is measured, not the CPU burst of an agent starting on a 2-core box
-    // (which stalls the client probe itself).
-    await sut.configure({ timers: TIMER_PROFILES.default, failbackAuto: true, holdDownMs: 3000 });
-    const failback: number[] = [];
-    const failbackBreakdowns: (Breakdown | null)[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      await sut.ready('fw1');
-      await sut.stopAgent('fw1');
-      await sut.ready('fw2', true);
-      sut.lab.startAgent('fw1');
-      await sut.standingBy('fw1');
-      const w = await measure(sut.lab, { from: 'fw2', to: 'fw1', cycleMs: 0, act: async () => undefined, timeoutMs: 30_000 });
-      const outage = outageMs(w.rows, w.at);
-      failback.push(outage);
-      const b = sut.moveBreakdown(w, 'fw2', 'fw1');
-      failbackBreakdowns.push(b);
-      runLine('hapair failback', i, w, outage, breakdownText(b));
-    }
+    const failback = await failbackRuns(sut);
 
     await sut.configure({ timers: TIMER_PROFILES.default, failbackAuto: true, holdDownMs: 1000 });
     const partition = await partitionRuns(sut, 'hapair partition');
 
-    await sut.configure({ timers: TIMER_PROFILES.default, failbackAuto: false, holdDownMs: 1000 });
-    const switchover: number[] = [];
-    const switchoverBreakdowns: (Breakdown | null)[] = [];
-    let active: DataNode = 'fw1';
-    for (let i = 0; i < RUNS; i++) {
-      await sut.ready(active);
-      const from = active;
-      const to = other(active);
-      const w = await measure(sut.lab, { from, to, cycleMs: sut.cycleMs, act: () => sut.switchover(from, to) });
-      const outage = outageMs(w.rows, w.at);
-      switchover.push(outage);
-      const b = sut.moveBreakdown(w, from, to);
-      switchoverBreakdowns.push(b);
-      runLine(`hapair switchover ${from}->${to}`, i, w, outage, breakdownText(b));
-      active = to;
-    }
-    return { crash, switchover, failback, partition, switchoverBreakdowns, failbackBreakdowns };
+    const switchover = await switchoverRuns(sut);
+    return { crash, switchover: switchover.outages, failback: failback.outages, partition, switchoverBreakdowns: switchover.breakdowns, failbackBreakdowns: failback.breakdowns };
+  } finally {
+    await sut.close();
+  }
+}
+
+/** Only the planned moves (failback, switchover), for work on them: no crash or partition runs. */
+async function benchHapairMoves(): Promise<void> {
+  const sut = new HapairSut(TIMER_PROFILES.default);
+  try {
+    await sut.start();
+    const failback = await failbackRuns(sut);
+    const switchover = await switchoverRuns(sut);
+    process.stdout.write(`moves: failback median ${Math.round(median(failback.outages))} ms, switchover median ${Math.round(median(switchover.outages))} ms\n`);
   } finally {
     await sut.close();
   }
@@ -506,6 +532,7 @@ export async function runFailoverBench(): Promise<void> {
     const parts: Record<string, () => Promise<unknown>> = {
       'hapair-default': benchHapairDefault,
       'hapair-fast': benchHapairFast,
+      'hapair-moves': benchHapairMoves,
       'keepalived-default': benchKeepalivedDefault,
       'keepalived-fast': benchKeepalivedFast,
     };

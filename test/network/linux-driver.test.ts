@@ -4,14 +4,19 @@
  * silence within the lease once renewals stop, no resurrection of a lapsed
  * lease), tamper detection, and atomic policy replacement.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { checkPolicy, LinuxDriver, type LinuxDriverEvent } from '../../src/network/linux-driver.js';
 import { parseVip } from '../../src/network/linux/address.js';
 import type { AnnounceTiming } from '../../src/network/linux/announce.js';
 import type { CommandRunner } from '../../src/network/linux/command.js';
-import { leaseCommand } from '../../src/network/linux/fence.js';
+import { fenceScript, leaseCommand } from '../../src/network/linux/fence.js';
 import { alreadyPresent } from '../../src/network/linux/ip-addr.js';
 import { batchLine, InteractiveIp } from '../../src/network/linux/ip-session.js';
+import { InteractiveNft } from '../../src/network/linux/nft-session.js';
 import { labUnavailable, NET, PairLab, unixMs, waitFor } from './linux-lab.js';
 
 const reason = await labUnavailable();
@@ -303,7 +308,7 @@ t.test('checkDevices: when the devices cannot be listed it says so instead of ca
       argv.join(' ').endsWith('-j link show')
         ? Promise.resolve({ code: 1, stdout: '', stderr: 'Cannot open netlink socket', failure: null })
         : lab.runA.run(argv, options),
-    startMerged: (argv) => lab.runA.startMerged(argv),
+    startMerged: (argv, env) => lab.runA.startMerged(argv, env),
   };
   const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', { runner: failing });
   t.teardown(() => driver.close());
@@ -340,4 +345,39 @@ t.test('ip -batch session: changes, their errors, and a restart after the child 
   });
   t.same(await ip.exec(batchLine(['-6', 'addr', 'del', `${NET.vip6}/64`, 'dev', lab.devA])), { ok: true, output: '' });
   t.equal(ip.starts, 2);
+});
+
+t.test('nft -i session: no history in the agent\'s home, and a fresh child after retireAfter transactions', async (t) => {
+  const { lab } = await setup(t);
+  const home = mkdtempSync(join(tmpdir(), 'hapair-nft-home-'));
+  const savedHome = process.env['HOME'];
+  process.env['HOME'] = home;
+  t.teardown(() => {
+    if (savedHome === undefined) delete process.env['HOME'];
+    else process.env['HOME'] = savedHome;
+    rmSync(home, { recursive: true, force: true });
+  });
+  const history = join(home, '.nft.history');
+  // Control: this nft, run interactively by hand, saves its history under $HOME at the end of its input.
+  spawnSync(paths.nft, ['-i'], { input: 'describe ct mark\n', env: { ...process.env, HOME: home } });
+  if (!existsSync(history)) {
+    t.comment(`skipped: this nft (${paths.nft}) keeps no history file; nothing to check`);
+    return;
+  }
+  rmSync(history);
+
+  const nft = new InteractiveNft(lab.runA, { nftPath: paths.nft, retireAfter: 3 });
+  t.teardown(() => nft.close());
+  const vip = parseVip(`${NET.vip}/24`);
+  if (!vip.ok) throw new Error(vip.error);
+  await lab.must(lab.runA, [paths.nft, '-f', '-'], { input: fenceScript([vip.vip], null) });
+  for (let i = 0; i < 7; i++) {
+    const r = await nft.exec(leaseCommand([vip.vip], 500 + i, false));
+    t.equal(r.ok, true, `transaction ${i + 1} (${r.output})`);
+  }
+  t.equal(nft.starts, 3, 'three children for seven transactions');
+  t.equal(nft.retired, 2);
+  // The retired children ended at the end of their input, as on an agent's exit: the moment they save history.
+  await new Promise((r) => setTimeout(r, 300));
+  t.notOk(existsSync(history), 'no .nft.history written in the agent\'s home');
 });

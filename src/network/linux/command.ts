@@ -32,14 +32,16 @@ export interface LongRunningChild {
   write(text: string): boolean;
   onOutput(listener: (chunk: string) => void): void;
   onExit(listener: (code: number | null, signal: string | null) => void): void;
+  /** Closes its input: a tool reading lines then exits by itself. */
+  end(): void;
   kill(): void;
   readonly pid: number | undefined;
 }
 
 export interface CommandRunner {
   run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
-  /** Starts a child whose stdout and stderr arrive merged, in the order it wrote them. */
-  startMerged(argv: readonly string[]): LongRunningChild;
+  /** Starts a child whose stdout and stderr arrive merged, in the order it wrote them; `env` is added to the agent's. */
+  startMerged(argv: readonly string[], env?: Readonly<Record<string, string>>): LongRunningChild;
 }
 
 /** Output beyond this is dropped: a misbehaving command must not grow the agent's heap. */
@@ -57,11 +59,14 @@ export class SystemRunner implements CommandRunner {
     return runProcess([...this.prefix, ...argv], options);
   }
 
-  startMerged(argv: readonly string[]): LongRunningChild {
+  startMerged(argv: readonly string[], env?: Readonly<Record<string, string>>): LongRunningChild {
     // One pipe for both streams keeps an error message ordered before the
     // sentinel that follows it; the shell only redirects and then execs.
     const full = [...this.prefix, ...argv].map(shellQuote).join(' ');
-    const child = spawn('/bin/sh', ['-c', `exec ${full} 2>&1`], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const child = spawn('/bin/sh', ['-c', `exec ${full} 2>&1`], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+      env: env === undefined ? process.env : { ...process.env, ...env },
+    });
     return wrapChild(child as unknown as ChildProcessWithoutNullStreams);
   }
 }
@@ -78,6 +83,9 @@ function wrapChild(child: ChildProcessWithoutNullStreams): LongRunningChild {
       // 'close', not 'exit': the output the child wrote before it ended has been read by then.
       child.on('close', (code, signal) => listener(code, signal));
       child.on('error', () => listener(null, 'spawn-error'));
+    },
+    end: () => {
+      child.stdin.end();
     },
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

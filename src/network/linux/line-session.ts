@@ -21,6 +21,14 @@ export interface SessionProtocol {
   /** For messages: `nft -i`. */
   readonly name: string;
   readonly argv: readonly string[];
+  /** Added to the child's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * A child that has answered this many commands is replaced by a fresh one
+   * once nothing is waiting (a tool that keeps state per line, such as
+   * `nft -i`'s in-memory history, would otherwise grow for the agent's life).
+   */
+  readonly retireAfter?: number;
   /** The command's line and its sentinel's. */
   frame(command: string): string;
   /** One complete answer off the front of `buffer` and what is left after it, or null while none is complete. */
@@ -39,17 +47,24 @@ interface Pending {
   readonly timer: NodeJS.Timeout;
 }
 
+/** A retired child that has not exited at the end of its input by then is killed. */
+const RETIRE_GRACE_MS = 2000;
+
 /** Output with no answer in sight grows only if the tool misbehaves: bounded. */
 const MAX_BUFFER_CHARS = 1_000_000;
 
 export class LineSession {
   private child: LongRunningChild | null = null;
+  /** Commands the current child has answered. */
+  private answered = 0;
   private buffer = '';
   private readonly pending: Pending[] = [];
   private readonly maxPending: number;
   private readonly answerTimeoutMs: number;
   /** Times the child was (re)started: a restart storm shows in status. */
   starts = 0;
+  /** Of those, children replaced after `retireAfter` commands. */
+  retired = 0;
 
   constructor(
     private readonly runner: CommandRunner,
@@ -84,9 +99,10 @@ export class LineSession {
 
   private ensureChild(): LongRunningChild {
     if (this.child !== null) return this.child;
-    const child = this.runner.startMerged(this.protocol.argv);
+    const child = this.runner.startMerged(this.protocol.argv, this.protocol.env);
     this.starts++;
     this.child = child;
+    this.answered = 0;
     this.buffer = '';
     child.onOutput((chunk) => {
       if (this.child !== child) return;
@@ -110,9 +126,25 @@ export class LineSession {
       const head = this.pending.shift();
       if (head === undefined) continue;
       clearTimeout(head.timer);
+      this.answered++;
       head.resolve(next.answer);
     }
     if (this.buffer.length > MAX_BUFFER_CHARS) this.fail(`${this.protocol.name} printed too much without an answer`);
+    else this.retireIfDue();
+  }
+
+  /** Replaces a child past `retireAfter` while idle; the new one starts at once so the next command does not wait for it. */
+  private retireIfDue(): void {
+    const limit = this.protocol.retireAfter;
+    if (limit === undefined || this.answered < limit || this.pending.length > 0 || this.child === null) return;
+    const old = this.child;
+    this.child = null;
+    this.buffer = '';
+    // It ends as when the agent exits (end of input), not by a signal.
+    old.end();
+    setTimeout(() => old.kill(), RETIRE_GRACE_MS).unref();
+    this.retired++;
+    this.ensureChild();
   }
 
   /** Fails every waiting command and drops the child; the next command starts a new one. */

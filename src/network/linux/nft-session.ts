@@ -1,8 +1,17 @@
 /**
  * Cheap nft transactions for lease renewals. A fresh `nft` process costs
  * 2.5-16 ms; a long-lived `nft -j -i` fed one line per transaction costs
- * about 0.4 ms (measured: docs/fencing.md). The sentinel after each
- * transaction is `describe ct mark`, whose output never changes.
+ * well under a millisecond (measured: docs/fencing.md). The sentinel after
+ * each transaction is `describe ct mark`, whose output never changes.
+ *
+ * `nft -i` is an interactive shell: it loads `$HOME/.nft.history` at start,
+ * adds every line to an in-memory history and saves it all when its input
+ * ends (the agent exiting). Renewals are distinct lines (the timeout
+ * changes), so a long-lived child would grow without bound, each line
+ * costing more than the last, and every later start would load the file
+ * (measured: a 32 MB file from test runs made each transaction 1-3 ms and
+ * a start 0.9 s). So the child gets a home that does not exist, and is
+ * replaced every RETIRE_AFTER transactions.
  */
 import { describeFailure, type CommandRunner } from './command.js';
 import { LineSession, type LineSessionOptions, type SessionAnswer } from './line-session.js';
@@ -16,6 +25,10 @@ export interface NftExecutor {
 }
 
 const SENTINEL_COMMAND = 'describe ct mark';
+/** A home directory that cannot exist: nft's history is neither read nor written. */
+export const NFT_HOME = '/nonexistent/hapair-nft';
+/** Transactions per child (two history lines each); about 0.05 ms a line at this size, measured. */
+const RETIRE_AFTER = 1000;
 const SENTINEL_OUTPUT = 'ct expression, datatype mark (packet mark) (basetype integer), 32 bits\n';
 
 function isError(output: string): boolean {
@@ -24,6 +37,8 @@ function isError(output: string): boolean {
 
 export interface NftSessionOptions extends LineSessionOptions {
   readonly nftPath?: string;
+  /** Transactions before the child is replaced (tests use a small number). */
+  readonly retireAfter?: number;
 }
 
 export class InteractiveNft extends LineSession implements NftExecutor {
@@ -34,6 +49,8 @@ export class InteractiveNft extends LineSession implements NftExecutor {
         name: 'nft -i',
         // -j: listings come back as JSON; commands are still read in nft's own syntax.
         argv: [options.nftPath ?? 'nft', '-j', '-i'],
+        env: { HOME: NFT_HOME },
+        retireAfter: options.retireAfter ?? RETIRE_AFTER,
         frame: (command) => `${command}\n${SENTINEL_COMMAND}\n`,
         take: (buffer) => {
           const end = buffer.indexOf(SENTINEL_OUTPUT);

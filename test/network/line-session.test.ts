@@ -1,0 +1,121 @@
+/**
+ * LineSession without a real tool: a fake child that answers each line, so
+ * the framing, the environment handed to the child and the replacement of a
+ * child after `retireAfter` commands are checked without root.
+ */
+import t from 'tap';
+import type { CommandRunner, LongRunningChild } from '../../src/network/linux/command.js';
+import { LineSession, type SessionProtocol } from '../../src/network/linux/line-session.js';
+
+interface FakeChild extends LongRunningChild {
+  readonly env: Readonly<Record<string, string>> | undefined;
+  readonly lines: string[];
+  ended: boolean;
+  killed: boolean;
+}
+
+/** Each child answers `cmd` with `<pid>:cmd` and the sentinel `END` with itself, a tick later. */
+function fakeRunner(): { runner: CommandRunner; children: FakeChild[] } {
+  const children: FakeChild[] = [];
+  const runner: CommandRunner = {
+    run: () => Promise.reject(new Error('not used')),
+    startMerged: (_argv, env) => {
+      const pid = children.length + 1;
+      let output: (chunk: string) => void = () => undefined;
+      const child: FakeChild = {
+        pid,
+        env,
+        lines: [],
+        ended: false,
+        killed: false,
+        write: (text) => {
+          for (const line of text.split('\n').filter((l) => l !== '')) {
+            child.lines.push(line);
+            setImmediate(() => output(line === 'END' ? 'END\n' : `${pid}:${line}\n`));
+          }
+          return true;
+        },
+        onOutput: (listener) => {
+          output = listener;
+        },
+        onExit: () => undefined,
+        end: () => {
+          child.ended = true;
+        },
+        kill: () => {
+          child.killed = true;
+        },
+      };
+      children.push(child);
+      return child;
+    },
+  };
+  return { runner, children };
+}
+
+function protocol(extra: Partial<SessionProtocol> = {}): SessionProtocol {
+  return {
+    name: 'fake',
+    argv: ['fake'],
+    frame: (command) => `${command}\nEND\n`,
+    take: (buffer) => {
+      const end = buffer.indexOf('END\n');
+      if (end < 0) return null;
+      return { answer: { ok: true, output: buffer.slice(0, end).trim() }, rest: buffer.slice(end + 4) };
+    },
+    ...extra,
+  };
+}
+
+t.test('the child gets the protocol\'s environment', async (t) => {
+  const { runner, children } = fakeRunner();
+  const session = new LineSession(runner, protocol({ env: { HOME: '/nonexistent/x' } }));
+  t.teardown(() => session.close());
+  t.same(await session.exec('a'), { ok: true, output: '1:a' });
+  t.same(children[0]?.env, { HOME: '/nonexistent/x' });
+});
+
+t.test('a child that has answered retireAfter commands is replaced, ending by its input', async (t) => {
+  const { runner, children } = fakeRunner();
+  const session = new LineSession(runner, protocol({ retireAfter: 2 }));
+  t.teardown(() => session.close());
+  const answers: string[] = [];
+  for (const c of ['a', 'b', 'c', 'd', 'e']) answers.push((await session.exec(c)).output);
+  t.same(answers, ['1:a', '1:b', '2:c', '2:d', '3:e'], 'two commands per child, in order, none lost');
+  t.equal(session.starts, 3);
+  t.equal(session.retired, 2);
+  t.same(
+    children.map((c) => [c.ended, c.killed]),
+    [
+      [true, false],
+      [true, false],
+      [false, false],
+    ],
+    'the retired children had their input closed (no signal); the current one runs',
+  );
+  // The next child is started at the retirement, before any command needs it.
+  t.same(children[2]?.lines, ['e', 'END']);
+});
+
+t.test('commands already waiting finish on the old child before it is retired', async (t) => {
+  const { runner } = fakeRunner();
+  const session = new LineSession(runner, protocol({ retireAfter: 2 }));
+  t.teardown(() => session.close());
+  const answers = await Promise.all(['a', 'b', 'c', 'd'].map((c) => session.exec(c)));
+  t.same(
+    answers.map((a) => a.output),
+    ['1:a', '1:b', '1:c', '1:d'],
+    'four pipelined commands: the child is not replaced while any waits',
+  );
+  t.equal(session.retired, 1, 'and is replaced once idle');
+  t.same((await session.exec('e')).output, '2:e');
+});
+
+t.test('without retireAfter one child serves every command', async (t) => {
+  const { runner } = fakeRunner();
+  const session = new LineSession(runner, protocol());
+  t.teardown(() => session.close());
+  for (let i = 0; i < 50; i++) await session.exec(`c${i}`);
+  t.equal(session.starts, 1);
+  t.equal(session.retired, 0);
+});
