@@ -254,7 +254,10 @@ export class TcpTransport implements Transport {
     for (const [id, address] of wanted) {
       const link = this.links.get(id);
       if (link === undefined) {
-        this.links.set(id, this.newLink(id, address));
+        const created = this.newLink(id, address);
+        this.links.set(id, created);
+        // Dialled now, not on the first message: a campaign or a takeover must not wait for a TCP and handshake round.
+        this.dial(created);
       } else if (link.address !== address) {
         this.logger.info({ peer: id, from: link.address, to: address }, 'peer address changed');
         link.address = address;
@@ -373,7 +376,7 @@ export class TcpTransport implements Transport {
     this.clearBackoff(link);
     link.failures = 0;
     link.state = 'idle';
-    if (link.queue.length > 0) this.dial(link);
+    this.dial(link);
     if (wasConnected) this.emit({ type: 'disconnected', peer: link.id, direction: 'outbound', reason });
   }
 
@@ -542,10 +545,10 @@ export class TcpTransport implements Transport {
     const delayMs = backoffDelayMs(link.failures, this.limits.backoffBaseMs, this.limits.backoffMaxMs, this.random);
     link.failures = Math.min(link.failures + 1, MAX_BACKOFF_EXPONENT);
     link.state = 'backoff';
+    // Redialled whether or not anything waits: the connection is kept up for the next message.
     link.backoffTimer = setTimeout(() => {
       link.backoffTimer = null;
-      if (link.queue.length > 0) this.dial(link);
-      else link.state = 'idle';
+      this.dial(link);
     }, delayMs);
   }
 

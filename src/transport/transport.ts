@@ -13,7 +13,7 @@ export interface PeerAddress {
 }
 
 export type PeerState =
-  /** Nothing to send yet; dialled on the next send. */
+  /** Not dialled yet. */
   | 'idle'
   | 'connecting'
   /** Connected, securing the socket and waiting for welcome. */
@@ -79,9 +79,10 @@ export interface Transport {
   /** Starts listening (a no-op for transports that do not listen). */
   start(): Promise<void>;
   /**
-   * The peers messages may be sent to. New peers are dialled lazily on
-   * their first message; removed peers are disconnected and their queue
-   * discarded; a changed address reconnects. The node's own id is ignored.
+   * The peers messages may be sent to. New peers are dialled at once and
+   * redialled (with back-off) whenever the connection is lost, so a message
+   * rarely waits for a connection; removed peers are disconnected and their
+   * queue discarded; a changed address reconnects. The node's own id is ignored.
    */
   setPeers(peers: ReadonlyArray<PeerAddress>): void;
   /** Queues each message for `message.to`. Never blocks, never throws for a down or unknown peer. */

@@ -50,6 +50,21 @@ t.test('a peer that is killed and restarted is reconnected', async (t) => {
   t.ok(a.events.filter((e) => e.type === 'connected' && e.direction === 'outbound').length === 2);
 });
 
+t.test('a known peer is connected before any message, and redialled after a loss with nothing to send', async (t) => {
+  const a = await startNode(t, 'a', { limits: fast });
+  const b1 = await startNode(t, 'b');
+  a.transport.setPeers([{ id: 'b', address: b1.address }]);
+  await waitFor(() => a.transport.peers()[0]?.state === 'connected', 'a connected to b without sending');
+  t.equal(a.transport.peers()[0]?.sentMessages, 0);
+
+  await b1.transport.close();
+  await waitFor(() => a.events.some((e) => e.type === 'disconnected' && e.peer === 'b'), 'a to notice');
+  const b2 = await startNode(t, 'b', { listen: b1.address });
+  await waitFor(() => a.transport.peers()[0]?.state === 'connected', 'a reconnected to the restarted b, still without sending');
+  t.equal(a.transport.peers()[0]?.reconnects, 1);
+  t.equal(b2.received.length, 0, 'no message was needed for it');
+});
+
 t.test('back-off grows exponentially with jitter in [0.5, 1) of the ceiling and is capped', async (t) => {
   const ceilings = [10, 20, 40, 80, 80, 80];
   for (const [failures, ceiling] of ceilings.entries()) {
