@@ -76,12 +76,12 @@ export function roleConfigFromSettings(
 // Eligibility.
 
 /** Readiness gate: never take the role before catching up, applying the current settings and policy, and hearing every monitor. */
-export function readinessGate(f: Facts): { readonly ready: boolean; readonly reasons: readonly string[] } {
+export function readinessGate(f: Facts, options: { readonly ownTermPending?: boolean } = {}): { readonly ready: boolean; readonly reasons: readonly string[] } {
   const { raft, local } = f.input;
   const reasons: string[] = [];
   if (f.me === undefined) reasons.push('this node is not registered in the cluster state yet');
   if (raft.applied < raft.commit) reasons.push(`not caught up with the committed log (applied ${raft.applied} of ${raft.commit})`);
-  if (f.isLeader && raft.appliedTerm !== raft.term) reasons.push('has not applied an entry of its own term yet');
+  if (f.isLeader && raft.appliedTerm !== raft.term && options.ownTermPending !== true) reasons.push('has not applied an entry of its own term yet');
   if (local.appliedConfigRevision !== f.state.configRevision) {
     reasons.push(`has not applied settings revision ${f.state.configRevision} (has ${local.appliedConfigRevision})`);
   }
@@ -112,13 +112,17 @@ export function updateOrderRule(state: ClusterState, candidate: NodeId): string 
   return `${target.id} runs version ${target.version}, older than the active ${holder.id} (${holder.version}); update ${target.id} first (R11)`;
 }
 
-/** Why this node may not take the role now (null when it may). `forced` skips health, readiness and version. */
-export function canTakeRole(f: Facts, forced: boolean): string | null {
+/**
+ * Why this node may not take the role now (null when it may). `forced` skips
+ * health, readiness and version; `ownTermPending` lets a new leader whose
+ * noop is not applied yet pass (plannedTakeoverRule).
+ */
+export function canTakeRole(f: Facts, forced: boolean, ownTermPending = false): string | null {
   if (f.kind !== 'data') return `${f.id} is a witness and never holds the active role`;
   if (f.me === undefined) return `${f.id} is not registered in the cluster state yet`;
   if (f.me.maintenance) return `${f.id} is in maintenance`;
   if (forced) return null;
-  const gate = readinessGate(f);
+  const gate = readinessGate(f, { ownTermPending });
   if (!gate.ready) return `${f.id} is not ready: ${gate.reasons.join('; ')}`;
   if (!healthOk(f.input.local.health)) return `${f.id} is ${f.input.local.health}`;
   return updateOrderRule(f.state, f.id);
@@ -319,6 +323,25 @@ export function failoverRule(f: Facts, out: RuleOutput): void {
 }
 
 /**
+ * Planned move (R13, failback, maintenance), this node its target and just
+ * elected: it proposes its grant at once, behind its noop, rather than after
+ * the noop is applied (one Raft round less). Its view may still lack entries
+ * the previous leader committed, but nothing can hide behind it: a grant is
+ * a compare-and-set of the epoch, so one that anything overtook (another
+ * grant, a member change) is refused when applied, and the ordinary rules
+ * run on the current view. The silence of the old holder does not rest on
+ * the view either: it released before handing leadership over, or lost its
+ * Raft lease before this node could be elected.
+ */
+function plannedTakeoverRule(f: Facts, out: RuleOutput): boolean {
+  const intent = f.intent;
+  if (intent === null || intent.to !== f.id || f.lease === null || f.lease.holder === f.id) return false;
+  if (canTakeRole(f, intent.reason === 'forced', true) !== null) return false;
+  propose(out, f, f.lease.epoch + 1, intent.reason, 'plannedTakeoverRule');
+  return true;
+}
+
+/**
  * Where a leader that will not take the role sends leadership: the target
  * of a pending intent, else the holder if it can serve (it keeps its
  * epoch), else the best eligible node, else the holder if it is at least
@@ -492,6 +515,7 @@ export function voidLeaseRule(f: Facts, out: RuleOutput): boolean {
 function leaderRules(f: Facts, out: RuleOutput): void {
   if (!f.isLeader) return;
   if (!f.viewCurrent) {
+    if (f.kind === 'data' && plannedTakeoverRule(f, out)) return;
     out.trace.push('leader: waiting for its own term to be applied');
     return;
   }

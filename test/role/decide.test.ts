@@ -119,6 +119,18 @@ const cases: Case[] = [
   { rule: 'failoverRule', name: 'the grant takes its reason from a committed intent naming this node',
     given: [as('fw2'), (w) => (w.intent = { to: 'fw2', reason: 'switchover' })],
     expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'switchover' }] } },
+  { rule: 'plannedTakeoverRule', name: 'the target of an intent, just elected, proposes its grant before its noop is applied',
+    given: [as('fw2'), (w) => (w.intent = { to: 'fw2', reason: 'switchover' }), raft({ appliedTerm: 4 })],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'switchover' }] } },
+  { rule: 'plannedTakeoverRule', name: 'a new leader without an intent naming it waits for its noop (a failover decides on a current view)',
+    given: [as('fw2'), silent('fw1', DEAD), raft({ appliedTerm: 4 })],
+    expect: { vips: 'release', actions: [] } },
+  { rule: 'plannedTakeoverRule', name: 'the target of an intent that has not applied the committed log yet waits',
+    given: [as('fw2'), (w) => (w.intent = { to: 'fw2', reason: 'switchover' }), raft({ appliedTerm: 4, lag: 2 })],
+    expect: { vips: 'release', actions: [] } },
+  { rule: 'plannedTakeoverRule', name: 'the target of an intent that is unhealthy does not propose early either',
+    given: [as('fw2'), (w) => (w.intent = { to: 'fw2', reason: 'failback' }), raft({ appliedTerm: 4 }), local({ health: 'failed' })],
+    expect: { vips: 'release', actions: [] } },
   { rule: 'failoverRule', name: 'a standby that is unhealthy does not take the role',
     given: [as('fw2'), silent('fw1', DEAD), local({ health: 'failed' })], expect: { vips: 'release', actions: [], role: 'none' } },
   { rule: 'failoverRule', name: 'a leader in maintenance hands leadership to the serving holder',
@@ -319,7 +331,7 @@ t.test('the table covers every condition code and every rule', async (t) => {
   const rules = [
     'leaseHoldRule', 'announceRule', 'bootstrapRule', 'readinessGate', 'failoverRule', 'updateOrderRule', 'witnessHandoffRule',
     'executeIntentRule', 'maintenanceRule', 'resourceFailureRule', 'guardedTakeoverRule', 'failbackRule', 'flapDampingRule',
-    'twoNodeUnilateralRule', 'policyOrderRule', 'voidLeaseRule',
+    'twoNodeUnilateralRule', 'policyOrderRule', 'voidLeaseRule', 'plannedTakeoverRule',
   ];
   t.same(rules.filter((r) => !seenRules.has(r)), [], 'rules without a case');
 });
