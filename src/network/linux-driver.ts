@@ -239,6 +239,7 @@ export class LinuxDriver implements NetworkDriver {
       if (this.closed) return;
       if (this.started) await this.release();
       this.closed = true;
+      this.announcer.close();
       this.nft.close();
       this.ipSession?.close();
     });
@@ -262,6 +263,7 @@ export class LinuxDriver implements NetworkDriver {
       const installed = await this.installFence([...this.knownVips.values()], null);
       if (installed !== null) errors.push(installed);
       this.started = true;
+      this.announcer.arm([...this.knownVips.values()]);
       await this.removeStray(new Set(), repaired, errors);
       return { repaired, errors };
     });
@@ -273,6 +275,7 @@ export class LinuxDriver implements NetworkDriver {
       const resolved = this.resolve(vips);
       if (!resolved.ok) return resolved;
       for (const e of resolved.entries) this.knownVips.set(e.vip.key, e);
+      this.announcer.arm(this.mergeEntries(resolved.entries, this.held?.entries ?? []));
       const union = this.mergeEntries(resolved.entries, this.held?.entries ?? []);
       if (this.started && sameKeys(union, this.fenceVips)) return { ok: true };
       const error = await this.installFence(union, this.currentLease());
@@ -295,6 +298,11 @@ export class LinuxDriver implements NetworkDriver {
   /** When the lease ends on the driver's clock, or null when nothing is held. */
   leaseExpiresAtMs(): number | null {
     return this.held === null ? null : this.held.expiresAtMs;
+  }
+
+  /** Process ids of the shells ready to send a takeover's first gratuitous ARP (tests). */
+  readyAnnouncerPids(): number[] {
+    return this.announcer.armed?.readyPids() ?? [];
   }
 
   /** The epoch whose lease lapsed: it will not be held again. */

@@ -261,19 +261,23 @@ t.test('announce: gratuitous ARP re-points a neighbour; refused without the leas
   t.ok(await announceRepoints(lab, driver, 3000), 'b now points the VIP at a');
 });
 
-t.test('announce: the whole burst and tail leave, and nothing after a release', async (t) => {
-  const { lab, driver } = await setup(t, { announce: { burstCount: 3, burstIntervalMs: 50, tailCount: 2, tailIntervalMs: 200 } });
-  // b counts the gratuitous ARPs for the VIP it receives.
+/** b counts the gratuitous ARPs for the VIP it receives (an nft counter); returns a reader of the count. */
+async function garpCounter(lab: PairLab): Promise<() => Promise<number>> {
   await lab.must(lab.runB, ['nft', '-f', '-'], {
     input: `table arp hpgarp {\nchain in {\ntype filter hook input priority 0\narp saddr ip ${NET.vip} arp daddr ip ${NET.vip} counter\n}\n}\n`,
   });
-  const received = async () => {
+  return async () => {
     const out = (await lab.must(lab.runB, ['nft', '-j', 'list', 'table', 'arp', 'hpgarp'])).stdout;
     const counter = (JSON.parse(out) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] }).nftables
       .flatMap((x) => x.rule?.expr ?? [])
       .find((e) => e.counter !== undefined);
     return counter?.counter?.packets ?? -1;
   };
+}
+
+t.test('announce: the whole burst and tail leave, and nothing after a release', async (t) => {
+  const { lab, driver } = await setup(t, { announce: { burstCount: 3, burstIntervalMs: 50, tailCount: 2, tailIntervalMs: 200 } });
+  const received = await garpCounter(lab);
   await driver.cleanupAtStart([VIP4]);
   await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 });
   t.same(await driver.announce([VIP4], 1), { ok: true });
@@ -283,6 +287,56 @@ t.test('announce: the whole burst and tail leave, and nothing after a release', 
   const atRelease = await received();
   await new Promise((r) => setTimeout(r, 700));
   t.equal(await received(), atRelease, 'nothing more of the second announcement after the release');
+});
+
+t.test('announce: the first packet comes from a shell started in advance, which sends nothing until told and ends with the driver', async (t) => {
+  const lab = new PairLab(`d${labs++}`);
+  t.teardown(() => lab.down());
+  await lab.up();
+  // Which arping command lines were started as a process, and which as a ready shell.
+  const spawned: string[] = [];
+  const armed: string[] = [];
+  const recording: CommandRunner = {
+    run: (argv, options) => {
+      if (argv.includes(paths.arping)) spawned.push(argv.join(' '));
+      return lab.runA.run(argv, options);
+    },
+    startMerged: (argv, env) => {
+      if (argv.includes(paths.arping)) armed.push(argv.join(' '));
+      return lab.runA.startMerged(argv, env);
+    },
+  };
+  const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', { runner: recording, paths, announce: { burstCount: 1, tailCount: 0 } });
+  t.teardown(() => driver.close());
+  if (paths.arpingFlavor !== 'iputils') {
+    t.comment(`skipped: ${paths.arping} is not iputils' arping, which is the only one armed`);
+    return;
+  }
+  const received = await garpCounter(lab);
+  await driver.cleanupAtStart([VIP4]);
+  t.equal(armed.length, 1, 'one shell made ready for the one IPv4 VIP at start');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(await received(), 0, 'a ready shell sends nothing by itself');
+
+  await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 });
+  t.same(await driver.announce([VIP4], 1), { ok: true });
+  t.ok(await waitFor(async () => (await received()) === 1, 2000), 'the announcement left');
+  t.same(spawned, [], 'from the ready shell: no process started for it');
+  t.ok(await waitFor(async () => armed.length === 2, 2000), 'a new shell is made ready after the use');
+
+  const pids = driver.readyAnnouncerPids();
+  t.equal(pids.length, 1);
+  await driver.close();
+  const gone = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  t.ok(await waitFor(async () => pids.every(gone), 2000), 'the ready shell ended with the driver');
+  t.equal(await received(), 1, 'and sent nothing');
 });
 
 t.test('announce: a lease as short as the fast profile\'s still announces (the packet is bounded by timeout, not skipped)', async (t) => {

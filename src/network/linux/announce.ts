@@ -20,6 +20,7 @@
  */
 import type { CommandRunner } from './command.js';
 import type { ParsedVip } from './address.js';
+import { ArmedArping } from './armed-arping.js';
 
 export interface AnnounceTiming {
   /** Packets sent at once after taking the VIPs (and on every re-announce). */
@@ -53,6 +54,8 @@ const KILLED_BY_TIMEOUT = 137;
 
 /** arping exits 1 when nobody answers, which is normal for gratuitous ARP. */
 const ARPING_NORMAL_EXITS: readonly number[] = [0, 1];
+/** An armed arping runs under timeout too, which kills it at the lease end. */
+const ARMED_NORMAL_EXITS: readonly number[] = [...ARPING_NORMAL_EXITS, KILLED_BY_TIMEOUT];
 
 /** Processes started and not yet finished are bounded: an announce storm must not fork-bomb. */
 const MAX_IN_FLIGHT = 64;
@@ -63,6 +66,8 @@ export class Announcer {
   private readonly running = new Set<AbortController>();
   /** Packets (processes) skipped because too many were running. */
   skipped = 0;
+  /** First packets sent from a shell started in advance (iputils' arping only). */
+  readonly armed: ArmedArping | null;
 
   constructor(
     private readonly runner: CommandRunner,
@@ -71,7 +76,17 @@ export class Announcer {
     /** Milliseconds of lease left on the driver's clock (<= 0: not held). */
     private readonly leaseLeftMs: () => number,
     private readonly onError: (line: string) => void,
-  ) {}
+  ) {
+    this.armed =
+      paths.arpingFlavor === 'iputils'
+        ? new ArmedArping(runner, paths.timeout, (t) => arpingArgv(paths.arping, 'iputils', t, 1, 0, 0), ARMED_NORMAL_EXITS, onError)
+        : null;
+  }
+
+  /** The VIPs a takeover may announce: their first packet is made ready in advance. */
+  arm(targets: readonly AnnounceTarget[]): void {
+    this.armed?.arm(targets);
+  }
 
   /** Starts the burst and the tail; returns an error sentence when nothing could be sent. */
   start(targets: readonly AnnounceTarget[]): string | null {
@@ -89,7 +104,8 @@ export class Announcer {
       if (target.vip.family === 4 && this.paths.arpingFlavor === 'habets') {
         this.arping(target, this.timing.burstCount, this.timing.burstIntervalMs);
       } else {
-        one();
+        const fired = target.vip.family === 4 && this.armed !== null && this.armed.fire(target, this.leaseLeftMs());
+        if (!fired) one();
         for (let i = 1; i < this.timing.burstCount; i++) timers.push(setTimeout(one, i * this.timing.burstIntervalMs));
       }
       const tailStartMs = this.timing.burstCount * this.timing.burstIntervalMs;
@@ -98,11 +114,18 @@ export class Announcer {
     return null;
   }
 
-  /** Stops every pending packet and every running announcement process (release, close). */
+  /** Stops every pending packet and every running announcement process (release); the ready shells stay. */
   stopAll(): void {
     for (const key of [...this.timers.keys()]) this.cancel(key);
     for (const controller of this.running) controller.abort();
     this.running.clear();
+    this.armed?.stopFired();
+  }
+
+  /** stopAll, and the ready shells too (the driver closes). */
+  close(): void {
+    this.stopAll();
+    this.armed?.close();
   }
 
   private cancel(key: string): void {
