@@ -262,6 +262,8 @@ export class LinuxDriver implements NetworkDriver {
       this.ipSession?.warm();
       const installed = await this.installFence([...this.knownVips.values()], null);
       if (installed !== null) errors.push(installed);
+      // Read-only, so that the ip child has looked the devices up before a takeover needs them.
+      for (const device of new Set([...this.knownVips.values()].map((e) => e.device))) await this.ipSession?.exec(`link show dev ${device}`);
       this.started = true;
       this.announcer.arm([...this.knownVips.values()]);
       await this.removeStray(new Set(), repaired, errors);
@@ -344,19 +346,21 @@ export class LinuxDriver implements NetworkDriver {
     const renewKeys = new Set(renewing && previous !== null ? previous.entries.map((e) => e.vip.key) : []);
     const toRenew = entries.filter((e) => renewKeys.has(e.vip.key));
     const toAdd = entries.filter((e) => !renewKeys.has(e.vip.key));
+    const newEpoch = previous === null || previous.epoch !== desired.epoch;
+    // A takeover adds its addresses while the lease is written (two children
+    // at once): until the lease element exists the fence keeps them silent.
+    const early = newEpoch ? entries.filter((e) => !this.placed.has(e.vip.key)).map((e) => ({ e, added: this.addAddress(e) })) : [];
     const sentAtMs = this.clock();
     const result = await this.writeLease(toRenew, toAdd, timeoutMs);
     if (!result.ok) {
-      if (!isNotFound(result.output)) return fail(`fence lease not written: ${firstLine(result.output)}`);
-      // ENOENT: the lease lapsed, or someone removed our table or elements.
-      const tampered = await this.tamperedWhileHeld(previous);
-      if (tampered === null && !renewing) return fail(`fence lease not written: ${firstLine(result.output)}`);
-      if (tampered === null) return this.lapse(`the kernel lease had lapsed: ${firstLine(result.output)}`);
-      const restored = await this.installFence(this.fenceVips, { entries, timeoutMs: Math.floor(desired.fenceMs - (this.clock() - calledAtMs)) });
-      if (restored !== null) return fail(`fence restore failed: ${restored}`);
-      this.noteRepair(`fence restored while holding epoch ${desired.epoch}: ${tampered}`);
+      const failed = await this.leaseNotWritten(result.output, previous, renewing, entries, desired, calledAtMs);
+      if (failed !== null) {
+        // Not held: what was added alongside goes again (the fence kept it silent meanwhile).
+        for (const { e, added } of early) if ((await added) === null) await this.removeAddress(e, e.vip.prefixLength, e.device);
+        return failed;
+      }
     }
-    if (previous === null || previous.epoch !== desired.epoch) {
+    if (newEpoch) {
       this.placed = new Set();
       this.lapsedEpoch = null;
     }
@@ -372,7 +376,7 @@ export class LinuxDriver implements NetworkDriver {
     }
     for (const e of entries) {
       if (this.placed.has(e.vip.key)) continue;
-      const error = await this.addAddress(e);
+      const error = await (early.find((x) => x.e.vip.key === e.vip.key)?.added ?? this.addAddress(e));
       if (error === null) this.placed.add(e.vip.key);
       else errors.push(error);
     }
@@ -389,6 +393,26 @@ export class LinuxDriver implements NetworkDriver {
       }
     }
     return errors.length === 0 ? { ok: true } : fail(errors.join('; '));
+  }
+
+  /** A lease write that failed: the result to return, or null when a tampered fence was restored with the lease in it. */
+  private async leaseNotWritten(
+    output: string,
+    previous: Held | null,
+    renewing: boolean,
+    entries: readonly VipEntry[],
+    desired: Extract<DesiredVipState, { hold: true }>,
+    calledAtMs: number,
+  ): Promise<DriverResult | null> {
+    if (!isNotFound(output)) return fail(`fence lease not written: ${firstLine(output)}`);
+    // ENOENT: the lease lapsed, or someone removed our table or elements.
+    const tampered = await this.tamperedWhileHeld(previous);
+    if (tampered === null && !renewing) return fail(`fence lease not written: ${firstLine(output)}`);
+    if (tampered === null) return this.lapse(`the kernel lease had lapsed: ${firstLine(output)}`);
+    const restored = await this.installFence(this.fenceVips, { entries, timeoutMs: Math.floor(desired.fenceMs - (this.clock() - calledAtMs)) });
+    if (restored !== null) return fail(`fence restore failed: ${restored}`);
+    this.noteRepair(`fence restored while holding epoch ${desired.epoch}: ${tampered}`);
+    return null;
   }
 
   private async writeLease(toRenew: readonly VipEntry[], toAdd: readonly VipEntry[], timeoutMs: number) {

@@ -135,6 +135,25 @@ t.test('fence: answers while renewed, silent within the lease once renewals stop
   t.notOk(await lab.arpAnswers(NET.vip), 'no ARP answer after expiry');
 });
 
+t.test('a takeover whose lease cannot be written leaves no address behind (the address is added alongside the lease write)', async (t) => {
+  const lab = new PairLab(`d${labs++}`);
+  t.teardown(() => lab.down());
+  await lab.up();
+  // Every command of the long-lived nft child fails; one-shot nft (the fence install) works.
+  const brokenSession: CommandRunner = {
+    run: (argv, options) => lab.runA.run(argv, options),
+    startMerged: (argv, env) => (argv.includes('-i') && argv.some((a) => a.endsWith('nft')) ? lab.runA.startMerged(['sh', '-c', 'exit 3'], env) : lab.runA.startMerged(argv, env)),
+  };
+  const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', { runner: brokenSession, paths, announce: { burstCount: 1, tailCount: 0 } });
+  t.teardown(() => driver.close());
+  await driver.cleanupAtStart([VIP4]);
+  const r = await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 });
+  t.equal(r.ok, false);
+  t.match(r.ok ? '' : r.error, /fence lease not written: nft -i exited/);
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'the VIP added alongside is gone again');
+  t.equal(driver.holding(), null);
+});
+
 t.test('renew only if still held: a lapsed lease is not resurrected', async (t) => {
   const events: LinuxDriverEvent[] = [];
   const { lab, driver } = await setup(t, { events });
