@@ -86,6 +86,8 @@ export class Agent {
   private nowTick = 0;
   private memory: RoleMemory = initialRoleMemory();
   private lastInputValue: RoleInput | null = null;
+  /** Who was heard when, as the last role pass saw it (isReachable). */
+  private passReach: ReachabilityView | null = null;
   private lastDecisionValue: RoleDecision | null = null;
   private readonly lastHeardTick = new Map<NodeId, number>();
   private readonly vips = new VipPipeline();
@@ -246,9 +248,14 @@ export class Agent {
     return this.vips.applied.hold;
   }
 
+  /**
+   * As of the last role pass, so that status, health reports and events agree
+   * with that pass's conditions: a message arriving since advances the clock,
+   * which could show a member unreachable before any pass has said so.
+   */
   isReachable(id: NodeId): boolean {
     // Before the first role pass, the timers of the applied settings (not a number of its own).
-    return peerReachable(this.reach(), id, this.lastInputValue?.config.electionTicks ?? tickTimers(this.state.settings, TICK_MS).electionTicks);
+    return peerReachable(this.passReach ?? this.reach(), id, this.lastInputValue?.config.electionTicks ?? tickTimers(this.state.settings, TICK_MS).electionTicks);
   }
 
   /** Who this node heard from and when (peers heard directly, or vouched for by the leader's report). */
@@ -342,6 +349,7 @@ export class Agent {
     this.memory = decision.memory;
     const previousConditions = this.lastDecisionValue?.conditions ?? [];
     this.lastInputValue = input;
+    this.passReach = { ...this.reach(), lastHeardTick: new Map(this.lastHeardTick) };
     this.lastDecisionValue = decision;
     this.carryOut(decision.actions);
     this.maybeRegister();
