@@ -67,6 +67,7 @@ export function raftView(status: RaftStatus, applied: number, appliedTerm: numbe
     lastIndex: status.lastIndex,
     appliedTerm,
     leaseRemainingTicks: status.leaseRemainingTicks,
+    termStartIndex: status.termStartIndex,
     ticksSinceLeaderContact: status.ticksSinceLeaderContact,
     match: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.match])),
     ticksSinceAck: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.ticksSinceHeard])),

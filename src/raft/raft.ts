@@ -114,6 +114,8 @@ export interface RaftStatus {
   readonly membership: Membership;
   /** Index of the newest membership change the leader proposed; a new one waits until commit passes it. */
   readonly pendingMembershipIndex: number;
+  /** Leader: index of its noop, the first entry of its term (every entry before it comes from earlier leaders); 0 otherwise. */
+  readonly termStartIndex: number;
   /** Per-follower replication state by node id (not this node); empty unless leader. */
   readonly progress: Readonly<Record<NodeId, PeerStatus>>;
   /**
@@ -181,6 +183,8 @@ export class Raft {
   private readonly votes = new Map<NodeId, boolean>();
   private readonly progress = new Map<NodeId, Progress>();
   private pendingConfIndex = 0;
+  /** Leader: index of its noop, the first entry of its term. */
+  private termStartIndex = 0;
   private uncommittedBytes = 0;
   private transferee: NodeId | null = null;
   private transferElapsed = 0;
@@ -481,6 +485,7 @@ export class Raft {
       snapshotMembership: this.snapMembership,
       membership: this.membership,
       pendingMembershipIndex: this.pendingConfIndex,
+      termStartIndex: this.role === 'leader' ? this.termStartIndex : 0,
       progress,
       leaseRemainingTicks: this.leaseRemainingTicks(),
       ticksSinceLeaderContact: Math.min(this.ticksSinceLeaderContact, NEVER_HEARD_TICKS),
@@ -580,6 +585,7 @@ export class Raft {
     self.maybeUpdate(last);
     self.becomeReplicate(this.now);
     this.appendEntry({ type: 'noop' });
+    this.termStartIndex = this.log.lastIndex();
     // No membership change until our noop, and so every earlier entry, commits.
     this.pendingConfIndex = this.log.lastIndex();
     this.flushBroadcast();

@@ -323,19 +323,21 @@ export function failoverRule(f: Facts, out: RuleOutput): void {
 }
 
 /**
- * Planned move (R13, failback, maintenance), this node its target and just
+ * A planned move (an intent of any reason), this node its target and just
  * elected: it proposes its grant at once, behind its noop, rather than after
- * the noop is applied (one Raft round less). Its view may still lack entries
- * the previous leader committed, but nothing can hide behind it: a grant is
- * a compare-and-set of the epoch, so one that anything overtook (another
- * grant, a member change) is refused when applied, and the ordinary rules
- * run on the current view. The silence of the old holder does not rest on
- * the view either: it released before handing leadership over, or lost its
- * Raft lease before this node could be elected.
+ * the noop is applied (one Raft round less). Not on a partial view: it must
+ * have applied every entry before its noop, which is everything earlier
+ * leaders committed; and the grant stays a compare-and-set of the epoch at
+ * apply. The old holder's silence does not rest on the view: it released
+ * before handing leadership over, or lost its Raft lease before this node
+ * could be elected.
  */
 function plannedTakeoverRule(f: Facts, out: RuleOutput): boolean {
   const intent = f.intent;
   if (intent === null || intent.to !== f.id || f.lease === null || f.lease.holder === f.id) return false;
+  // Every entry before its noop applied: by leader completeness that is every entry an earlier leader
+  // committed, so no newer intent, settings or policy is missing from the view it decides on.
+  if (f.input.raft.applied < f.input.raft.termStartIndex - 1) return false;
   if (canTakeRole(f, intent.reason === 'forced', true) !== null) return false;
   propose(out, f, f.lease.epoch + 1, intent.reason, 'plannedTakeoverRule');
   return true;

@@ -25,6 +25,8 @@ export interface RaftView {
   readonly appliedTerm: number;
   /** Leader: ticks it may still assume no other leader exists. 0 otherwise. */
   readonly leaseRemainingTicks: number;
+  /** Leader: index of its noop, the first entry of its term; 0 otherwise. */
+  readonly termStartIndex: number;
   readonly ticksSinceLeaderContact: number;
   /** Leader: highest index known replicated on each peer. Empty otherwise. */
   readonly match: Readonly<Record<NodeId, number>>;

@@ -34,6 +34,22 @@ t.test('three nodes: a campaign elects one leader; the others follow it and comm
   t.end();
 });
 
+t.test('a leader reports the index of its noop as the start of its term; followers report 0', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  t.equal(c.raft('a').status().termStartIndex, 7, 'after 6 bootstrap entries');
+  c.propose('a', 'x');
+  t.equal(c.raft('a').status().termStartIndex, 7, 'later entries do not move it');
+  t.equal(c.raft('b').status().termStartIndex, 0);
+  c.stabilize();
+  c.raft('a').transferLeadership('b');
+  c.stabilize();
+  t.equal(c.raft('b').status().role, 'leader');
+  t.equal(c.raft('b').status().termStartIndex, c.raft('b').status().lastIndex, 'the new leader: its own noop, the last entry');
+  t.equal(c.raft('a').status().termStartIndex, 0, 'the old leader, now a follower');
+  t.end();
+});
+
 t.test('election timeouts are randomised in [electionTicks, 2*electionTicks)', (t) => {
   const seen = new Set<number>();
   for (let seed = 1; seed <= 40; seed++) {

@@ -61,6 +61,8 @@ export interface World {
     term: number;
     appliedTerm: number;
     leaseRemainingTicks: number;
+    /** A leader whose noop is not applied: entries of earlier terms before its noop it has not applied yet. */
+    priorUnapplied: number;
     ticksSinceLeaderContact: number;
     /** Entries committed but not applied here. */
     lag: number;
@@ -109,6 +111,7 @@ export function defaultWorld(): World {
       term: 5,
       appliedTerm: 5,
       leaseRemainingTicks: 8,
+      priorUnapplied: 0,
       ticksSinceLeaderContact: 0,
       lag: 0,
       indexOffset: 0,
@@ -216,6 +219,8 @@ export function input(...patches: Patch[]): RoleInput {
       lastIndex: commit + w.raft.lag,
       appliedTerm: w.raft.appliedTerm,
       leaseRemainingTicks: w.raft.role === 'leader' ? w.raft.leaseRemainingTicks : 0,
+      // Its noop: applied once an entry of its own term is, else the next entry after what it applied.
+      termStartIndex: w.raft.role !== 'leader' ? 0 : commit + (w.raft.appliedTerm === w.raft.term ? 0 : 1 + w.raft.priorUnapplied),
       ticksSinceLeaderContact: w.raft.ticksSinceLeaderContact,
       match: w.raft.role === 'leader' ? { ...match, ...w.raft.match } : {},
       ticksSinceAck:
