@@ -263,7 +263,10 @@ export class LinuxDriver implements NetworkDriver {
       const installed = await this.installFence([...this.knownVips.values()], null);
       if (installed !== null) errors.push(installed);
       // Read-only, so that the ip child has looked the devices up before a takeover needs them.
-      for (const device of new Set([...this.knownVips.values()].map((e) => e.device))) await this.ipSession?.exec(`link show dev ${device}`);
+      for (const device of new Set([...this.knownVips.values()].map((e) => e.device))) {
+        const looked = await this.ipSession?.exec(`link show dev ${device}`);
+        if (looked !== undefined && !looked.ok) errors.push(`VIP device ${device}: ${firstLine(looked.output)}`);
+      }
       this.started = true;
       this.announcer.arm([...this.knownVips.values()]);
       await this.removeStray(new Set(), repaired, errors);
@@ -277,8 +280,8 @@ export class LinuxDriver implements NetworkDriver {
       const resolved = this.resolve(vips);
       if (!resolved.ok) return resolved;
       for (const e of resolved.entries) this.knownVips.set(e.vip.key, e);
-      this.announcer.arm(this.mergeEntries(resolved.entries, this.held?.entries ?? []));
       const union = this.mergeEntries(resolved.entries, this.held?.entries ?? []);
+      this.announcer.arm(union);
       if (this.started && sameKeys(union, this.fenceVips)) return { ok: true };
       const error = await this.installFence(union, this.currentLease());
       return error === null ? { ok: true } : fail(error);
@@ -356,8 +359,13 @@ export class LinuxDriver implements NetworkDriver {
       const failed = await this.leaseNotWritten(result.output, previous, renewing, entries, desired, calledAtMs);
       if (failed !== null) {
         // Not held: what was added alongside goes again (the fence kept it silent meanwhile).
-        for (const { e, added } of early) if ((await added) === null) await this.removeAddress(e, e.vip.prefixLength, e.device);
-        return failed;
+        const left: string[] = [];
+        for (const { e, added } of early) {
+          if ((await added) !== null) continue;
+          const error = await this.removeAddress(e, e.vip.prefixLength, e.device);
+          if (error !== null) left.push(error);
+        }
+        return left.length === 0 || failed.ok ? failed : fail(`${failed.error}; ${left.join('; ')}`);
       }
     }
     if (newEpoch) {
@@ -409,7 +417,10 @@ export class LinuxDriver implements NetworkDriver {
     const tampered = await this.tamperedWhileHeld(previous);
     if (tampered === null && !renewing) return fail(`fence lease not written: ${firstLine(output)}`);
     if (tampered === null) return this.lapse(`the kernel lease had lapsed: ${firstLine(output)}`);
-    const restored = await this.installFence(this.fenceVips, { entries, timeoutMs: Math.floor(desired.fenceMs - (this.clock() - calledAtMs)) });
+    const timeoutMs = Math.floor(desired.fenceMs - (this.clock() - calledAtMs));
+    // installFence leaves a lease this short out: the fence would be back, the lease not.
+    if (timeoutMs < MIN_LEASE_MS) return fail(`fence tampered (${tampered}) and too little of the lease left to restore it with (${timeoutMs} ms)`);
+    const restored = await this.installFence(this.fenceVips, { entries, timeoutMs });
     if (restored !== null) return fail(`fence restore failed: ${restored}`);
     this.noteRepair(`fence restored while holding epoch ${desired.epoch}: ${tampered}`);
     return null;

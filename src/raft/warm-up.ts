@@ -9,6 +9,7 @@
  * throwaway cores elect a leader, replicate, hand leadership over and
  * replicate again; nothing leaves this function (no I/O, a fixed seed).
  */
+import { assert } from '../util/assert.js';
 import { Raft } from './raft.js';
 import { DEFAULT_LIMITS, type Membership, type Message, type NodeId } from './types.js';
 
@@ -53,6 +54,7 @@ export function warmUpRaftCore(): WarmUpResult {
       if (outbox.length === 0) return;
       for (const m of outbox) nodes.get(m.to)?.step(m);
     }
+    assert(false, 'warm-up: the in-memory cores did not settle within 100 rounds');
   };
   const leader = (): Raft | undefined => [...nodes.values()].find((n) => n.status().role === 'leader');
   const replicate = (): void => {

@@ -1,6 +1,6 @@
 /**
  * The peer transport over TCP. Each peer gets one outbound connection,
- * dialled on demand, used only to send; a peer's messages to us arrive on
+ * dialled as soon as the peer is known and kept up, used only to send; a peer's messages to us arrive on
  * the connection it dialled. Every connection starts with a handshake
  * (hello -> welcome | reject) naming the protocol version, cluster and both
  * node ids. Nothing here awaits across peers: each peer has its own socket,

@@ -93,8 +93,18 @@ t.test('a child that has answered retireAfter commands is replaced, ending by it
     ],
     'the retired children had their input closed (no signal); the current one runs',
   );
-  // The next child is started at the retirement, before any command needs it.
   t.same(children[2]?.lines, ['e', 'END']);
+});
+
+t.test('the replacement starts soon after the retirement, not inside the answer that retired the old one', async (t) => {
+  const { runner, children } = fakeRunner();
+  const session = new LineSession(runner, protocol({ retireAfter: 1 }));
+  t.teardown(() => session.close());
+  await session.exec('a');
+  t.equal(children.length, 1, 'the caller of the last answer goes on before any process is started');
+  await new Promise((r) => setImmediate(r));
+  t.equal(children.length, 2, 'then the next child starts, before any command needs it');
+  t.same((await session.exec('b')).output, '2:b');
 });
 
 t.test('commands already waiting finish on the old child before it is retired', async (t) => {

@@ -21,6 +21,7 @@
 import type { CommandRunner } from './command.js';
 import type { ParsedVip } from './address.js';
 import { ArmedArping } from './armed-arping.js';
+import { unreachable } from '../../util/assert.js';
 
 export interface AnnounceTiming {
   /** Packets sent at once after taking the VIPs (and on every re-announce). */
@@ -77,10 +78,17 @@ export class Announcer {
     private readonly leaseLeftMs: () => number,
     private readonly onError: (line: string) => void,
   ) {
-    this.armed =
-      paths.arpingFlavor === 'iputils'
-        ? new ArmedArping(runner, paths.timeout, (t) => arpingArgv(paths.arping, 'iputils', t, 1, 0, 0), ARMED_NORMAL_EXITS, onError)
-        : null;
+    switch (paths.arpingFlavor) {
+      case 'iputils':
+        this.armed = new ArmedArping(runner, paths.timeout, (t) => arpingArgv(paths.arping, 'iputils', t, 1, 0, 0), ARMED_NORMAL_EXITS, onError);
+        break;
+      case 'habets':
+        // Its 40 ms start-up is in the packet's path whatever starts it.
+        this.armed = null;
+        break;
+      default:
+        unreachable(paths.arpingFlavor);
+    }
   }
 
   /** The VIPs a takeover may announce: their first packet is made ready in advance. */
@@ -135,8 +143,8 @@ export class Announcer {
 
   private arping(target: AnnounceTarget, count: number, intervalMs: number): void {
     const left = this.leaseLeftMs();
-    if (left <= 0) return;
-    const deadlineMs = Math.min(left, count * Math.max(intervalMs, 1) + 200);
+    if (leaseSeconds(left) === null) return;
+    const deadlineMs = Math.min(Math.floor(left), count * Math.max(intervalMs, 1) + 200);
     const argv = arpingArgv(this.paths.arping, this.paths.arpingFlavor, target, count, intervalMs, deadlineMs);
     if (this.paths.arpingFlavor === 'habets') this.launch(argv, deadlineMs + 1000, ARPING_NORMAL_EXITS);
     else this.launchBounded(argv, left, ARPING_NORMAL_EXITS);
@@ -144,20 +152,23 @@ export class Announcer {
 
   private na6(target: AnnounceTarget): void {
     const left = this.leaseLeftMs();
-    if (this.paths.na6 === null || left <= 0) return;
+    if (this.paths.na6 === null || leaseSeconds(left) === null) return;
     const a = target.vip.address;
     this.launchBounded([this.paths.na6, '-i', target.device, '-s', a, '-d', 'ff02::1', '-t', a, '-o', '-e'], left, [0]);
   }
 
   /**
    * A tool that sends at once and has no deadline of its own runs under
-   * `timeout -s KILL`, started with what is left of the lease: a start
-   * delayed past the lease end (a loaded host) sends nothing, without
-   * relying on the agent, which may be frozen by then.
+   * `timeout -s KILL`, started with what is left of the lease: it is killed
+   * at the lease end (counted from when timeout starts, a few ms after the
+   * agent measured the lease), without relying on the agent, which may be
+   * frozen by then.
    */
   private launchBounded(argv: readonly string[], leftMs: number, normalExits: readonly number[]): void {
+    const seconds = leaseSeconds(leftMs);
+    if (seconds === null) return;
     // --foreground: only the tool is killed, so timeout itself exits 137 rather than dying with its process group.
-    const bounded = [this.paths.timeout, '--foreground', '-s', 'KILL', (leftMs / 1000).toFixed(3), ...argv];
+    const bounded = [this.paths.timeout, '--foreground', '-s', 'KILL', seconds, ...argv];
     // Killed at the lease end while still waiting for replies (iputils' arping waits a second): as meant.
     this.launch(bounded, leftMs + 1000, [...normalExits, KILLED_BY_TIMEOUT]);
   }
@@ -170,7 +181,8 @@ export class Announcer {
     }
     const controller = new AbortController();
     this.running.add(controller);
-    void this.runner.run(argv, { timeoutMs, signal: controller.signal }).then((result) => {
+    // SIGTERM, not SIGKILL: timeout passes it on to the tool it runs; killed outright it would leave the tool running without a deadline.
+    void this.runner.run(argv, { timeoutMs, signal: controller.signal, killSignal: 'SIGTERM' }).then((result) => {
       this.running.delete(controller);
       if (controller.signal.aborted) return;
       if (result.failure !== null) this.onError(result.failure);
@@ -179,6 +191,16 @@ export class Announcer {
       }
     });
   }
+}
+
+/**
+ * What is left of the lease as a duration for timeout(1): whole
+ * milliseconds, rounded down, in seconds; null below one millisecond, where
+ * nothing may be sent (timeout reads a duration of 0 as no limit at all).
+ */
+export function leaseSeconds(leftMs: number): string | null {
+  const ms = Math.floor(leftMs);
+  return ms >= 1 ? (ms / 1000).toFixed(3) : null;
 }
 
 /**
@@ -203,7 +225,7 @@ export function arpingArgv(
     case 'habets': {
       const argv = [arping, '-q', '-U', '-S', a, '-i', target.device, '-c', String(count)];
       if (count > 1) argv.push('-W', (intervalMs / 1000).toFixed(3));
-      argv.push('-w', (deadlineMs / 1000).toFixed(3), a);
+      argv.push('-w', (Math.floor(deadlineMs) / 1000).toFixed(3), a);
       return argv;
     }
   }

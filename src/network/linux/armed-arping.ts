@@ -11,14 +11,17 @@
  * one is used once and replaced shortly after, off the takeover path.
  * iputils' arping only (Habets' needs 40 ms to start whatever starts it).
  */
-import type { AnnounceTarget } from './announce.js';
+import { leaseSeconds, type AnnounceTarget } from './announce.js';
 import type { CommandRunner, LongRunningChild } from './command.js';
 
 /**
  * `$0` is timeout, `$@` the arping command line; the one line read must be a
- * number of seconds, anything else ends the shell without sending.
+ * positive number of seconds (timeout reads 0 as no limit), anything else
+ * ends the shell without sending.
  */
-const SCRIPT = 'read -r left || exit 0; case "$left" in ""|*[!0-9.]*) exit 2;; esac; exec "$0" --foreground -s KILL "$left" "$@"';
+export const ARMED_SCRIPT =
+  'read -r left || exit 0; case "$left" in ""|*[!0-9.]*|*.*.*|.*) exit 2;; esac; case "$left" in *[1-9]*) ;; *) exit 2;; esac; ' +
+  'exec "$0" --foreground -s KILL "$left" "$@"';
 
 /** How long after a use the replacement is started: after the takeover's busy moments. */
 export const REARM_DELAY_MS = 250;
@@ -73,12 +76,22 @@ export class ArmedArping {
   fire(target: AnnounceTarget, leaseLeftMs: number): boolean {
     const key = keyOf(target);
     const armed = this.armed.get(key);
-    if (armed === undefined || leaseLeftMs <= 0) return false;
+    const seconds = leaseSeconds(leaseLeftMs);
+    if (armed === undefined || seconds === null) return false;
     this.armed.delete(key);
+    // A shell that is gone takes nothing: the caller starts a process instead.
+    if (!armed.child.write(`${seconds}\n`)) {
+      armed.child.kill();
+      return false;
+    }
     armed.fired = true;
     this.inFlight.add(armed);
-    armed.child.write(`${(leaseLeftMs / 1000).toFixed(3)}\n`);
     armed.child.end();
+    this.rearmLater(key);
+    return true;
+  }
+
+  private rearmLater(key: string): void {
     const timer = setTimeout(() => {
       this.rearmTimers.delete(timer);
       const wanted = this.wanted.get(key);
@@ -86,12 +99,12 @@ export class ArmedArping {
     }, REARM_DELAY_MS);
     timer.unref();
     this.rearmTimers.add(timer);
-    return true;
   }
 
   /** Stops packets already fired (a release); the ready shells stay ready. */
   stopFired(): void {
-    for (const armed of this.inFlight) armed.child.kill();
+    // SIGTERM: the shell has become timeout, which passes it on to arping (SIGKILL would orphan arping).
+    for (const armed of this.inFlight) armed.child.kill('SIGTERM');
     this.inFlight.clear();
   }
 
@@ -111,17 +124,20 @@ export class ArmedArping {
   }
 
   private start(key: string, target: AnnounceTarget): void {
-    const child = this.runner.startMerged(['/bin/sh', '-c', SCRIPT, this.timeoutPath, ...this.arpingArgv(target)]);
+    const child = this.runner.startMerged(['/bin/sh', '-c', ARMED_SCRIPT, this.timeoutPath, ...this.arpingArgv(target)]);
     this.started++;
     const armed: Armed = { child, fired: false, output: '' };
     this.armed.set(key, armed);
     child.onOutput((chunk) => {
       if (armed.output.length < MAX_OUTPUT_CHARS) armed.output += chunk;
     });
-    child.onExit((code) => {
+    child.onExit((code, signal) => {
       if (!armed.fired) {
-        // Killed by arm() or close(), or gone by itself: the next fire() starts a process instead.
-        if (this.armed.get(key) === armed) this.armed.delete(key);
+        // arm() and close() take a shell out of the map before they kill it: one still in it ended by itself.
+        if (this.armed.get(key) !== armed) return;
+        this.armed.delete(key);
+        this.onError(`the ready shell for ${key} ended (${signal ?? `code ${code}`}): ${armed.output.trim().split('\n')[0] ?? ''}; starting another`);
+        this.rearmLater(key);
         return;
       }
       const stopped = !this.inFlight.delete(armed);

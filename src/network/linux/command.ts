@@ -25,6 +25,8 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Aborting kills the command (SIGKILL); the result then carries a failure. */
   readonly signal?: AbortSignal;
+  /** The signal for aborting and for the timeout (default SIGKILL); SIGTERM lets a wrapper such as timeout(1) stop its child. */
+  readonly killSignal?: 'SIGTERM' | 'SIGKILL';
 }
 
 /** A child kept running with pipes (the long-lived `nft -i`). */
@@ -34,7 +36,8 @@ export interface LongRunningChild {
   onExit(listener: (code: number | null, signal: string | null) => void): void;
   /** Closes its input: a tool reading lines then exits by itself. */
   end(): void;
-  kill(): void;
+  /** SIGKILL unless told otherwise. */
+  kill(signal?: 'SIGTERM' | 'SIGKILL'): void;
   readonly pid: number | undefined;
 }
 
@@ -87,8 +90,8 @@ function wrapChild(child: ChildProcessWithoutNullStreams): LongRunningChild {
     end: () => {
       child.stdin.end();
     },
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    kill: (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
   };
 }
@@ -106,13 +109,14 @@ function runProcess(argv: readonly string[], options: RunOptions): Promise<Comma
       env: options.env === undefined ? process.env : { ...process.env, ...options.env },
     });
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const killSignal = options.killSignal ?? 'SIGKILL';
     const timer = setTimeout(() => {
       failure = `${command} did not finish within ${timeoutMs} ms and was killed`;
-      child.kill('SIGKILL');
+      child.kill(killSignal);
     }, timeoutMs);
     const abort = (): void => {
       failure = `${command} was stopped`;
-      child.kill('SIGKILL');
+      child.kill(killSignal);
     };
     if (options.signal?.aborted === true) abort();
     else options.signal?.addEventListener('abort', abort, { once: true });

@@ -55,6 +55,7 @@ const MAX_BUFFER_CHARS = 1_000_000;
 
 export class LineSession {
   private child: LongRunningChild | null = null;
+  private closed = false;
   /** Commands the current child has answered. */
   private answered = 0;
   private buffer = '';
@@ -94,6 +95,7 @@ export class LineSession {
   }
 
   close(): void {
+    this.closed = true;
     this.fail(`${this.protocol.name} session closed`);
   }
 
@@ -144,7 +146,10 @@ export class LineSession {
     old.end();
     setTimeout(() => old.kill(), RETIRE_GRACE_MS).unref();
     this.retired++;
-    this.ensureChild();
+    // After the caller of this answer has gone on: starting a process blocks the event loop for a few ms.
+    setImmediate(() => {
+      if (this.child === null && !this.closed) this.ensureChild();
+    });
   }
 
   /** Fails every waiting command and drops the child; the next command starts a new one. */
