@@ -8,6 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '../../src/util/process.js';
 import { DEV, PREFIX_LEN, sleep, VIP, type E2eLab } from '../../test/e2e/lab.js';
 
 export type KeepalivedNode = 'fw1' | 'fw2';
@@ -154,7 +155,7 @@ export class KeepalivedPair {
       }
     }
     const end = Date.now() + 5000;
-    while (Date.now() < end && (this.isRunning(node) || (child !== null && alive(child)))) await sleep(10);
+    while (Date.now() < end && (this.isRunning(node) || (child !== null && processAlive(child)))) await sleep(10);
     this.running.delete(node);
   }
 
@@ -168,15 +169,6 @@ export class KeepalivedPair {
     } catch {
       return '';
     }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

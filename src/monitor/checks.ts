@@ -9,6 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { MonitorSettings } from '../fsm/settings.js';
 import { unreachable } from '../util/assert.js';
+import { processAlive } from '../util/process.js';
 
 export type ProbeResult = { readonly ok: true; readonly detail: string } | { readonly ok: false; readonly detail: string };
 
@@ -174,14 +175,7 @@ async function processCheck(pidFileOrName: string, procDir: string): Promise<Pro
   }
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0) return bad(`${pidFileOrName} does not hold a pid`);
-  try {
-    process.kill(pid, 0);
-    return good(`pid ${pid} is alive`);
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    if ((e as NodeJS.ErrnoException).code === 'EPERM') return good(`pid ${pid} is alive`);
-    return bad(`pid ${pid} (from ${pidFileOrName}) is not running`);
-  }
+  return processAlive(pid) ? good(`pid ${pid} is alive`) : bad(`pid ${pid} (from ${pidFileOrName}) is not running`);
 }
 
 async function processByName(name: string, procDir: string): Promise<ProbeResult> {

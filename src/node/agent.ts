@@ -30,6 +30,7 @@ import type { Condition, RoleAction, RoleDecision, RoleInput, RoleMemory } from 
 import { LevelDbStorage } from '../storage/leveldb-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { warmUpRaftCore } from '../raft/warm-up.js';
+import { xorshift32 } from '../util/xorshift.js';
 import { unreachable } from '../util/assert.js';
 import { AgentService } from './agent-service.js';
 import { AnnounceGate } from './announce-gate.js';
@@ -876,12 +877,5 @@ function bootstrapMembership(config: NodeConfig): Membership | null {
 
 /** Election jitter needs no secrecy, only independence between nodes: seed a small PRNG from crypto. */
 function seededRandom(): () => number {
-  let s = randomBytes(4).readUInt32LE(0) || 1;
-  return () => {
-    // xorshift32
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
+  return xorshift32(randomBytes(4).readUInt32LE(0));
 }

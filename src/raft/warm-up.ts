@@ -10,6 +10,7 @@
  * replicate again; nothing leaves this function (no I/O, a fixed seed).
  */
 import { assert } from '../util/assert.js';
+import { xorshift32 } from '../util/xorshift.js';
 import { Raft } from './raft.js';
 import { DEFAULT_LIMITS, type Membership, type Message, type NodeId } from './types.js';
 
@@ -23,11 +24,7 @@ export interface WarmUpResult {
 }
 
 export function warmUpRaftCore(): WarmUpResult {
-  let seed = 1;
-  const random = (): number => {
-    seed = (seed * 16807) % 2147483647;
-    return seed / 2147483647;
-  };
+  const random = xorshift32(1);
   const membership: Membership = { voters: IDS.map((id) => ({ id, kind: 'data', peer: `${id}:0` })), learners: [] };
   const nodes = new Map(
     IDS.map((id) => [

@@ -12,6 +12,8 @@ import { parseVip } from '../../src/network/linux/address.js';
 import { Announcer, leaseSeconds, type AnnounceTarget } from '../../src/network/linux/announce.js';
 import { ARMED_SCRIPT, REARM_DELAY_MS } from '../../src/network/linux/armed-arping.js';
 import { SystemRunner } from '../../src/network/linux/command.js';
+import { processAlive } from '../../src/util/process.js';
+import { waitFor } from './linux-lab.js';
 
 const parsed = parseVip('192.0.2.10/24');
 if (!parsed.ok) throw new Error(parsed.error);
@@ -42,23 +44,8 @@ function pidsIn(dir: string): number[] {
     .map((f) => Number(readFileSync(join(dir, f), 'utf8').trim()));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return check();
-}
+/** waitFor (the lab's poll) for a check that needs no await. */
+const until = (check: () => boolean, timeoutMs: number): Promise<boolean> => waitFor(async () => check(), timeoutMs, 10);
 
 function announcer(arping: string, leaseLeftMs: () => number): { a: Announcer; errors: string[] } {
   const errors: string[] = [];
@@ -92,7 +79,7 @@ for (const armed of [false, true]) {
     const [pid] = fake.pids();
     if (pid === undefined) return;
     a.stopAll();
-    t.ok(await until(() => !alive(pid), 2000), `arping (pid ${pid}) ended with the release, not only timeout around it`);
+    t.ok(await until(() => !processAlive(pid), 2000), `arping (pid ${pid}) ended with the release, not only timeout around it`);
   });
 }
 

@@ -17,6 +17,7 @@ import { fenceScript, leaseCommand } from '../../src/network/linux/fence.js';
 import { alreadyPresent } from '../../src/network/linux/ip-addr.js';
 import { batchLine, InteractiveIp } from '../../src/network/linux/ip-session.js';
 import { InteractiveNft } from '../../src/network/linux/nft-session.js';
+import { processAlive } from '../../src/util/process.js';
 import { labUnavailable, NET, PairLab, unixMs, waitFor } from './linux-lab.js';
 
 const reason = await labUnavailable();
@@ -346,15 +347,7 @@ t.test('announce: the first packet comes from a shell started in advance, which 
   const pids = driver.readyAnnouncerPids();
   t.equal(pids.length, 1);
   await driver.close();
-  const gone = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  };
-  t.ok(await waitFor(async () => pids.every(gone), 2000), 'the ready shell ended with the driver');
+  t.ok(await waitFor(async () => pids.every((pid) => !processAlive(pid)), 2000), 'the ready shell ended with the driver');
   t.equal(await received(), 1, 'and sent nothing');
 });
 
