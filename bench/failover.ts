@@ -9,12 +9,13 @@
  * tables, keepalived's addresses) touches the other. Scenarios and profiles:
  * docs/benchmarks.md. Needs root.
  */
+import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TIMER_PROFILES } from '../src/fsm/settings.js';
-import { DEV, E2eLab, labUnavailable, now, PREFIX_LEN, sleep, until, VIP, type RunningProbe, type StatusView } from '../test/e2e/lab.js';
+import { cliCommand, DEV, E2eLab, labUnavailable, now, PREFIX_LEN, sleep, until, VIP, type RunningProbe, type StatusView } from '../test/e2e/lab.js';
 import { between, hostRuns, type ProbeRow } from '../test/e2e/probe.js';
 import {
   answeringIntervals,
@@ -322,7 +323,7 @@ interface HapairDefaultRuns {
   readonly failbackBreakdowns: (Breakdown | null)[];
 }
 
-const breakdownText = (b: Breakdown | null): string => (b === null ? '' : `; ${Object.entries(b).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}`);
+const breakdownText = (b: Breakdown | null): string => (b === null ? '' : `; ${Object.entries(b).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
 
 /** Failbacks fw2 -> fw1 after fw1's agent is stopped and started again (automatic failback on). */
 async function failbackRuns(sut: HapairSut): Promise<{ outages: number[]; breakdowns: (Breakdown | null)[] }> {
@@ -522,9 +523,16 @@ export async function runFailoverBench(): Promise<void> {
     process.stderr.write(`failover bench cannot run: ${why}\n`);
     process.exit(1);
   }
+  // The agents run what operators run (the built CLI), and log to the µs so that each step can be timed.
+  if (!cliCommand().argv.some((a) => a.endsWith('.js'))) {
+    process.stdout.write('building dist/ first (npm run build), so that the agents run the built CLI\n');
+    const built = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
+    if (built.status !== 0) process.exit(1);
+  }
+  process.env['HAPAIR_LOG_US'] = '1';
   const started = now();
   const loadBefore = loadavg().map((x) => Math.round(x * 100) / 100);
-  process.stdout.write(`failover bench: ${RUNS} runs per system and scenario, partition ${PARTITION_MS} ms, client probe every ${PROBE_EVERY_MS} ms\n`);
+  process.stdout.write(`failover bench: ${RUNS} runs per system and scenario, partition ${PARTITION_MS} ms, client probe every ${PROBE_EVERY_MS} ms; agents: ${cliCommand().what}\n`);
 
   // BENCH_FAILOVER_ONLY=hapair-fast,... runs only those parts (while working on one) and writes no result.
   const only = process.env['BENCH_FAILOVER_ONLY']?.split(',').filter((x) => x !== '') ?? [];

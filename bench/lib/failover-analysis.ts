@@ -251,7 +251,7 @@ export function crashBreakdown(logText: string, faultAt: number, firstAnswerAt: 
 }
 
 export interface BreakdownSummary {
-  /** Median of each phase over the runs that could be timed (ms; log times are whole ms). */
+  /** Median of each phase over the runs that could be timed (ms; the bench has the agents log to the µs). */
   readonly medianMs: Breakdown | null;
   readonly timedRuns: number;
 }

@@ -39,7 +39,8 @@ export type LinuxDriverEvent =
   | { readonly type: 'fence-restored'; readonly detail: string }
   | { readonly type: 'lease-lapsed'; readonly epoch: number; readonly detail: string }
   | { readonly type: 'vip-repaired'; readonly detail: string }
-  | { readonly type: 'announce-error'; readonly detail: string };
+  | { readonly type: 'announce-error'; readonly detail: string }
+  | { readonly type: 'release-incomplete'; readonly detail: string };
 
 export interface CommandPaths {
   readonly ip: string;
@@ -179,9 +180,32 @@ export class LinuxDriver implements NetworkDriver {
 
   // --- NetworkDriver ---------------------------------------------------------
 
+  /**
+   * A release answers as soon as this node is silent for the VIPs (the
+   * fence's lease is gone), so that the caller can hand the role over while
+   * the addresses are still being removed; the next call waits for that, and
+   * a failure to remove them is reported as a `release-incomplete` event.
+   */
   setVipState(desired: DesiredVipState): Promise<DriverResult> {
     const calledAtMs = this.clock();
-    return this.serial(() => (desired.hold ? this.hold(desired, calledAtMs) : this.release()));
+    if (desired.hold) return this.serial(() => this.hold(desired, calledAtMs));
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      const answer = (result: DriverResult): void => {
+        answered = true;
+        resolve(result);
+      };
+      this.serial(() => this.release(answer)).then(
+        (result) => {
+          if (!answered) answer(result);
+          else if (!result.ok) this.onEvent({ type: 'release-incomplete', detail: result.error });
+        },
+        (error: unknown) => {
+          if (!answered) reject(error);
+          else this.onEvent({ type: 'release-incomplete', detail: error instanceof Error ? error.message : String(error) });
+        },
+      );
+    });
   }
 
   announce(vips: readonly VipSettings[], epoch: number): Promise<DriverResult> {
@@ -453,11 +477,11 @@ export class LinuxDriver implements NetworkDriver {
     return fail(`lease for epoch ${epoch} lapsed (${detail}); VIPs removed, a new grant is needed`);
   }
 
-  private async release(): Promise<DriverResult> {
+  /** Silence first (one transaction; then `silent` is told), then the addresses are tidied away. */
+  private async release(silent?: (result: DriverResult) => void): Promise<DriverResult> {
     this.announcer.stopAll();
     const errors: string[] = [];
     if (this.started) {
-      // Silence first (one transaction), then tidy the addresses away.
       const r = await this.nft.exec(releaseCommand());
       if (!r.ok) {
         const restored = await this.installFence(this.fenceVips, null);
@@ -468,6 +492,8 @@ export class LinuxDriver implements NetworkDriver {
     const held = this.held;
     this.held = null;
     this.placed = new Set();
+    // Without a fence the addresses themselves answer: silent only once they are gone.
+    if (errors.length === 0 && this.started) silent?.({ ok: true });
     if (held !== null) {
       for (const e of held.entries) {
         const error = await this.removeAddress(e, e.vip.prefixLength, e.device);

@@ -43,6 +43,7 @@ import {
   buildRoleInput,
   healthReportOf,
   HEALTH_REPORT_MIN_MS,
+  noteVouches,
   peerReachable,
   registrationCurrent,
   REPORT_RETRY_MS,
@@ -91,6 +92,7 @@ export class Agent {
   private passReach: ReachabilityView | null = null;
   private lastDecisionValue: RoleDecision | null = null;
   private readonly lastHeardTick = new Map<NodeId, number>();
+  private readonly vouchedTick = new Map<NodeId, number>();
   private readonly vips = new VipPipeline();
   private readonly announceGate = new AnnounceGate();
   /** The Raft leader as of the last soft-state change: read per peer on every role tick, so kept rather than asked for. */
@@ -138,7 +140,7 @@ export class Agent {
   constructor(private readonly options: AgentOptions) {
     this.config = options.config;
     this.id = options.config.node.id;
-    this.log = options.logger ?? pino({ level: options.config.log?.level ?? 'info', base: { node: this.id } }, pino.destination(2));
+    this.log = options.logger ?? pino({ level: options.config.log?.level ?? 'info', base: { node: this.id }, ...logTimestamp() }, pino.destination(2));
   }
 
   async start(): Promise<void> {
@@ -187,6 +189,8 @@ export class Agent {
       ...(config.raft?.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: config.raft.snapshotEveryEntries }),
       random: seededRandom(),
       onSoftState: (role, leader) => {
+        // What the old leader vouched for still counts after it is gone.
+        noteVouches({ ...this.reach(), nowTick: this.currentTick() }, this.vouchedTick);
         this.knownLeader = leader;
         this.roleSoon();
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
@@ -261,7 +265,7 @@ export class Agent {
 
   /** Who this node heard from and when (peers heard directly, or vouched for by the leader's report). */
   private reach(): ReachabilityView {
-    return { self: this.id, state: this.state, knownLeader: this.knownLeader, lastHeardTick: this.lastHeardTick, nowTick: this.nowTick };
+    return { self: this.id, state: this.state, knownLeader: this.knownLeader, lastHeardTick: this.lastHeardTick, vouchedTick: this.vouchedTick, nowTick: this.nowTick };
   }
 
   msSinceHeard(id: NodeId): number | null {
@@ -350,7 +354,8 @@ export class Agent {
     this.memory = decision.memory;
     const previousConditions = this.lastDecisionValue?.conditions ?? [];
     this.lastInputValue = input;
-    this.passReach = { ...this.reach(), lastHeardTick: new Map(this.lastHeardTick) };
+    noteVouches(this.reach(), this.vouchedTick);
+    this.passReach = { ...this.reach(), lastHeardTick: new Map(this.lastHeardTick), vouchedTick: new Map(this.vouchedTick) };
     this.lastDecisionValue = decision;
     this.carryOut(decision.actions);
     this.maybeRegister();
@@ -657,13 +662,13 @@ export class Agent {
     const at = new Date().toISOString();
     for (const [k, c] of now) {
       if (!was.has(k)) {
-        this.log.warn({ code: c.code, node: c.node }, `condition raised: ${c.code}: ${c.message}`);
+        this.log.warn({ code: c.code, about: c.node }, `condition raised: ${c.code}: ${c.message}`);
         this.emit({ type: 'condition', at, raised: true, condition: toApiCondition(c) });
       }
     }
     for (const [k, c] of was) {
       if (!now.has(k)) {
-        this.log.info({ code: c.code, node: c.node }, `condition cleared: ${c.code}`);
+        this.log.info({ code: c.code, about: c.node }, `condition cleared: ${c.code}`);
         this.emit({ type: 'condition', at, raised: false, condition: toApiCondition(c) });
       }
     }
@@ -878,4 +883,14 @@ function bootstrapMembership(config: NodeConfig): Membership | null {
 /** Election jitter needs no secrecy, only independence between nodes: seed a small PRNG from crypto. */
 function seededRandom(): () => number {
   return xorshift32(randomBytes(4).readUInt32LE(0));
+}
+
+/**
+ * HAPAIR_LOG_US=1: log times to the microsecond (Unix ms with three
+ * decimals, from the monotonic clock), for timing a failover step by step
+ * (`npm run bench -- failover` sets it). Otherwise pino's whole ms.
+ */
+function logTimestamp(): { timestamp?: () => string } {
+  if (process.env['HAPAIR_LOG_US'] !== '1') return {};
+  return { timestamp: () => `,"time":${(performance.timeOrigin + performance.now()).toFixed(3)}` };
 }

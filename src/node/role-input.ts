@@ -27,15 +27,34 @@ export interface ReachabilityView {
   readonly knownLeader: NodeId | null;
   /** Tick at which anything was last heard from each peer (Raft traffic). */
   readonly lastHeardTick: ReadonlyMap<NodeId, number>;
+  /** Tick at which a leader last vouched for each peer, kept across leader changes (noteVouches). */
+  readonly vouchedTick: ReadonlyMap<NodeId, number>;
   readonly nowTick: number;
 }
 
 /**
- * Ticks since `id` is vouched for by the leader: a follower never talks to
+ * Ticks since `id` is vouched for by a leader: a follower never talks to
  * another follower, so the leader's latest committed report that it reaches
- * `id` counts while the leader itself is heard.
+ * `id` counts while the leader itself is heard. A vouch outlives the
+ * leader's term: a follower just elected has heard nothing from the other
+ * followers yet, and they are not silent for that.
  */
 export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
+  const remembered = v.vouchedTick.get(id);
+  return Math.min(remembered === undefined ? Infinity : v.nowTick - remembered, currentVouchTicks(v, id));
+}
+
+/** Remembers the current leader's vouches in `into` (before the leader changes, and on every pass). */
+export function noteVouches(v: ReachabilityView, into: Map<NodeId, number>): void {
+  for (const m of v.state.members) {
+    const ticks = currentVouchTicks(v, m.id);
+    if (!Number.isFinite(ticks)) continue;
+    const tick = v.nowTick - ticks;
+    if (tick > (into.get(m.id) ?? -Infinity)) into.set(m.id, tick);
+  }
+}
+
+function currentVouchTicks(v: ReachabilityView, id: NodeId): number {
   const leader = v.knownLeader;
   if (leader === null || leader === v.self || leader === id) return Infinity;
   const heardLeader = v.lastHeardTick.get(leader);

@@ -716,7 +716,8 @@ export function decide(input: RoleInput): RoleDecision {
     });
   }
   if (f.kind === 'data' && !vips.hold && f.me?.maintenance !== true) {
-    const gate = readinessGate(f);
+    // A leader's own first entry is a moment of every election, not something for an operator to see.
+    const gate = readinessGate(f, { ownTermPending: true });
     if (!gate.ready) {
       out.conditions.push({
         code: 'NOT_READY',

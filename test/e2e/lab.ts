@@ -355,11 +355,12 @@ export class E2eLab {
     mkdirSync(this.runDirOf(id), { recursive: true });
     const logFile = join(this.dir, `${id}.log`);
     const fd = openSync(logFile, 'a');
-    const cli = options.install === undefined ? CLI : join(options.install, 'src', 'cli', 'main.ts');
+    // The built CLI when it is current, as operators run it; else src/ through tsx.
+    const command = options.install === undefined ? cliCommand().argv : [process.execPath, '--import', 'tsx', join(options.install, 'src', 'cli', 'main.ts')];
     // unshare and sh exec in place like `ip netns exec`, so the child's PID stays the agent's.
     const mountThenRun = 'mount --bind "$1" "$2" || exit 97; shift 2; exec "$@"';
     const argv = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', mountThenRun, 'sh', this.runDirOf(id), this.runDir];
-    const child = spawn('ip', ['netns', 'exec', this.ns(id), ...argv, process.execPath, '--import', 'tsx', cli, 'agent', '--config', configFile], {
+    const child = spawn('ip', ['netns', 'exec', this.ns(id), ...argv, ...command, 'agent', '--config', configFile], {
       cwd: ROOT,
       stdio: ['ignore', fd, fd],
     });

@@ -68,8 +68,8 @@ t.test('VIPs are added and removed idempotently', async (t) => {
   t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true }, 'renewal is fine');
   t.equal((await lab.addressesA()).filter((a) => a === NET.vip).length, 1, 'once');
   t.same(await driver.setVipState({ hold: false }), { ok: true });
-  t.notOk((await lab.addressesA()).includes(NET.vip), 'VIP gone');
   t.same(await driver.setVipState({ hold: false }), { ok: true }, 'release twice is fine');
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'VIP gone once the next call answered');
   const bad = await driver.setVipState({ hold: true, epoch: 2, vips: [{ address: '10.0.0.1/24', interface: 'wan' }], fenceMs: 5000 });
   t.equal(bad.ok, false);
   t.match(bad.ok ? '' : bad.error, /interface "wan" is not mapped/);
@@ -90,10 +90,50 @@ t.test('reconcile repairs both ways; cleanupAtStart removes a crash leftover', a
   t.same((await driver.reconcile()).repaired, [], 'nothing left to repair');
 
   await driver.setVipState({ hold: false });
+  t.same((await driver.reconcile()).repaired, [], 'the release removed the VIP itself');
   await lab.must(lab.runA, ['ip', 'addr', 'add', `${NET.vip}/24`, 'dev', lab.devA]);
   const r2 = await driver.reconcile();
   t.match(r2.repaired.join('\n'), /without the lease: removed/);
   t.notOk((await lab.addressesA()).includes(NET.vip), 'VIP gone from the non-holder');
+});
+
+t.test('a release answers once the node is silent; the addresses go before the next call', async (t) => {
+  const lab = new PairLab(`d${labs++}`);
+  t.teardown(() => lab.down());
+  await lab.up();
+  const ipChildren: number[] = [];
+  const runner: CommandRunner = {
+    run: (argv, options) => lab.runA.run(argv, options),
+    startMerged: (argv, env) => {
+      const child = lab.runA.startMerged(argv, env);
+      if (argv.includes('-batch') && child.pid !== undefined) ipChildren.push(child.pid);
+      return child;
+    },
+  };
+  const events: LinuxDriverEvent[] = [];
+  const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', { runner, paths, announce: { burstCount: 1, tailCount: 0 }, onEvent: (e) => events.push(e) });
+  t.teardown(() => driver.close());
+  await driver.cleanupAtStart([VIP4]);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
+  t.ok(await lab.arpAnswers(NET.vip), 'answering while held');
+  const ipPid = ipChildren.at(-1);
+  if (ipPid === undefined) throw new Error('the driver started no ip -batch child');
+
+  // With the `ip` child stopped the address cannot go: the release answers on the fence alone.
+  process.kill(ipPid, 'SIGSTOP');
+  const released = await driver.setVipState({ hold: false }).finally(() => process.kill(ipPid, 'SIGCONT'));
+  t.same(released, { ok: true });
+  t.notOk(await lab.arpAnswers(NET.vip), 'silent as soon as the release answered');
+  t.same((await driver.reconcile()).repaired, [], 'the release removed the address itself, before the next call');
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'address gone');
+  t.same(events, [], 'nothing went wrong');
+
+  // Addresses that cannot be removed (the device is gone): the release still answers, and the failure is reported.
+  t.same(await driver.setVipState({ hold: true, epoch: 2, vips: [VIP4], fenceMs: 5000 }), { ok: true });
+  await lab.must(lab.runA, ['ip', 'link', 'del', lab.devA]);
+  t.same(await driver.setVipState({ hold: false }), { ok: true }, 'silent: the release answers');
+  await driver.reconcile();
+  t.match(events, [{ type: 'release-incomplete', detail: /ip addr del .*hpa0: .*(not found|Cannot find device)/i }]);
 });
 
 t.test('fence: answers while renewed, silent within the lease once renewals stop', async (t) => {
