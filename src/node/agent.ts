@@ -196,6 +196,11 @@ export class Agent {
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
         this.emit({ type: 'leader', at: new Date().toISOString(), leader, term: this.node.status().term });
       },
+      // A role pass right after the election step (before the noop's Ready is taken): a planned takeover's
+      // grant is then written and sent with the noop instead of one write later.
+      onElected: () => queueMicrotask(() => {
+        if (this.roleTimer !== null) this.roleTick();
+      }),
       onError: (error) => this.onFatal(error),
     });
     this.replicated.onChange((previous, next, entry, result) => this.onStateChange(previous, next, entry, result));

@@ -63,6 +63,12 @@ export interface RaftNodeOptions {
   readonly proposalTimeoutMs?: number;
   readonly onApplied?: (entry: Entry, result: unknown) => void;
   readonly onSoftState?: (role: RaftStatus['role'], leader: NodeId | null) => void;
+  /**
+   * Called synchronously when this node has just been elected, before its
+   * first Ready as leader is taken: what it proposes now is written in one
+   * batch with its noop and sent with it.
+   */
+  readonly onElected?: () => void;
   readonly onError?: (error: Error) => void;
 }
 
@@ -296,7 +302,9 @@ export class RaftNode {
     // After a freeze, Node runs pending I/O before timers: the time that
     // passed must reach the core before any message that was waiting.
     this.catchUpTicks();
+    const wasLeader = this.raft.isLeader();
     for (const m of messages) this.raft.step(m);
+    if (!wasLeader && this.raft.isLeader()) this.options.onElected?.();
     this.schedule();
   }
 
@@ -309,8 +317,11 @@ export class RaftNode {
     if (this.stopped || this.raft === null) return;
     const due = Math.floor((performance.now() - this.lastTickAtMs) / this.options.tickMs);
     if (due <= 0) return;
+    const wasLeader = this.raft.isLeader();
     for (let i = 0; i < due; i++) this.raft.tick();
     this.lastTickAtMs += due * this.options.tickMs;
+    // A single voter elects itself on a tick.
+    if (!wasLeader && this.raft.isLeader()) this.options.onElected?.();
     this.schedule();
   }
 
@@ -351,12 +362,8 @@ export class RaftNode {
 
   private async handleReady(raft: Raft, ready: Ready): Promise<void> {
     if (ready.softState !== null) this.options.onSoftState?.(ready.softState.role, ready.softState.leader);
-    // Raft thesis 10.2.1: a leader may replicate its new entries while it
-    // writes them itself. Safe because the leader's own copy only counts
-    // toward a commit that is applied (and acknowledged) in a later Ready,
-    // after this one is on disk. A new term or vote must be durable first.
-    const early = raft.status().role === 'leader' && !this.termOrVoteChanged(ready);
-    if (early && ready.messages.length > 0) this.options.transport.send(ready.messages);
+    const { now, later } = messagesBeforeWrite(ready, raft.isLeader(), this.persistedHard);
+    if (now.length > 0) this.options.transport.send(now);
     if (this.onlyCommitMoved(ready)) {
       // The commit index is volatile in Raft: a restart re-learns it from
       // the leader (and never goes below the snapshot). So a Ready that only
@@ -368,7 +375,7 @@ export class RaftNode {
       if (hardState !== null) this.persistedHard = hardState;
       this.unwrittenHard = null;
     }
-    if (!early && ready.messages.length > 0) this.options.transport.send(ready.messages);
+    if (later.length > 0) this.options.transport.send(later);
     if (ready.snapshot !== null) {
       this.options.stateMachine.restore(ready.snapshot.data);
       this.appliedIndex = ready.snapshot.meta.index;
@@ -397,10 +404,6 @@ export class RaftNode {
     );
   }
 
-  private termOrVoteChanged(ready: Ready): boolean {
-    const h = ready.hardState;
-    return h !== null && (this.persistedHard === null || h.term !== this.persistedHard.term || h.vote !== this.persistedHard.vote);
-  }
 
   private applyEntry(entry: Entry): void {
     assert(entry.index === this.appliedIndex + 1, `apply out of order: ${entry.index} after ${this.appliedIndex}`);
@@ -431,6 +434,25 @@ export class RaftNode {
     });
     this.appliedSinceSnapshot = 0;
   }
+}
+
+/**
+ * Which of a Ready's messages may leave before its write is on disk (`now`)
+ * and which only after (`later`). Raft thesis 10.2.1: a leader may
+ * replicate its new entries while it writes them itself, because its own
+ * copy only counts toward a commit that is applied (and acknowledged) in a
+ * later Ready, after this one is on disk. A candidate's vote requests may
+ * leave too: the core counts its own vote only once this write is done
+ * (Raft.advance), so it never leads on a vote it could forget. Anything
+ * else waits: a vote granted or an entry acknowledged must be on disk
+ * first. The simulator's driver uses the same split.
+ */
+export function messagesBeforeWrite(ready: Ready, leader: boolean, persisted: HardState | null): { now: readonly Message[]; later: readonly Message[] } {
+  const h = ready.hardState;
+  const termOrVoteChanged = h !== null && (persisted === null || h.term !== persisted.term || h.vote !== persisted.vote);
+  if (leader && !termOrVoteChanged) return { now: ready.messages, later: [] };
+  if (!ready.messages.some((m) => m.type === 'vote')) return { now: [], later: ready.messages };
+  return { now: ready.messages.filter((m) => m.type === 'vote'), later: ready.messages.filter((m) => m.type !== 'vote') };
 }
 
 function refusalError(refusal: ProposalRefusal): ProposalError {

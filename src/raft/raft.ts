@@ -195,6 +195,8 @@ export class Raft {
   private readonly snapshotReceiver: SnapshotReceiver;
   /** Proposals appended since the last broadcast: sent as one batch per follower at the next ready(). */
   private pendingBroadcast = false;
+  /** Just elected: a heartbeat follows the first append at the next ready(). */
+  private pendingElectionHeartbeat = false;
 
   private msgs: Message[] = [];
   private readStates: ReadState[] = [];
@@ -391,10 +393,16 @@ export class Raft {
     this.hup(false);
   }
 
+  /** Cheap: whether this node leads (status() builds a whole picture). */
+  isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
   hasReady(): boolean {
     if (this.inFlightReady !== null) return false;
     return (
       this.pendingBroadcast ||
+      this.pendingElectionHeartbeat ||
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
       this.pendingInstall !== null ||
@@ -438,6 +446,12 @@ export class Raft {
     if (ready.snapshot !== null && this.pendingInstall === ready.snapshot) this.pendingInstall = null;
     const lastCommitted = ready.committed[ready.committed.length - 1];
     if (lastCommitted !== undefined) this.log.appliedTo(lastCommitted.index);
+    const h = ready.hardState;
+    if (this.role === 'candidate' && h !== null && h.term === this.term && h.vote === this.id && !this.votes.has(this.id)) {
+      // Our vote for ourselves is durable now.
+      this.votes.set(this.id, true);
+      this.tallyVotes();
+    }
   }
 
   compact(index: number, data: Uint8Array): void {
@@ -588,8 +602,11 @@ export class Raft {
     this.termStartIndex = this.log.lastIndex();
     // No membership change until our noop, and so every earlier entry, commits.
     this.pendingConfIndex = this.log.lastIndex();
-    this.flushBroadcast();
-    this.bcastHeartbeat(null);
+    // The noop and a heartbeat go out at the next ready(): what the driver
+    // proposes on hearing of the election (RaftNode's onElected) travels in
+    // the same append, not one round later (a new leader probes each
+    // follower with one append at a time until it answers).
+    this.pendingElectionHeartbeat = true;
   }
 
   private reset(term: number): void {
@@ -615,6 +632,7 @@ export class Raft {
     this.leaseVoid = false;
     this.uncommittedBytes = 0;
     this.pendingBroadcast = false;
+    this.pendingElectionHeartbeat = false;
     this.pendingConfIndex = 0;
   }
 
@@ -723,10 +741,13 @@ export class Raft {
   }
 
   private requestVotes(kind: 'preVote' | 'vote', transfer: boolean): void {
-    // Our own PreVote obeys the same lease rule as anyone else's.
-    const selfGrant = kind === 'vote' || !this.inLease();
-    this.votes.set(this.id, selfGrant);
-    if (this.tallyVotes()) return;
+    // Our own PreVote obeys the same lease rule as anyone else's. Our own
+    // vote counts once it is on disk (advance()), like anyone else's: the
+    // requests can then go out while it is being written.
+    if (kind === 'preVote' || this.faults.countOwnVoteBeforeWrite === true) {
+      this.votes.set(this.id, kind === 'vote' || !this.inLease());
+      if (this.tallyVotes()) return;
+    }
     const term = kind === 'preVote' ? this.term + 1 : this.term;
     const lastLogIndex = this.log.lastIndex();
     const lastLogTerm = this.log.lastTerm();
@@ -1065,9 +1086,14 @@ export class Raft {
   }
 
   private flushBroadcast(): void {
-    if (!this.pendingBroadcast) return;
-    this.pendingBroadcast = false;
-    if (this.role === 'leader') this.bcastAppend();
+    if (this.pendingBroadcast) {
+      this.pendingBroadcast = false;
+      if (this.role === 'leader') this.bcastAppend();
+    }
+    if (this.pendingElectionHeartbeat) {
+      this.pendingElectionHeartbeat = false;
+      if (this.role === 'leader') this.bcastHeartbeat(null);
+    }
   }
 
   private bcastAppend(): void {

@@ -265,6 +265,8 @@ export interface FaultFlags {
   readonly commitPreviousTermByCount?: boolean;
   /** Grant a vote without checking that the candidate's log is at least as up to date. */
   readonly skipLogUpToDateCheck?: boolean;
+  /** Count a candidate's vote for itself before it is on disk (its requests leave before the write). */
+  readonly countOwnVoteBeforeWrite?: boolean;
 }
 
 export interface RaftLimits {

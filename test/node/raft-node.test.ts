@@ -36,8 +36,35 @@ class CountingStorage extends MemoryStorage {
   }
 }
 
+/** Writes that can be held back (persist waits while the gate is shut), to see what the driver does meanwhile. */
+class GatedStorage extends CountingStorage {
+  private gate: Promise<void> | null = null;
+  private open: (() => void) | null = null;
+  private holds: (batch: PersistBatch) => boolean = () => true;
+  /** Writes started while shut, not yet finished. */
+  waiting = 0;
+  /** Holds back the writes `holds` picks (all by default) until reopen(). */
+  shut(holds: (batch: PersistBatch) => boolean = () => true): void {
+    this.holds = holds;
+    this.gate = new Promise((resolve) => (this.open = resolve));
+  }
+  reopen(): void {
+    this.open?.();
+    this.gate = null;
+  }
+  override async persist(batch: PersistBatch, sync: boolean): Promise<void> {
+    const gate = this.gate;
+    if (gate !== null && this.holds(batch)) {
+      this.waiting++;
+      await gate;
+      this.waiting--;
+    }
+    return super.persist(batch, sync);
+  }
+}
+
 /** A node that is started only by start(); its transport is up at once. */
-function startNode(hub: MemoryHub, id: NodeId, storage: MemoryStorage, sm: StateMachine): RaftNode {
+function startNode(hub: MemoryHub, id: NodeId, storage: MemoryStorage, sm: StateMachine, extra: { onElected?: () => void } = {}): RaftNode {
   const transport = hub.transport(id);
   void transport.start();
   transport.setPeers(MEMBERSHIP.voters.filter((m) => m.id !== id).map((m) => ({ id: m.id, address: m.peer })));
@@ -51,6 +78,7 @@ function startNode(hub: MemoryHub, id: NodeId, storage: MemoryStorage, sm: State
     tickMs: 5,
     electionTicks: 20,
     heartbeatTicks: 2,
+    ...extra,
     random: () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed / 2 ** 31;
@@ -67,11 +95,11 @@ async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promi
 }
 
 /** The three nodes of IDS on one hub, each with its own store and recorder, started until one leads. */
-async function threeNodes<S extends MemoryStorage>(store: (id: NodeId) => S) {
+async function threeNodes<S extends MemoryStorage>(store: (id: NodeId) => S, onElected: (id: NodeId) => void = () => undefined) {
   const hub = new MemoryHub();
   const stores = new Map(IDS.map((id) => [id, store(id)]));
   const machines = new Map(IDS.map((id) => [id, new Recorder()]));
-  const nodes = IDS.map((id) => startNode(hub, id, stores.get(id) as S, machines.get(id) as Recorder));
+  const nodes = IDS.map((id) => startNode(hub, id, stores.get(id) as S, machines.get(id) as Recorder, { onElected: () => onElected(id) }));
   await Promise.all(nodes.map((n) => n.start()));
   await until('a leader', () => nodes.some((n) => n.status().role === 'leader'));
   return { hub, stores, machines, nodes };
@@ -138,4 +166,80 @@ t.test('after a crash the commit index may be behind, never ahead, and the leade
   await until('the restarted follower catches up from the leader', () => restarted.values.length === N);
   t.same(restarted.values, Array.from({ length: N }, (_, i) => `v${i}`), 'it applies exactly the committed values, in order');
   await Promise.all([node.stop(), ...nodes.filter((_, i) => i !== followerIndex).map((n) => n.stop())]);
+});
+
+t.test('a candidate asks for votes while it writes its own, and leads only once that is on disk', async (t) => {
+  const { hub, stores, nodes } = await threeNodes((id) => new GatedStorage(id));
+  const leader = nodes.find((n) => n.status().role === 'leader') as RaftNode;
+  const target = nodes.find((n) => n.status().role !== 'leader') as RaftNode;
+  const third = nodes.find((n) => n !== leader && n !== target) as RaftNode;
+  const targetId = target.status().id;
+  const store = stores.get(targetId as (typeof IDS)[number]) as GatedStorage;
+  const term = leader.status().term + 1;
+  // Only the old leader can vote for it: its own vote makes the majority.
+  hub.cut(targetId, third.status().id);
+  store.shut((batch) => batch.hardState?.vote === targetId);
+  t.teardown(() => store.reopen());
+  t.ok(leader.transferLeadership(targetId).ok);
+  await until('the old leader voted for the target', () => leader.status().term === term && leader.status().vote === targetId);
+  t.ok(store.waiting > 0, 'while its own write of the term and vote still waits');
+  await new Promise((r) => setTimeout(r, 30));
+  t.equal(target.status().role, 'candidate', 'not leader on a vote for itself that is not on disk');
+  t.not(leader.status().leader, targetId, 'nobody has heard from it as leader');
+  store.reopen();
+  await until('the old leader follows the new one', () => leader.status().leader === targetId);
+  t.equal(target.status().term, term);
+  hub.heal(targetId, third.status().id);
+  await Promise.all(nodes.map((n) => n.stop()));
+});
+
+t.test('what a new leader proposes on being elected is written in one batch with its noop', async (t) => {
+  const proposedBy: NodeId[] = [];
+  let nodes: RaftNode[] = [];
+  const cluster = await threeNodes(
+    (id) => new CountingStorage(id),
+    (id) => {
+      const node = nodes.find((n) => n.status().id === id);
+      if (node === undefined || proposedBy.includes(id)) return;
+      proposedBy.push(id);
+      void node.propose(new TextEncoder().encode(`first of ${id}`));
+    },
+  );
+  nodes = cluster.nodes;
+  const leader = nodes.find((n) => n.status().role === 'leader') as RaftNode;
+  const target = nodes.find((n) => n.status().role !== 'leader') as RaftNode;
+  const id = target.status().id as (typeof IDS)[number];
+  t.ok(leader.transferLeadership(id).ok);
+  await until('the target leads and applied its proposal', () => (cluster.machines.get(id) as Recorder).values.includes(`first of ${id}`));
+  const term = target.status().term;
+  const batch = (cluster.stores.get(id) as CountingStorage).batches.find((b) => b.entries.some((e) => e.term === term));
+  t.same(
+    batch?.entries.map((e) => e.payload.type),
+    ['noop', 'command'],
+    'the first write of its term holds the noop and the proposal made on election',
+  );
+  await Promise.all(nodes.map((n) => n.stop()));
+});
+
+t.test('a leader sends its new entries while it writes them, and applies them only once its write is done', async (t) => {
+  const { stores, nodes } = await threeNodes((id) => new GatedStorage(id));
+  const leader = nodes.find((n) => n.status().role === 'leader') as RaftNode;
+  const followers = nodes.filter((n) => n !== leader);
+  const store = stores.get(leader.status().id as (typeof IDS)[number]) as GatedStorage;
+  store.shut();
+  t.teardown(() => store.reopen());
+  let acknowledged = false;
+  const proposal = leader.propose(new TextEncoder().encode('early')).then((r) => {
+    acknowledged = true;
+    return r;
+  });
+  const index = leader.status().lastIndex;
+  await until('both followers hold the entry', () => followers.every((n) => n.status().lastIndex >= index));
+  t.ok(store.waiting > 0, 'the leader\'s own write is still waiting');
+  await new Promise((r) => setTimeout(r, 30));
+  t.notOk(acknowledged, 'not acknowledged before the leader\'s write is done');
+  t.ok(leader.applied < index, 'not applied on the leader either');
+  store.reopen();
+  t.equal((await proposal).index, index, 'acknowledged once it is');
+  await Promise.all(nodes.map((n) => n.stop()));
 });

@@ -50,6 +50,29 @@ t.test('a leader reports the index of its noop as the start of its term; followe
   t.end();
 });
 
+t.test('a new leader sends its noop at ready(), in one append with what was proposed on its election', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  c.raft('a').transferLeadership('b');
+  for (const m of c.take((m) => m.type === 'timeoutNow')) c.raft('b').step(m);
+  for (const m of c.take((m) => m.type === 'vote')) c.raft(m.to).step(m);
+  for (const m of c.take((m) => m.type === 'voteResponse')) c.raft('b').step(m);
+  t.ok(c.raft('b').isLeader(), 'b elected');
+  c.propose('b', 'grant');
+  const appends = c.take((m) => m.type === 'append' && m.from === 'b');
+  t.same(
+    appends.map((m) => (m.type === 'append' ? [m.to, m.entries.map((e) => e.payload.type)] : [])).sort(),
+    [
+      ['a', ['noop', 'command']],
+      ['c', ['noop', 'command']],
+    ],
+    'noop and proposal in the first append to each follower (it probes with one append at a time)',
+  );
+  c.stabilize();
+  t.same(c.appliedTexts('c'), ['grant']);
+  t.end();
+});
+
 t.test('election timeouts are randomised in [electionTicks, 2*electionTicks)', (t) => {
   const seen = new Set<number>();
   for (let seed = 1; seed <= 40; seed++) {

@@ -11,6 +11,7 @@
 import { pack, unpack } from 'msgpackr';
 import { Raft } from '../../src/raft/raft.js';
 import type { ElectionJitter, Member, Membership, MembershipChange, Message, NodeId, RaftConfig, RaftRole, Ready, Snapshot } from '../../src/raft/types.js';
+import { messagesBeforeWrite } from '../../src/node/raft-node.js';
 import { electionJitter } from '../../src/node/raft-timing.js';
 import { unreachable } from '../../src/util/assert.js';
 import { SafetyChecker, SimViolation, violation, type ViolationKind } from './checker.js';
@@ -118,6 +119,8 @@ interface PendingReady {
   readonly ready: Ready;
   /** The node's term when it handed out the ready: bounds the term its commit was decided in. */
   readonly term: number;
+  /** Its messages that wait for the write (the rest left at once, as RaftNode sends them). */
+  readonly later: readonly Message[];
 }
 
 interface SimNode {
@@ -662,7 +665,9 @@ export class Simulation {
       this.op = 'ready';
       this.opNode = node.id;
       const ready = raft.ready();
-      const pending: PendingReady = { ready, term: node.term };
+      const { now, later } = messagesBeforeWrite(ready, raft.isLeader(), node.disk.hardState);
+      for (const msg of now) this.send(node, msg);
+      const pending: PendingReady = { ready, term: node.term, later };
       if (node.slowDisk && ready.mustSync && this.phase === 'fault') {
         node.pending = pending;
         const delay = this.diskRng.range(1, this.profile.maxDiskDelayUnits);
@@ -710,7 +715,7 @@ export class Simulation {
     }
     if (node.role === 'leader') this.checker.checkLeaderCompleteness(node.id, node.term, disk);
 
-    for (const msg of ready.messages) this.send(node, msg);
+    for (const msg of pending.later) this.send(node, msg);
 
     if (ready.snapshot !== null) {
       const meta = ready.snapshot.meta;

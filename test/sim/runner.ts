@@ -10,7 +10,7 @@ import { emptyRoleStats, type RoleStats } from './role-layer.js';
 export const DEFAULT_FAULT_TICKS = 600;
 export const DEFAULT_LIVENESS_TICKS = 400;
 
-export const FAULT_NAMES = ['countStaleVotes', 'commitPreviousTermByCount', 'skipLogUpToDateCheck'] as const;
+export const FAULT_NAMES = ['countStaleVotes', 'commitPreviousTermByCount', 'skipLogUpToDateCheck', 'countOwnVoteBeforeWrite'] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
 
 /** Broken role rules (RoleFaultFlags) the CLI can switch on. */
