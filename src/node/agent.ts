@@ -93,6 +93,8 @@ export class Agent {
   private lastDecisionValue: RoleDecision | null = null;
   private readonly lastHeardTick = new Map<NodeId, number>();
   private readonly vouchedTick = new Map<NodeId, number>();
+  /** LinuxDriver.warmUp has been started (once, after the start-up clean-up). */
+  private driverWarmed = false;
   private readonly vips = new VipPipeline();
   private readonly announceGate = new AnnounceGate();
   /** The Raft leader as of the last soft-state change: read per peer on every role tick, so kept rather than asked for. */
@@ -741,6 +743,25 @@ export class Agent {
     for (const line of report.repaired) this.log.warn(`start-up clean-up: ${line}`);
     for (const line of report.errors) this.log.error(`start-up clean-up failed: ${line}`);
     this.startupCleanup = report.errors.length === 0 ? 'done' : 'pending';
+    if (this.startupCleanup === 'done' && this.driver instanceof LinuxDriver && !this.driverWarmed) {
+      this.driverWarmed = true;
+      void this.warmDriver(this.driver, vips);
+    }
+  }
+
+  /** LinuxDriver.warmUp with this node's VIPs (a documentation address before any is configured). */
+  private async warmDriver(driver: LinuxDriver, vips: readonly VipSettings[]): Promise<void> {
+    const interfaces = this.config.network.interfaces ?? {};
+    const first = Object.keys(interfaces)[0];
+    const rehearsed = vips.length > 0 ? vips : first === undefined ? [] : [{ address: '192.0.2.1/24', interface: first }];
+    if (rehearsed.length === 0) return;
+    const started = performance.now();
+    try {
+      const problems = await LinuxDriver.warmUp(interfaces, rehearsed, driver.paths);
+      this.log.debug({ ms: Math.round(performance.now() - started), problems }, 'network driver takeover code warmed up without touching the kernel');
+    } catch (error) {
+      this.log.warn(`network driver warm-up failed (harmless; the first takeover may be a little slower): ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   private async reconcile(): Promise<void> {

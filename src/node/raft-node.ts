@@ -304,8 +304,13 @@ export class RaftNode {
     this.catchUpTicks();
     const wasLeader = this.raft.isLeader();
     for (const m of messages) this.raft.step(m);
-    if (!wasLeader && this.raft.isLeader()) this.options.onElected?.();
+    this.noticeElection(wasLeader);
     this.schedule();
+  }
+
+  /** Calls onElected when what just ran (a step, ticks, an advance that counted our own vote) made this node leader. */
+  private noticeElection(wasLeader: boolean): void {
+    if (!wasLeader && this.raft?.isLeader() === true) this.options.onElected?.();
   }
 
   /**
@@ -320,8 +325,7 @@ export class RaftNode {
     const wasLeader = this.raft.isLeader();
     for (let i = 0; i < due; i++) this.raft.tick();
     this.lastTickAtMs += due * this.options.tickMs;
-    // A single voter elects itself on a tick.
-    if (!wasLeader && this.raft.isLeader()) this.options.onElected?.();
+    this.noticeElection(wasLeader);
     this.schedule();
   }
 
@@ -391,7 +395,10 @@ export class RaftNode {
       if (rs.index < 0) w.reject(new ProposalError({ code: 'NOT_LEADER', leader: null }, 'read index refused: no leader able to serve it'));
       else w.resolve(rs.index);
     }
+    // Our own vote, now on disk, may be the one that elects us.
+    const wasLeader = raft.isLeader();
     raft.advance(ready);
+    this.noticeElection(wasLeader);
     await this.maybeCompact(raft);
   }
 

@@ -40,8 +40,18 @@ export interface ReachabilityView {
  * followers yet, and they are not silent for that.
  */
 export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
+  const current = currentVouchTicks(v, id);
+  // The current leader saying it cannot reach `id` outweighs an older word that it could.
+  if (leaderReport(v)?.peers.find((p) => p.id === id)?.reachable === false) return current;
   const remembered = v.vouchedTick.get(id);
-  return Math.min(remembered === undefined ? Infinity : v.nowTick - remembered, currentVouchTicks(v, id));
+  return Math.min(remembered === undefined ? Infinity : v.nowTick - remembered, current);
+}
+
+/** The known leader's committed health report, when the leader is another node. */
+function leaderReport(v: ReachabilityView): HealthReport | null {
+  const leader = v.knownLeader;
+  if (leader === null || leader === v.self) return null;
+  return v.state.members.find((m) => m.id === leader)?.health ?? null;
 }
 
 /** Remembers the current leader's vouches in `into` (before the leader changes, and on every pass). */
@@ -59,8 +69,7 @@ function currentVouchTicks(v: ReachabilityView, id: NodeId): number {
   if (leader === null || leader === v.self || leader === id) return Infinity;
   const heardLeader = v.lastHeardTick.get(leader);
   if (heardLeader === undefined) return Infinity;
-  const report = v.state.members.find((m) => m.id === leader)?.health;
-  const vouched = report?.peers.find((p) => p.id === id)?.reachable === true;
+  const vouched = leaderReport(v)?.peers.find((p) => p.id === id)?.reachable === true;
   return vouched ? v.nowTick - heardLeader : Infinity;
 }
 

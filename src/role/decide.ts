@@ -716,8 +716,10 @@ export function decide(input: RoleInput): RoleDecision {
     });
   }
   if (f.kind === 'data' && !vips.hold && f.me?.maintenance !== true) {
-    // A leader's own first entry is a moment of every election, not something for an operator to see.
-    const gate = readinessGate(f, { ownTermPending: true });
+    // A leader's own first entry is a moment of every election, not something for an operator to see,
+    // unless it takes longer than an election timeout.
+    const since = out.memory.leaderSince;
+    const gate = readinessGate(f, { ownTermPending: since !== null && f.now - since.tick < f.config.electionTicks });
     if (!gate.ready) {
       out.conditions.push({
         code: 'NOT_READY',

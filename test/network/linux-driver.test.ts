@@ -136,6 +136,39 @@ t.test('a release answers once the node is silent; the addresses go before the n
   t.match(events, [{ type: 'release-incomplete', detail: /ip addr del .*hpa0: .*(not found|Cannot find device)/i }]);
 });
 
+t.test('a release whose fence step fails restores the fence and still removes the addresses', async (t) => {
+  const lab = new PairLab(`d${labs++}`);
+  t.teardown(() => lab.down());
+  await lab.up();
+  let nftChild: number | undefined;
+  let breakNft = false;
+  const runner: CommandRunner = {
+    run: (argv, options) => lab.runA.run(argv, options),
+    startMerged: (argv, env) => {
+      const nft = argv.includes('-i') && argv.some((a) => a.endsWith('nft'));
+      const broken = nft && breakNft;
+      if (broken) breakNft = false;
+      const child = lab.runA.startMerged(broken ? ['sh', '-c', 'exit 3'] : argv, env);
+      if (nft) nftChild = child.pid;
+      return child;
+    },
+  };
+  const events: LinuxDriverEvent[] = [];
+  const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', { runner, paths, announce: { burstCount: 1, tailCount: 0 }, onEvent: (e) => events.push(e) });
+  t.teardown(() => driver.close());
+  await driver.cleanupAtStart([VIP4]);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
+  // The next nft session fails (the release's step); the fence restore after it works.
+  breakNft = true;
+  if (nftChild !== undefined) process.kill(nftChild, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(await driver.setVipState({ hold: false }), { ok: true }, 'silent: the fence was put back without a lease');
+  await driver.announce([VIP4], 1); // a later call: the release's own work is done by then
+  t.notOk(await lab.arpAnswers(NET.vip), 'silent');
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'the address was removed by the release itself');
+  t.match(events, [{ type: 'fence-restored', detail: /fence restored on release/ }]);
+});
+
 t.test('fence: answers while renewed, silent within the lease once renewals stop', async (t) => {
   const { lab, driver } = await setup(t);
   await driver.cleanupAtStart([VIP4]);

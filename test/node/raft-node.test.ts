@@ -243,3 +243,35 @@ t.test('a leader sends its new entries while it writes them, and applies them on
   t.equal((await proposal).index, index, 'acknowledged once it is');
   await Promise.all(nodes.map((n) => n.stop()));
 });
+
+t.test('a single voter, elected once its own vote is on disk, also writes its first proposal with its noop', async (t) => {
+  const hub = new MemoryHub();
+  const transport = hub.transport('solo');
+  void transport.start();
+  const store = new CountingStorage('solo');
+  const machine = new Recorder();
+  let node: RaftNode | null = null;
+  let elections = 0;
+  node = new RaftNode({
+    id: 'solo',
+    storage: store,
+    transport,
+    stateMachine: machine,
+    bootstrap: { voters: [{ id: 'solo', kind: 'data', peer: 'solo:1' }], learners: [] },
+    tickMs: 5,
+    electionTicks: 4,
+    heartbeatTicks: 1,
+    random: () => 0.5,
+    onElected: () => {
+      elections++;
+      void node?.propose(new TextEncoder().encode('first'));
+    },
+  });
+  t.teardown(() => node?.stop());
+  await node.start();
+  await until('the proposal made on election is applied', () => machine.values.includes('first'));
+  t.equal(elections, 1, 'told once');
+  const term = node.status().term;
+  const batch = store.batches.find((b) => b.entries.some((e) => e.term === term));
+  t.same(batch?.entries.map((e) => e.payload.type), ['noop', 'command'], 'noop and proposal in one write');
+});

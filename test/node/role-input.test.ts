@@ -72,6 +72,8 @@ t.test('a vouch outlives its leader: a follower just elected does not find the o
   t.same([...vouchedTick], [['wit', 99]], 'an older vouch does not replace a newer one');
   const withoutMemory = silentTicks({ ...elected, vouchedTick: new Map() }, 'wit');
   t.equal(withoutMemory, 92, 'control: without the remembered vouch only the stale direct contact counts');
+  const denied = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: false }] });
+  t.equal(silentTicks({ ...asFollower, state: denied, nowTick: 101 }, 'wit'), 91, 'the current leader now reports wit unreachable: the older vouch no longer counts');
 });
 
 t.test('the role input carries the Raft status, what was applied, and the observations', async (t) => {

@@ -12,6 +12,7 @@ import { LineSession, type LineSessionOptions } from './line-session.js';
 
 const SENTINEL_DEVICE = 'hapair-none0';
 const SENTINEL_END = new RegExp(`Device "${SENTINEL_DEVICE}" does not exist\\.\\nCommand failed -:\\d+\\n`);
+const SENTINEL_LINE = `link show dev ${SENTINEL_DEVICE}`;
 const FAILED = /^Command failed -:\d+$/m;
 const FAILED_LINES = /^Command failed -:\d+\n?/gm;
 
@@ -22,7 +23,7 @@ export class InteractiveIp extends LineSession {
       {
         name: 'ip -batch',
         argv: [ipPath, '-force', '-batch', '-'],
-        frame: (command) => `${command}\nlink show dev ${SENTINEL_DEVICE}\n`,
+        frame: (command) => `${command}\n${SENTINEL_LINE}\n`,
         take: (buffer) => {
           const end = SENTINEL_END.exec(buffer);
           if (end === null) return null;
@@ -44,4 +45,10 @@ export class InteractiveIp extends LineSession {
  */
 export function batchLine(args: readonly string[]): string {
   return args.filter((a) => a !== '-6' && a !== '-4').join(' ');
+}
+
+/** What `ip -force -batch -` prints for `written` (framed commands) when each succeeds (the stand-in runner answers so). */
+export function ipQuietAnswers(written: string): string {
+  const n = written.split('\n').filter((line) => line === SENTINEL_LINE).length;
+  return `Device "${SENTINEL_DEVICE}" does not exist.\nCommand failed -:1\n`.repeat(n);
 }

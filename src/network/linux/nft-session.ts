@@ -31,6 +31,19 @@ export const NFT_HOME = '/nonexistent/hapair-nft';
 const RETIRE_AFTER = 1000;
 const SENTINEL_OUTPUT = 'ct expression, datatype mark (packet mark) (basetype integer), 32 bits\n';
 
+/**
+ * What `nft -j -i` would print for `written` (framed commands) on a host
+ * with no tables: nothing for a change, an empty listing for a `list`
+ * (the stand-in runner answers so).
+ */
+export function nftAnswersOnEmptyHost(written: string): string {
+  return written
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => (line === SENTINEL_COMMAND ? SENTINEL_OUTPUT : line.startsWith('list ') ? '{"nftables": []}\n' : ''))
+    .join('');
+}
+
 function isError(output: string): boolean {
   return /^Error:/m.test(output);
 }
