@@ -190,9 +190,15 @@ export class LinuxDriver implements NetworkDriver {
    * driver; resolves with what went wrong in it (nothing, unless the
    * driver's code changed under it: then it warms less, and tests say so).
    */
-  static async warmUp(interfaces: Readonly<Record<string, string>>, vips: readonly VipSettings[], paths: CommandPaths): Promise<string[]> {
+  static async warmUp(
+    interfaces: Readonly<Record<string, string>>,
+    vips: readonly VipSettings[],
+    paths: CommandPaths,
+    runner: StandInRunner = new StandInRunner(),
+  ): Promise<string[]> {
     // No fence check on renewals: the stand-in's listings are empty, and a takeover does not check either.
-    const options = { runner: new StandInRunner(), paths, announce: { burstCount: 1, tailCount: 0 }, verifyOnRenewal: false };
+    // The ready shell is replaced at once, so that every round fires one as a real takeover does.
+    const options = { runner, paths, announce: { burstCount: 1, tailCount: 0, rearmDelayMs: 0 }, verifyOnRenewal: false };
     const driver = new LinuxDriver(interfaces, 'warm-up', options);
     const problems: string[] = [];
     const note = (step: string, result: DriverResult): void => {
@@ -205,6 +211,8 @@ export class LinuxDriver implements NetworkDriver {
         note('announce', await driver.announce(vips, epoch));
         note('renew', await driver.setVipState({ hold: true, epoch, vips, fenceMs: 5000 }));
         note('release', await driver.setVipState({ hold: false }));
+        // Lets the used ready shell be replaced (a timer) before the next round fires it.
+        await new Promise((resolve) => setTimeout(resolve, 1));
       }
     } finally {
       await driver.close();

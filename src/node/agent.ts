@@ -43,7 +43,6 @@ import {
   buildRoleInput,
   healthReportOf,
   HEALTH_REPORT_MIN_MS,
-  noteVouches,
   peerReachable,
   registrationCurrent,
   REPORT_RETRY_MS,
@@ -92,7 +91,6 @@ export class Agent {
   private passReach: ReachabilityView | null = null;
   private lastDecisionValue: RoleDecision | null = null;
   private readonly lastHeardTick = new Map<NodeId, number>();
-  private readonly vouchedTick = new Map<NodeId, number>();
   /** LinuxDriver.warmUp has been started (once, after the start-up clean-up). */
   private driverWarmed = false;
   private readonly vips = new VipPipeline();
@@ -191,8 +189,6 @@ export class Agent {
       ...(config.raft?.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: config.raft.snapshotEveryEntries }),
       random: seededRandom(),
       onSoftState: (role, leader) => {
-        // What the old leader vouched for still counts after it is gone.
-        noteVouches({ ...this.reach(), nowTick: this.currentTick() }, this.vouchedTick);
         this.knownLeader = leader;
         this.roleSoon();
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
@@ -272,7 +268,7 @@ export class Agent {
 
   /** Who this node heard from and when (peers heard directly, or vouched for by the leader's report). */
   private reach(): ReachabilityView {
-    return { self: this.id, state: this.state, knownLeader: this.knownLeader, lastHeardTick: this.lastHeardTick, vouchedTick: this.vouchedTick, nowTick: this.nowTick };
+    return { self: this.id, state: this.state, knownLeader: this.knownLeader, lastHeardTick: this.lastHeardTick, nowTick: this.nowTick };
   }
 
   msSinceHeard(id: NodeId): number | null {
@@ -361,8 +357,7 @@ export class Agent {
     this.memory = decision.memory;
     const previousConditions = this.lastDecisionValue?.conditions ?? [];
     this.lastInputValue = input;
-    noteVouches(this.reach(), this.vouchedTick);
-    this.passReach = { ...this.reach(), lastHeardTick: new Map(this.lastHeardTick), vouchedTick: new Map(this.vouchedTick) };
+    this.passReach = { ...this.reach(), lastHeardTick: new Map(this.lastHeardTick) };
     this.lastDecisionValue = decision;
     this.carryOut(decision.actions);
     this.maybeRegister();
@@ -742,11 +737,12 @@ export class Agent {
     const report = (await this.driver.cleanupAtStart?.(vips)) ?? { repaired: [], errors: [] };
     for (const line of report.repaired) this.log.warn(`start-up clean-up: ${line}`);
     for (const line of report.errors) this.log.error(`start-up clean-up failed: ${line}`);
-    this.startupCleanup = report.errors.length === 0 ? 'done' : 'pending';
-    if (this.startupCleanup === 'done' && this.driver instanceof LinuxDriver && !this.driverWarmed) {
+    // Before the node may hold the VIPs: a takeover must not share the event loop with the warm-up.
+    if (report.errors.length === 0 && this.driver instanceof LinuxDriver && !this.driverWarmed && !this.stopping) {
       this.driverWarmed = true;
-      void this.warmDriver(this.driver, vips);
+      await this.warmDriver(this.driver, vips);
     }
+    this.startupCleanup = report.errors.length === 0 ? 'done' : 'pending';
   }
 
   /** LinuxDriver.warmUp with this node's VIPs (a documentation address before any is configured). */

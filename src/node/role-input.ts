@@ -27,49 +27,21 @@ export interface ReachabilityView {
   readonly knownLeader: NodeId | null;
   /** Tick at which anything was last heard from each peer (Raft traffic). */
   readonly lastHeardTick: ReadonlyMap<NodeId, number>;
-  /** Tick at which a leader last vouched for each peer, kept across leader changes (noteVouches). */
-  readonly vouchedTick: ReadonlyMap<NodeId, number>;
   readonly nowTick: number;
 }
 
 /**
- * Ticks since `id` is vouched for by a leader: a follower never talks to
+ * Ticks since `id` is vouched for by the leader: a follower never talks to
  * another follower, so the leader's latest committed report that it reaches
- * `id` counts while the leader itself is heard. A vouch outlives the
- * leader's term: a follower just elected has heard nothing from the other
- * followers yet, and they are not silent for that.
+ * `id` counts while the leader itself is heard.
  */
 export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
-  const current = currentVouchTicks(v, id);
-  // The current leader saying it cannot reach `id` outweighs an older word that it could.
-  if (leaderReport(v)?.peers.find((p) => p.id === id)?.reachable === false) return current;
-  const remembered = v.vouchedTick.get(id);
-  return Math.min(remembered === undefined ? Infinity : v.nowTick - remembered, current);
-}
-
-/** The known leader's committed health report, when the leader is another node. */
-function leaderReport(v: ReachabilityView): HealthReport | null {
-  const leader = v.knownLeader;
-  if (leader === null || leader === v.self) return null;
-  return v.state.members.find((m) => m.id === leader)?.health ?? null;
-}
-
-/** Remembers the current leader's vouches in `into` (before the leader changes, and on every pass). */
-export function noteVouches(v: ReachabilityView, into: Map<NodeId, number>): void {
-  for (const m of v.state.members) {
-    const ticks = currentVouchTicks(v, m.id);
-    if (!Number.isFinite(ticks)) continue;
-    const tick = v.nowTick - ticks;
-    if (tick > (into.get(m.id) ?? -Infinity)) into.set(m.id, tick);
-  }
-}
-
-function currentVouchTicks(v: ReachabilityView, id: NodeId): number {
   const leader = v.knownLeader;
   if (leader === null || leader === v.self || leader === id) return Infinity;
   const heardLeader = v.lastHeardTick.get(leader);
   if (heardLeader === undefined) return Infinity;
-  const vouched = leaderReport(v)?.peers.find((p) => p.id === id)?.reachable === true;
+  const report = v.state.members.find((m) => m.id === leader)?.health;
+  const vouched = report?.peers.find((p) => p.id === id)?.reachable === true;
   return vouched ? v.nowTick - heardLeader : Infinity;
 }
 

@@ -17,7 +17,15 @@ t.test('the warm-up takes over, announces, renews and releases without a problem
     { address: '2001:db8::10/64', interface: 'lan' },
   ];
   // The paths do not exist: had anything been run, the steps would fail.
-  t.same(await LinuxDriver.warmUp({ lan: 'eth9' }, vips, PATHS), []);
+  const runner = new StandInRunner();
+  t.same(await LinuxDriver.warmUp({ lan: 'eth9' }, vips, PATHS, runner), []);
+  // A real takeover's first packet comes from the ready shell: every round must fire one, not start arping itself.
+  const shells = runner.seen.filter((line) => line.startsWith('/bin/sh -c')).length;
+  const arpings = runner.seen.filter((line) => !line.startsWith('/bin/sh') && line.includes(PATHS.arping)).length;
+  const na6 = runner.seen.filter((line) => line.includes(PATHS.na6)).length;
+  t.ok(shells >= 20, `a ready shell for each of the 20 rounds (${shells})`);
+  t.equal(arpings, 0, 'no arping started by the driver itself');
+  t.equal(na6, 20, 'and the IPv6 VIP announced each round');
 });
 
 t.test('a VIP the driver cannot resolve shows up as a problem, not as an exception', async (t) => {

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
 import type { RaftStatus } from '../../src/raft/raft.js';
-import { buildRoleInput, noteVouches, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
+import { buildRoleInput, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
 import { initialRoleMemory } from '../../src/role/decide.js';
 import { Log, at, pair } from '../fsm/fixtures.js';
 
@@ -46,7 +46,7 @@ function status(role: RaftStatus['role'], term: number, over: Partial<RaftStatus
 
 t.test('a follower learns of another follower through the leader\'s committed report', async (t) => {
   const state = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: true }] });
-  const v: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw2', lastHeardTick: new Map([['fw2', 95]]), vouchedTick: new Map(), nowTick: 100 };
+  const v: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw2', lastHeardTick: new Map([['fw2', 95]]), nowTick: 100 };
   t.equal(viaLeaderTicks(v, 'wit'), 5, 'vouched for as long ago as the leader was heard');
   t.equal(silentTicks(v, 'wit'), 5);
   t.ok(peerReachable(v, 'wit', 10));
@@ -58,27 +58,9 @@ t.test('a follower learns of another follower through the leader\'s committed re
   t.ok(peerReachable(v, 'fw1', 10), 'a node always reaches itself');
 });
 
-t.test('a vouch outlives its leader: a follower just elected does not find the other follower silent', async (t) => {
-  const state = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: true }] });
-  const vouchedTick = new Map<string, number>();
-  const asFollower: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw2', lastHeardTick: new Map([['fw1', 0], ['wit', 10], ['fw2', 99]]), vouchedTick, nowTick: 100 };
-  noteVouches(asFollower, vouchedTick);
-  t.same([...vouchedTick], [['wit', 99]], 'wit vouched for as of the leader\'s last message');
-  const elected: ReachabilityView = { ...asFollower, knownLeader: 'fw1', nowTick: 102 };
-  t.equal(silentTicks(elected, 'wit'), 3, 'counted from the old leader\'s vouch, not from the last direct contact');
-  t.ok(peerReachable(elected, 'wit', 10));
-  t.notOk(peerReachable({ ...elected, nowTick: 110 }, 'wit', 10), 'the vouch ages like any contact');
-  noteVouches({ ...asFollower, nowTick: 90, lastHeardTick: new Map([['fw2', 80]]) }, vouchedTick);
-  t.same([...vouchedTick], [['wit', 99]], 'an older vouch does not replace a newer one');
-  const withoutMemory = silentTicks({ ...elected, vouchedTick: new Map() }, 'wit');
-  t.equal(withoutMemory, 92, 'control: without the remembered vouch only the stale direct contact counts');
-  const denied = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: false }] });
-  t.equal(silentTicks({ ...asFollower, state: denied, nowTick: 101 }, 'wit'), 91, 'the current leader now reports wit unreachable: the older vouch no longer counts');
-});
-
 t.test('the role input carries the Raft status, what was applied, and the observations', async (t) => {
   const state = stateWith({ holder: 'fw1', epoch: 2 });
-  const reach: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw1', lastHeardTick: new Map([['fw2', 490]]), vouchedTick: new Map(), nowTick: 500 };
+  const reach: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw1', lastHeardTick: new Map([['fw2', 490]]), nowTick: 500 };
   const input = buildRoleInput({
     kind: 'data', status: status('leader', 4), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
     health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null }, holdingVips: true,

@@ -37,7 +37,6 @@ import {
   REPORT_RETRY_MS,
   sameHealthReport,
   shouldRegrantAfterLapse,
-  noteVouches,
   type ReachabilityView,
   type RegrantAttempt,
 } from '../../src/node/role-input.js';
@@ -152,7 +151,6 @@ class NodeModel {
   nowTick = 0;
   memory: RoleMemory = initialRoleMemory();
   lastHeardTick = new Map<NodeId, number>();
-  vouchedTick = new Map<NodeId, number>();
   knownLeader: NodeId | null = null;
   policy = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   policyBusy = false;
@@ -239,7 +237,6 @@ export class RoleLayer {
     n.nowTick = 0;
     n.memory = initialRoleMemory();
     n.lastHeardTick = new Map();
-    n.vouchedTick = new Map();
     n.knownLeader = null;
     n.policy = { appliedRevision: 0, failedRevision: null, error: null };
     n.policyBusy = false;
@@ -301,7 +298,6 @@ export class RoleLayer {
   onSoftState(idx: number, leader: NodeId | null): void {
     const n = this.node(idx);
     if (!n.running) return;
-    noteVouches({ ...this.reach(n), nowTick: this.currentTick(n) }, n.vouchedTick);
     n.knownLeader = leader;
     this.roleSoon(n);
   }
@@ -422,7 +418,6 @@ export class RoleLayer {
     const status = raft.status();
     if (n.startupCleanup === 'pending' && app.index >= status.commit) this.cleanupAtStart(n);
     const reach = this.reach(n);
-    noteVouches(reach, n.vouchedTick);
     const monitors = this.monitorObservations(n);
     let input = buildRoleInput({
       kind: n.member.kind,
@@ -899,7 +894,7 @@ export class RoleLayer {
   }
 
   private reach(n: NodeModel): ReachabilityView {
-    return { self: n.id, state: this.host.app(n.idx).state, knownLeader: n.knownLeader, lastHeardTick: n.lastHeardTick, vouchedTick: n.vouchedTick, nowTick: n.nowTick };
+    return { self: n.id, state: this.host.app(n.idx).state, knownLeader: n.knownLeader, lastHeardTick: n.lastHeardTick, nowTick: n.nowTick };
   }
 
   private monitorObservations(n: NodeModel): MonitorObservation[] {

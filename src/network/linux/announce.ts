@@ -30,6 +30,8 @@ export interface AnnounceTiming {
   /** Slower repeats after the burst, for neighbours that missed it. */
   readonly tailCount: number;
   readonly tailIntervalMs: number;
+  /** How long after a use the ready shell is replaced (ArmedArping; default REARM_DELAY_MS). */
+  readonly rearmDelayMs?: number;
 }
 
 export const DEFAULT_ANNOUNCE: AnnounceTiming = { burstCount: 3, burstIntervalMs: 100, tailCount: 3, tailIntervalMs: 1000 };
@@ -80,7 +82,7 @@ export class Announcer {
   ) {
     switch (paths.arpingFlavor) {
       case 'iputils':
-        this.armed = new ArmedArping(runner, paths.timeout, (t) => arpingArgv(paths.arping, 'iputils', t, 1, 0, 0), ARMED_NORMAL_EXITS, onError);
+        this.armed = new ArmedArping(runner, paths.timeout, (t) => arpingArgv(paths.arping, 'iputils', t, 1, 0, 0), ARMED_NORMAL_EXITS, onError, timing.rearmDelayMs);
         break;
       case 'habets':
         // Its 40 ms start-up is in the packet's path whatever starts it.

@@ -54,6 +54,7 @@ export class ArmedArping {
     /** Exit codes that are not errors (arping's and timeout's). */
     private readonly normalExits: readonly number[],
     private readonly onError: (line: string) => void,
+    private readonly rearmDelayMs = REARM_DELAY_MS,
   ) {}
 
   /** Keeps one shell ready per IPv4 target in `targets` (and none for any other). */
@@ -96,7 +97,7 @@ export class ArmedArping {
       this.rearmTimers.delete(timer);
       const wanted = this.wanted.get(key);
       if (!this.closed && wanted !== undefined && !this.armed.has(key)) this.start(key, wanted);
-    }, REARM_DELAY_MS);
+    }, this.rearmDelayMs);
     timer.unref();
     this.rearmTimers.add(timer);
   }

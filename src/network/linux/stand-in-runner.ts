@@ -18,7 +18,7 @@ export class StandInRunner implements CommandRunner {
 
   run(argv: readonly string[]): Promise<CommandResult> {
     this.seen.push(argv.join(' '));
-    return Promise.resolve({ code: 0, stdout: argv.includes('-j') ? '[]' : '', stderr: '', failure: null });
+    return Promise.resolve({ code: 0, stdout: argv.includes('-j') ? emptyListing(argv) : '', stderr: '', failure: null });
   }
 
   startMerged(argv: readonly string[]): LongRunningChild {
@@ -66,4 +66,9 @@ class StandInChild implements LongRunningChild {
     this.ended = true;
     setImmediate(() => this.exit.forEach((listener) => listener(code, signal)));
   }
+}
+
+/** An empty JSON listing in the shape the tool prints: nft's object, ip's array. */
+function emptyListing(argv: readonly string[]): string {
+  return argv.some((a) => a === 'nft' || a.endsWith('/nft')) ? '{"nftables": []}' : '[]';
 }
