@@ -75,7 +75,11 @@ if (setupError !== null) {
     // 1. The standby.
     t.ok(await upgrade('fw2', install), 'fw2 stopped');
     t.ok(await updated('fw2', 45_000), `fw2 is back, reachable, healthy and ready, running ${NEW}`);
-    const during = await cluster.status('fw1');
+    // Conditions are those of fw1's last role pass (every 10 ms), which may not have seen fw2's new version yet.
+    const during = (await until(async () => {
+      const s = await cluster.status('fw1');
+      return mismatch(s) ? s : null;
+    }, 2000)) ?? (await cluster.status('fw1'));
     t.equal(version(during, 'fw1'), OLD, `fw1 still runs ${OLD}`);
     t.ok(mismatch(during), `VERSION_MISMATCH: ${during?.conditions.find((c) => c.code === 'VERSION_MISMATCH')?.message ?? '(not raised)'}`);
     const write = await lab.api('fw1', 'PUT', '/v1/config', settings()).catch((e: Error) => ({ status: 0, body: e.message }));
