@@ -350,7 +350,7 @@ function plannedTakeoverRule(f: Facts, out: RuleOutput): boolean {
  * reachable (a failed active still beats none).
  */
 function handoffTarget(f: Facts): NodeId | null {
-  if (f.intent !== null && f.intent.to !== f.id && targetCheck(f, f.intent.to, 'forced') === null) return f.intent.to;
+  if (f.intent !== null && f.intent.to !== f.id && targetCheck(f, f.intent.to, intentMode(f.intent.reason)) === null) return f.intent.to;
   const holder = f.lease === null ? undefined : findMember(f.state, f.lease.holder);
   if (holder !== undefined && holder.id !== f.id && isHolderServing(f)) return holder.id;
   const best = bestTarget(f, 'automatic');
@@ -377,7 +377,9 @@ function isHolderServing(f: Facts): boolean {
 export function executeIntentRule(f: Facts, out: RuleOutput): void {
   const intent = f.intent;
   assert(intent !== null && intent.to !== f.id, 'executeIntentRule needs an intent for another node');
-  const refusal = targetCheck(f, intent.to, 'forced');
+  // Checked as the move was asked for: a target that could not take the role would hand
+  // leadership straight back, and the VIPs would be released on every round.
+  const refusal = targetCheck(f, intent.to, intentMode(intent.reason));
   if (refusal !== null) {
     out.conditions.push({
       code: 'MOVE_PENDING',
@@ -389,6 +391,11 @@ export function executeIntentRule(f: Facts, out: RuleOutput): void {
     return;
   }
   transfer(out, f, intent.to, `executeIntentRule (${intent.reason})`);
+}
+
+/** How an intent's target is checked: as the operator asked (forced, switchover), else as any automatic move. */
+function intentMode(reason: MoveReason): TargetMode {
+  return reason === 'forced' ? 'forced' : reason === 'switchover' ? 'switchover' : 'automatic';
 }
 
 /** Maintenance: the active put into maintenance moves the role away first (it keeps it only if nobody can take it). */
