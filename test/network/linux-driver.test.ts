@@ -12,7 +12,7 @@ import t, { type Test } from 'tap';
 import { checkPolicy, LinuxDriver, type LinuxDriverEvent } from '../../src/network/linux-driver.js';
 import { parseVip } from '../../src/network/linux/address.js';
 import type { AnnounceTiming } from '../../src/network/linux/announce.js';
-import type { CommandRunner } from '../../src/network/linux/command.js';
+import type { CommandRunner, LongRunningChild } from '../../src/network/linux/command.js';
 import { fenceScript, leaseCommand } from '../../src/network/linux/fence.js';
 import { alreadyPresent } from '../../src/network/linux/ip-addr.js';
 import { batchLine, InteractiveIp } from '../../src/network/linux/ip-session.js';
@@ -34,12 +34,29 @@ const VIP4 = { address: `${NET.vip}/24`, interface: 'lan' };
 const VIP6 = { address: `${NET.vip6}/64`, interface: 'lan' };
 let labs = 0;
 
-async function setup(t: Test, options: { events?: LinuxDriverEvent[]; announce?: Partial<AnnounceTiming> } = {}) {
+/** The driver's long-lived `nft -i` child. */
+const isNftSession = (argv: readonly string[]): boolean => argv.includes('-i') && argv.some((a) => a.endsWith('nft'));
+/** Started in place of a child that must fail at once. */
+const FAILING_CHILD = ['sh', '-c', 'exit 3'];
+
+type StartMerged = (argv: readonly string[], env: Readonly<Record<string, string>> | undefined, pair: PairLab) => LongRunningChild;
+
+interface SetupOptions {
+  events?: LinuxDriverEvent[];
+  announce?: Partial<AnnounceTiming>;
+  /** Starts the driver's long-lived children in place of lab A's runner (to watch, stop or break them). */
+  startMerged?: StartMerged;
+}
+
+async function setup(t: Test, options: SetupOptions = {}) {
   const lab = new PairLab(`d${labs++}`);
   t.teardown(() => lab.down());
   await lab.up();
+  const start = options.startMerged;
+  const runner: CommandRunner =
+    start === undefined ? lab.runA : { run: (argv, opts) => lab.runA.run(argv, opts), startMerged: (argv, env) => start(argv, env, lab) };
   const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', {
-    runner: lab.runA,
+    runner,
     paths,
     announce: options.announce ?? { burstCount: 1, tailCount: 0 },
     onEvent: (e) => options.events?.push(e),
@@ -98,21 +115,16 @@ t.test('reconcile repairs both ways; cleanupAtStart removes a crash leftover', a
 });
 
 t.test('a release answers once the node is silent; the addresses go before the next call', async (t) => {
-  const lab = new PairLab(`d${labs++}`);
-  t.teardown(() => lab.down());
-  await lab.up();
   const ipChildren: number[] = [];
-  const runner: CommandRunner = {
-    run: (argv, options) => lab.runA.run(argv, options),
-    startMerged: (argv, env) => {
-      const child = lab.runA.startMerged(argv, env);
+  const events: LinuxDriverEvent[] = [];
+  const { lab, driver } = await setup(t, {
+    events,
+    startMerged: (argv, env, pair) => {
+      const child = pair.runA.startMerged(argv, env);
       if (argv.includes('-batch') && child.pid !== undefined) ipChildren.push(child.pid);
       return child;
     },
-  };
-  const events: LinuxDriverEvent[] = [];
-  const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', { runner, paths, announce: { burstCount: 1, tailCount: 0 }, onEvent: (e) => events.push(e) });
-  t.teardown(() => driver.close());
+  });
   await driver.cleanupAtStart([VIP4]);
   t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
   t.ok(await lab.arpAnswers(NET.vip), 'answering while held');
@@ -137,25 +149,19 @@ t.test('a release answers once the node is silent; the addresses go before the n
 });
 
 t.test('a release whose fence step fails restores the fence and still removes the addresses', async (t) => {
-  const lab = new PairLab(`d${labs++}`);
-  t.teardown(() => lab.down());
-  await lab.up();
   let nftChild: number | undefined;
   let breakNft = false;
-  const runner: CommandRunner = {
-    run: (argv, options) => lab.runA.run(argv, options),
-    startMerged: (argv, env) => {
-      const nft = argv.includes('-i') && argv.some((a) => a.endsWith('nft'));
-      const broken = nft && breakNft;
+  const events: LinuxDriverEvent[] = [];
+  const { lab, driver } = await setup(t, {
+    events,
+    startMerged: (argv, env, pair) => {
+      const broken = isNftSession(argv) && breakNft;
       if (broken) breakNft = false;
-      const child = lab.runA.startMerged(broken ? ['sh', '-c', 'exit 3'] : argv, env);
-      if (nft) nftChild = child.pid;
+      const child = pair.runA.startMerged(broken ? FAILING_CHILD : argv, env);
+      if (isNftSession(argv)) nftChild = child.pid;
       return child;
     },
-  };
-  const events: LinuxDriverEvent[] = [];
-  const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', { runner, paths, announce: { burstCount: 1, tailCount: 0 }, onEvent: (e) => events.push(e) });
-  t.teardown(() => driver.close());
+  });
   await driver.cleanupAtStart([VIP4]);
   t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
   // The next nft session fails (the release's step); the fence restore after it works.
@@ -210,16 +216,10 @@ t.test('fence: answers while renewed, silent within the lease once renewals stop
 });
 
 t.test('a takeover whose lease cannot be written leaves no address behind (the address is added alongside the lease write)', async (t) => {
-  const lab = new PairLab(`d${labs++}`);
-  t.teardown(() => lab.down());
-  await lab.up();
   // Every command of the long-lived nft child fails; one-shot nft (the fence install) works.
-  const brokenSession: CommandRunner = {
-    run: (argv, options) => lab.runA.run(argv, options),
-    startMerged: (argv, env) => (argv.includes('-i') && argv.some((a) => a.endsWith('nft')) ? lab.runA.startMerged(['sh', '-c', 'exit 3'], env) : lab.runA.startMerged(argv, env)),
-  };
-  const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', { runner: brokenSession, paths, announce: { burstCount: 1, tailCount: 0 } });
-  t.teardown(() => driver.close());
+  const { lab, driver } = await setup(t, {
+    startMerged: (argv, env, pair) => pair.runA.startMerged(isNftSession(argv) ? FAILING_CHILD : argv, env),
+  });
   await driver.cleanupAtStart([VIP4]);
   const r = await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 });
   t.equal(r.ok, false);
