@@ -56,7 +56,6 @@ const ENTRY_KEY_RE = /^e\/(\d{16})$/;
 const LOAD_READ_CHUNK = 1024;
 
 type Db = ClassicLevel<string, Uint8Array>;
-type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
 
 export function entryKey(index: number): string {
   assert(Number.isSafeInteger(index) && index >= 0, `entry index ${index} is not a safe integer`);
@@ -150,22 +149,11 @@ export class LevelDbStorage implements RaftStorage {
     if (this.writeFailure !== null) {
       throw new StorageWriteError(this.path, 'an earlier write failed; the store takes no more writes', { cause: this.writeFailure });
     }
-    const ops: BatchOp[] = [];
-    for (const range of plan.deleteRanges) {
-      for (let i = range.from; i <= range.to; i++) ops.push({ type: 'del', key: entryKey(i) });
-    }
-    if (plan.snapshot !== null) {
-      const meta: StoredSnapshotMeta = { ...plan.snapshot.meta, dataBytes: plan.snapshot.data.byteLength };
-      ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encode(meta) });
-      ops.push({ type: 'put', key: SNAPSHOT_DATA_KEY, value: plan.snapshot.data });
-    }
-    for (const entry of plan.entries) ops.push({ type: 'put', key: entryKey(entry.index), value: encode(entry) });
-    if (plan.hardState !== null) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encode(plan.hardState) });
-    if (ops.length === 0) return;
-
+    const empty = plan.deleteRanges.length === 0 && plan.snapshot === null && plan.entries.length === 0 && plan.hardState === null;
+    if (empty) return;
     this.writing = true;
     try {
-      await this.db.batch(ops, { sync });
+      await this.writeBatch(plan, sync);
     } catch (error) {
       this.writeFailure = new StorageWriteError(this.path, errorDetail(error), { cause: error });
       throw this.writeFailure;
@@ -173,6 +161,32 @@ export class LevelDbStorage implements RaftStorage {
       this.writing = false;
     }
     this.bounds = plan.bounds;
+  }
+
+  /**
+   * One LevelDB batch, chained: each operation goes straight to the native
+   * WriteBatch. The array form costs a third more CPU per write
+   * (abstract-level clones and re-encodes every operation), and a follower
+   * writes once per append it receives.
+   */
+  private async writeBatch(plan: PersistPlan, sync: boolean): Promise<void> {
+    const batch = this.db.batch();
+    try {
+      for (const range of plan.deleteRanges) {
+        for (let i = range.from; i <= range.to; i++) batch.del(entryKey(i));
+      }
+      if (plan.snapshot !== null) {
+        const meta: StoredSnapshotMeta = { ...plan.snapshot.meta, dataBytes: plan.snapshot.data.byteLength };
+        batch.put(SNAPSHOT_META_KEY, encode(meta));
+        batch.put(SNAPSHOT_DATA_KEY, plan.snapshot.data);
+      }
+      for (const entry of plan.entries) batch.put(entryKey(entry.index), encode(entry));
+      if (plan.hardState !== null) batch.put(HARD_STATE_KEY, encode(plan.hardState));
+    } catch (error) {
+      await batch.close();
+      throw error;
+    }
+    await batch.write({ sync });
   }
 
   private async readAll(): Promise<RawState> {
