@@ -368,6 +368,7 @@ export class RaftNode {
     if (ready.softState !== null) this.options.onSoftState?.(ready.softState.role, ready.softState.leader);
     const { now, later } = messagesBeforeWrite(ready, raft.isLeader(), this.persistedHard);
     if (now.length > 0) this.options.transport.send(now);
+    let applied = 0;
     if (this.onlyCommitMoved(ready)) {
       // The commit index is volatile in Raft: a restart re-learns it from
       // the leader (and never goes below the snapshot). So a Ready that only
@@ -375,7 +376,15 @@ export class RaftNode {
       this.unwrittenHard = ready.hardState;
     } else if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
       const hardState = ready.hardState ?? this.unwrittenHard;
-      await this.options.storage.persist({ hardState, entries: ready.entries, snapshot: ready.snapshot }, ready.mustSync);
+      const write = this.options.storage.persist({ hardState, entries: ready.entries, snapshot: ready.snapshot }, ready.mustSync);
+      try {
+        // Committed entries already on disk here are applied while the write
+        // runs (as etcd's server does): a leader under load answers its
+        // clients during its fsync, and a follower applies in its shadow.
+        applied = this.applyDurable(ready);
+      } finally {
+        await write;
+      }
       if (hardState !== null) this.persistedHard = hardState;
       this.unwrittenHard = null;
     }
@@ -386,7 +395,7 @@ export class RaftNode {
       this.appliedTermValue = ready.snapshot.meta.term;
       this.appliedSinceSnapshot = 0;
     }
-    for (const entry of ready.committed) this.applyEntry(entry);
+    for (let i = applied; i < ready.committed.length; i++) this.applyEntry(ready.committed[i] as Entry);
     for (const rs of ready.readStates) {
       const w = this.readWaiters.get(rs.ctx);
       if (w === undefined) continue;
@@ -400,6 +409,24 @@ export class RaftNode {
     raft.advance(ready);
     this.noticeElection(wasLeader);
     await this.maybeCompact(raft);
+  }
+
+  /**
+   * Applies the committed entries of `ready` that were written by earlier
+   * Readies (below its first new entry); returns how many. None when it
+   * installs a snapshot, which must be restored first. A single voter
+   * commits its entries in the Ready that writes them: those wait.
+   */
+  private applyDurable(ready: Ready): number {
+    if (ready.snapshot !== null) return 0;
+    const firstNew = ready.entries[0]?.index ?? Number.POSITIVE_INFINITY;
+    let n = 0;
+    for (const entry of ready.committed) {
+      if (entry.index >= firstNew) break;
+      this.applyEntry(entry);
+      n++;
+    }
+    return n;
   }
 
   private onlyCommitMoved(ready: Ready): boolean {
