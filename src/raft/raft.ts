@@ -670,9 +670,17 @@ export class Raft {
         this.sendSnapshotChunk(pr);
       }
     }
+    this.sendCommitNotices();
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(null);
+    }
+  }
+
+  /** A follower that has had no append since the commit index moved gets an empty one carrying it: followers apply at most a tick late. */
+  private sendCommitNotices(): void {
+    for (const pr of this.progress.values()) {
+      if (pr.id !== this.id && pr.state !== 'snapshot' && pr.sentCommit < this.log.committed) this.sendAppend(pr.id, true);
     }
   }
 
@@ -1192,14 +1200,14 @@ export class Raft {
     pr.lastAppendProgressTick = this.now;
     if (pr.state === 'probe') pr.becomeReplicate(this.now);
     else pr.inflights.freeLE(index);
-    if (this.maybeCommit()) {
-      if (this.role !== 'leader') return;
-      this.bcastAppend();
-    }
+    // A newer commit index is not broadcast here: it rides on the next
+    // append to each follower, or an empty one at the next tick
+    // (sendCommitNotices). Under load that halves the leader's frames and
+    // the followers' answers, and the leader answers its client without
+    // first writing a commit-only frame to every follower.
+    if (this.maybeCommit() && this.role !== 'leader') return;
     if (!this.progress.has(m.from)) return;
     this.fillPipeline(m.from);
-    // It was paused when the commit last advanced: tell it now.
-    if (pr.sentCommit < this.log.committed) this.sendAppend(m.from, true);
     if (m.from === this.transferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
     this.maybeBridgeHandover();
   }

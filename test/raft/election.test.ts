@@ -20,9 +20,11 @@ t.test('a single node elects itself after its election timeout and commits its n
   t.end();
 });
 
-t.test('three nodes: a campaign elects one leader; the others follow it and commit its noop', (t) => {
+t.test('three nodes: a campaign elects one leader; the others follow it and, by its next tick, commit its noop', (t) => {
   const c = new Cluster({ voters: ['a', 'b', 'c'] });
   c.elect('a');
+  t.equal(c.raft('b').status().commit, 6, 'the noop is committed on the leader; b learns that with the next append');
+  c.settle();
   for (const id of ['a', 'b', 'c']) {
     const s = c.raft(id).status();
     t.equal(s.term, 2, `${id} term`);
@@ -68,7 +70,7 @@ t.test('a new leader sends its noop at ready(), in one append with what was prop
     ],
     'noop and proposal in the first append to each follower (it probes with one append at a time)',
   );
-  c.stabilize();
+  c.settle();
   t.same(c.appliedTexts('c'), ['grant']);
   t.end();
 });

@@ -8,7 +8,7 @@ t.test('a follower forwards a command to the leader, which appends and commits i
   const c = new Cluster({ voters: ['a', 'b', 'c'] });
   c.elect('a');
   c.raft('b').forward(cmd('from-b'));
-  c.stabilize();
+  c.settle();
   for (const id of ['a', 'b', 'c']) t.same(commands(c, id), ['from-b'], `${id} applied the forwarded command`);
   t.end();
 });

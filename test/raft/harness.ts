@@ -250,6 +250,22 @@ export class Cluster {
     if (this.outbox.length > 0) throw new Error('cluster did not stabilize');
   }
 
+  /**
+   * Stabilizes, then ticks each leader once if a follower has yet to learn
+   * its commit index (a leader does not broadcast a newer commit index; it
+   * rides on the next append, or on an empty one at the next tick), and
+   * stabilizes again. The state a real cluster reaches within a tick.
+   */
+  settle(): void {
+    this.stabilize();
+    const behind = (leader: TestNode): boolean =>
+      [...this.nodes.values()].some((n) => n.up && n !== leader && n.raft.status().commit < leader.raft.status().commit);
+    const leaders = [...this.nodes.values()].filter((n) => n.up && n.raft.isLeader() && behind(n));
+    if (leaders.length === 0) return;
+    for (const n of leaders) this.tick(n.id);
+    this.stabilize();
+  }
+
   /** Takes the outbox without delivering it. */
   take(pred: (m: Message) => boolean = () => true): Message[] {
     this.drainAll();

@@ -11,7 +11,7 @@ t.test('a learner replicates and applies, but never votes, campaigns or counts f
   t.same(c.take((m) => m.from === 'l'), []);
   c.elect('a');
   c.propose('a', 'x');
-  c.stabilize();
+  c.settle();
   t.same(c.appliedTexts('l'), ['x'], 'the learner applies');
   t.equal(c.raft('a').status().progress.l?.learner, true);
   c.crash('b');
@@ -41,7 +41,7 @@ t.test('join path: a fresh node is added as a learner, catches up from nothing, 
   t.same(c.appliedTexts('x'), ['e0', 'e1', 'e2', 'e3', 'e4']);
   t.equal(sx.lastIndex, c.raft('a').status().lastIndex);
   t.ok(c.raft('a').proposeMembership({ op: 'promote', id: 'x' }).ok);
-  c.stabilize();
+  c.settle();
   for (const id of ['a', 'b', 'c', 'x']) t.same(ids(c.raft(id).status().membership.voters), ['a', 'b', 'c', 'x'], `${id} sees x as a voter`);
   // x now counts: with a and b down, c and x alone (2 of 4) cannot commit; with b back they can.
   c.crash('a');
@@ -116,7 +116,7 @@ t.test('a leader that removes itself leads until the change commits, then hands 
   t.equal(leaders.length, 1, 'an heir was elected at once through TimeoutNow');
   t.ok(leaders[0] === 'b' || leaders[0] === 'c');
   c.propose(leaders[0] as string, 'after');
-  c.stabilize();
+  c.settle();
   t.same(c.appliedTexts(leaders[0] === 'b' ? 'c' : 'b'), ['after']);
   t.end();
 });

@@ -20,11 +20,51 @@ t.test('replication: proposals reach every follower and commit in order', (t) =>
   const c = new Cluster({ voters: ['a', 'b', 'c'] });
   c.elect('a');
   for (let i = 0; i < 20; i++) c.propose('a', `x${i}`);
-  c.stabilize();
+  c.settle();
   for (const id of ['a', 'b', 'c']) {
     t.same(c.appliedTexts(id), Array.from({ length: 20 }, (_, i) => `x${i}`), `${id} applied all in order`);
     t.equal(c.raft(id).status().commit, 27);
   }
+  t.end();
+});
+
+t.test('a newer commit index is not broadcast: it rides on the next append, or on an empty one at the next tick', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  c.settle();
+  const x = c.propose('a', 'x');
+  c.drainAll();
+  c.deliverOnce();
+  t.equal(c.raft('a').status().commit, x.index - 1, 'appended, not yet acknowledged');
+  c.deliverOnce();
+  t.equal(c.raft('a').status().commit, x.index, 'the acknowledgements commit x');
+  t.same(c.take((m) => m.from === 'a'), [], 'and send nothing: no commit-only append to every follower');
+  t.equal(c.raft('b').status().commit, x.index - 1);
+
+  c.propose('a', 'y');
+  const carried = c.take((m) => m.from === 'a');
+  t.same(
+    ['b', 'c'].map((id) => appendsTo(carried, id).map((m) => [m.commit, m.entries.length])),
+    [[[x.index, 1]], [[x.index, 1]]],
+    'the next append carries the new commit index with its entry',
+  );
+  for (const m of carried) c.raft(m.to).step(m);
+  c.drainAll();
+  t.equal(c.raft('b').status().commit, x.index);
+  t.same(c.appliedTexts('b'), ['x']);
+  c.deliverOnce();
+  const y = c.raft('a').status().commit;
+  t.equal(y, x.index + 1, 'y committed on the leader');
+
+  c.tick('a');
+  const notices = c.take((m) => m.type === 'append' && m.from === 'a');
+  t.same(
+    ['b', 'c'].map((id) => appendsTo(notices, id).map((m) => [m.commit, m.entries.length])),
+    [[[y, 0]], [[y, 0]]],
+    'with nothing to send, the next tick sends an empty append carrying it',
+  );
+  c.tick('a');
+  t.same(c.take((m) => m.type === 'append' && m.from === 'a'), [], 'once only');
   t.end();
 });
 
@@ -79,7 +119,7 @@ t.test('figure 7: a new leader of term 8 brings six divergent followers to its l
   t.equal(c.raft('L').status().term, 8);
   // c and d hold more up-to-date logs and refused; a, b, e, f made the quorum.
   c.propose('L', 'after');
-  c.stabilize();
+  c.settle();
   const want = [...(logs.L as number[]), 8, 8];
   for (const id of ids) {
     t.same(termsOf(c.node(id).store.entries), want, `${id} log repaired`);

@@ -30,7 +30,7 @@ t.test('restart of the whole cluster from InitialState: term, vote, log, commit 
   const c = new Cluster({ voters: ['a', 'b', 'c'] });
   c.elect('a');
   for (let i = 0; i < 5; i++) c.propose('a', `x${i}`);
-  c.stabilize();
+  c.settle();
   const before = c.raft('b').status();
   for (const id of ['a', 'b', 'c']) c.crash(id);
   for (const id of ['a', 'b', 'c']) c.restart(id);
@@ -46,7 +46,7 @@ t.test('restart of the whole cluster from InitialState: term, vote, log, commit 
   t.equal(c.leaders().length, 1, 'a leader is elected again');
   const leader = c.leaders()[0] as string;
   c.propose(leader, 'y');
-  c.stabilize();
+  c.settle();
   t.same(c.appliedTexts('c'), ['x0', 'x1', 'x2', 'x3', 'x4', 'y']);
   t.end();
 });
@@ -55,7 +55,7 @@ t.test('restart from a snapshot plus the entries after it', (t) => {
   const c = new Cluster({ voters: ['a', 'b', 'c'] });
   c.elect('a');
   for (let i = 0; i < 5; i++) c.propose('a', `x${i}`);
-  c.stabilize();
+  c.settle();
   const n = c.node('b');
   const data = new Uint8Array([1, 2, 3]);
   n.raft.compact(9, data);

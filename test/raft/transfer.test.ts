@@ -27,7 +27,7 @@ t.test('leadership transfer: the leader brings the target up to date, then Timeo
   t.equal(c.raft('a').status().leader, 'b');
   t.same(c.leaders(), ['b']);
   c.propose('b', 'after');
-  c.stabilize();
+  c.settle();
   t.same(c.appliedTexts('a'), ['t0', 't1', 't2', 'after']);
   t.end();
 });

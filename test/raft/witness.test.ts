@@ -34,7 +34,7 @@ t.test('witness bridge: A behind, B down, W ahead -> W leads, catches A up, hand
   // A falls behind: B commits entries with W only.
   c.isolate('a');
   for (let i = 0; i < 5; i++) c.propose('b', `only-on-b-and-w-${i}`);
-  c.stabilize();
+  c.settle();
   const committed = c.raft('b').status().commit;
   t.equal(c.raft('w').status().commit, committed);
   t.ok(c.raft('a').status().lastIndex < committed, 'A lacks committed entries');
@@ -63,7 +63,7 @@ t.test('witness bridge: A behind, B down, W ahead -> W leads, catches A up, hand
     'A applied everything B committed',
   );
   c.propose('a', 'on-a');
-  c.stabilize();
+  c.settle();
   t.same(c.appliedTexts('w').slice(-1), ['on-a']);
   t.end();
 });
