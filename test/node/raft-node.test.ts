@@ -244,6 +244,38 @@ t.test('a leader sends its new entries while it writes them, and applies them on
   await Promise.all(nodes.map((n) => n.stop()));
 });
 
+t.test('a leader applies what an earlier write holds while its next write runs, not what that write holds', async (t) => {
+  const { stores, nodes } = await threeNodes((id) => new GatedStorage(id));
+  const leader = nodes.find((n) => n.status().role === 'leader') as RaftNode;
+  const store = stores.get(leader.status().id as (typeof IDS)[number]) as GatedStorage;
+  const text = (value: string) => new TextEncoder().encode(value);
+  const holding = (value: string) => (b: PersistBatch) =>
+    b.entries.some((e) => e.payload.type === 'command' && new TextDecoder().decode(e.payload.data) === value);
+  t.teardown(() => store.reopen());
+
+  // p1's write is held while the followers acknowledge it, and p2 is proposed meanwhile.
+  store.shut(holding('p1'));
+  const first = leader.propose(text('p1'));
+  const p1 = leader.status().lastIndex;
+  await until('p1 committed by the followers while the leader still writes it', () => leader.status().commit >= p1);
+  let secondDone = false;
+  const second = leader.propose(text('p2')).then((r) => {
+    secondDone = true;
+    return r;
+  });
+  const p2 = leader.status().lastIndex;
+  // p1's write finishes; the next write, holding p2 (and the commit of p1), is held.
+  store.reopen();
+  store.shut(holding('p2'));
+  t.equal((await first).index, p1, 'p1 acknowledged');
+  t.equal(store.waiting, 1, 'while the write of p2 is still running');
+  t.equal(leader.applied, p1, 'p1 applied, p2 not');
+  t.notOk(secondDone);
+  store.reopen();
+  t.equal((await second).index, p2, 'p2 acknowledged once its write is done');
+  await Promise.all(nodes.map((n) => n.stop()));
+});
+
 t.test('a single voter, elected once its own vote is on disk, also writes its first proposal with its noop', async (t) => {
   const hub = new MemoryHub();
   const transport = hub.transport('solo');
