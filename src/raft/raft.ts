@@ -1375,6 +1375,11 @@ export class Raft {
     // The target's voters will grant it at once (Vote.transfer): from now
     // on in this term our lease proves nothing.
     this.leaseVoid = true;
+    // The target campaigns on the TimeoutNow that follows: it should know
+    // everything committed, so it leads applying all of it (a planned
+    // move's intent), not only once its own noop commits.
+    const pr = this.progress.get(to);
+    if (pr !== undefined && pr.sentCommit < this.log.committed) this.sendAppend(to, true);
     this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
   }
 

@@ -69,3 +69,26 @@ t.test('TimeoutNow from a node that is not our leader is ignored', (t) => {
   t.equal(c.raft('b').status().term, term);
   t.end();
 });
+
+t.test('the TimeoutNow follows an append carrying the commit index: the target campaigns having applied everything committed', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  c.settle();
+  const intent = c.propose('a', 'intent');
+  c.stabilize();
+  t.equal(c.raft('a').status().commit, intent.index);
+  t.ok(c.raft('b').status().commit < intent.index, 'b has the entry but has not learned that it committed');
+  t.ok(c.raft('a').transferLeadership('b').ok);
+  const toB = c.take((m) => m.to === 'b');
+  t.same(
+    toB.map((m) => (m.type === 'append' ? `append commit ${m.commit}` : m.type)),
+    [`append commit ${intent.index}`, 'timeoutNow'],
+  );
+  for (const m of toB) c.raft('b').step(m);
+  c.drain('b');
+  t.same(c.appliedTexts('b'), ['intent'], 'applied before its election ends');
+  c.stabilize();
+  t.same(c.leaders(), ['b']);
+  t.end();
+});
+
