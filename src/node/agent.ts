@@ -97,6 +97,8 @@ export class Agent {
   private readonly announceGate = new AnnounceGate();
   /** The Raft leader as of the last soft-state change: read per peer on every role tick, so kept rather than asked for. */
   private knownLeader: NodeId | null = null;
+  /** See ReachabilityView.lastLeader. */
+  private lastLeader: NodeId | null = null;
   private regranted: RegrantAttempt | null = null;
   private policyState = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   private policyBusy = false;
@@ -190,6 +192,7 @@ export class Agent {
       random: seededRandom(),
       onSoftState: (role, leader) => {
         this.knownLeader = leader;
+        if (leader !== null) this.lastLeader = leader;
         this.roleSoon();
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
         this.emit({ type: 'leader', at: new Date().toISOString(), leader, term: this.node.status().term });
@@ -268,7 +271,7 @@ export class Agent {
 
   /** Who this node heard from and when (peers heard directly, or vouched for by the leader's report). */
   private reach(): ReachabilityView {
-    return { self: this.id, state: this.state, knownLeader: this.knownLeader, lastHeardTick: this.lastHeardTick, nowTick: this.nowTick };
+    return { self: this.id, state: this.state, knownLeader: this.knownLeader, lastLeader: this.lastLeader, lastHeardTick: this.lastHeardTick, nowTick: this.nowTick };
   }
 
   msSinceHeard(id: NodeId): number | null {

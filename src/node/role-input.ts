@@ -25,6 +25,12 @@ export interface ReachabilityView {
   readonly state: ClusterState;
   /** The Raft leader as of the last soft-state change. */
   readonly knownLeader: NodeId | null;
+  /**
+   * The last leader known, kept while no leader is: the target of a planned
+   * move campaigns a moment after its old leader handed over, and still
+   * hears that leader.
+   */
+  readonly lastLeader: NodeId | null;
   /** Tick at which anything was last heard from each peer (Raft traffic). */
   readonly lastHeardTick: ReadonlyMap<NodeId, number>;
   readonly nowTick: number;
@@ -33,10 +39,14 @@ export interface ReachabilityView {
 /**
  * Ticks since `id` is vouched for by the leader: a follower never talks to
  * another follower, so the leader's latest committed report that it reaches
- * `id` counts while the leader itself is heard.
+ * `id` counts while the leader itself is heard. With no leader known (an
+ * election), the last one's report counts under the same bound, so a
+ * candidate does not call unreachable the members it only knew of through
+ * it (in a crash the old leader has been silent an election timeout by
+ * then, and vouches for no one).
  */
 export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
-  const leader = v.knownLeader;
+  const leader = v.knownLeader ?? v.lastLeader;
   if (leader === null || leader === v.self || leader === id) return Infinity;
   const heardLeader = v.lastHeardTick.get(leader);
   if (heardLeader === undefined) return Infinity;

@@ -46,12 +46,19 @@ function status(role: RaftStatus['role'], term: number, over: Partial<RaftStatus
 
 t.test('a follower learns of another follower through the leader\'s committed report', async (t) => {
   const state = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: true }] });
-  const v: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw2', lastHeardTick: new Map([['fw2', 95]]), nowTick: 100 };
+  const v: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw2', lastLeader: 'fw2', lastHeardTick: new Map([['fw2', 95]]), nowTick: 100 };
   t.equal(viaLeaderTicks(v, 'wit'), 5, 'vouched for as long ago as the leader was heard');
   t.equal(silentTicks(v, 'wit'), 5);
   t.ok(peerReachable(v, 'wit', 10));
   t.notOk(peerReachable({ ...v, nowTick: 200 }, 'wit', 10), 'the leader itself silent for too long');
-  t.equal(viaLeaderTicks({ ...v, knownLeader: null }, 'wit'), Infinity, 'no leader known');
+  t.equal(viaLeaderTicks({ ...v, knownLeader: null, lastLeader: null }, 'wit'), Infinity, 'no leader known, ever');
+  const electing = { ...v, knownLeader: null };
+  t.equal(viaLeaderTicks(electing, 'wit'), 5, 'an election: the last leader vouches, as long ago as it was heard');
+  t.notOk(peerReachable({ ...electing, nowTick: 105 }, 'wit', 10), 'and not once it has been silent an election timeout (a crash)');
+  const twoVouched = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: true }, { id: 'fw3', reachable: true }] });
+  const newLeader: ReachabilityView = { ...v, state: twoVouched, knownLeader: 'wit', lastLeader: 'wit', lastHeardTick: new Map([['fw2', 95], ['wit', 99]]) };
+  t.equal(viaLeaderTicks({ ...newLeader, knownLeader: null, lastLeader: 'fw2' }, 'fw3'), 5, 'fw2 vouches for fw3 while no leader is known');
+  t.equal(viaLeaderTicks(newLeader, 'fw3'), Infinity, 'a new leader known: only its report counts, and wit has none');
   t.equal(viaLeaderTicks({ ...v, knownLeader: 'fw1' }, 'wit'), Infinity, 'this node leads: only direct contact counts');
   const notVouched = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: false }] });
   t.equal(silentTicks({ ...v, state: notVouched }, 'wit'), Infinity, 'the leader reports it cannot reach wit');
@@ -60,7 +67,7 @@ t.test('a follower learns of another follower through the leader\'s committed re
 
 t.test('the role input carries the Raft status, what was applied, and the observations', async (t) => {
   const state = stateWith({ holder: 'fw1', epoch: 2 });
-  const reach: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw1', lastHeardTick: new Map([['fw2', 490]]), nowTick: 500 };
+  const reach: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw1', lastLeader: 'fw1', lastHeardTick: new Map([['fw2', 490]]), nowTick: 500 };
   const input = buildRoleInput({
     kind: 'data', status: status('leader', 4), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
     health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null }, holdingVips: true,

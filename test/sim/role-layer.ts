@@ -152,6 +152,7 @@ class NodeModel {
   memory: RoleMemory = initialRoleMemory();
   lastHeardTick = new Map<NodeId, number>();
   knownLeader: NodeId | null = null;
+  lastLeader: NodeId | null = null;
   policy = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   policyBusy = false;
   startupCleanup: 'pending' | 'running' | 'done' = 'pending';
@@ -238,6 +239,7 @@ export class RoleLayer {
     n.memory = initialRoleMemory();
     n.lastHeardTick = new Map();
     n.knownLeader = null;
+    n.lastLeader = null;
     n.policy = { appliedRevision: 0, failedRevision: null, error: null };
     n.policyBusy = false;
     n.startupCleanup = 'pending';
@@ -299,6 +301,7 @@ export class RoleLayer {
     const n = this.node(idx);
     if (!n.running) return;
     n.knownLeader = leader;
+    if (leader !== null) n.lastLeader = leader;
     this.roleSoon(n);
   }
 
@@ -894,7 +897,7 @@ export class RoleLayer {
   }
 
   private reach(n: NodeModel): ReachabilityView {
-    return { self: n.id, state: this.host.app(n.idx).state, knownLeader: n.knownLeader, lastHeardTick: n.lastHeardTick, nowTick: n.nowTick };
+    return { self: n.id, state: this.host.app(n.idx).state, knownLeader: n.knownLeader, lastLeader: n.lastLeader, lastHeardTick: n.lastHeardTick, nowTick: n.nowTick };
   }
 
   private monitorObservations(n: NodeModel): MonitorObservation[] {
