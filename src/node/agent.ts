@@ -29,6 +29,7 @@ import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decid
 import type { Condition, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
 import { LevelDbStorage } from '../storage/leveldb-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
+import { roundTripMessages } from '../transport/frame.js';
 import { warmUpRaftCore } from '../raft/warm-up.js';
 import { xorshift32 } from '../util/xorshift.js';
 import { unreachable } from '../util/assert.js';
@@ -207,7 +208,7 @@ export class Agent {
     this.replicated.onChange((previous, next, entry, result) => this.onStateChange(previous, next, entry, result));
     this.metrics = createNodeMetrics(this.metricsSource());
     const warmStart = performance.now();
-    const warm = warmUpRaftCore();
+    const warm = warmUpRaftCore(roundTripMessages);
     this.log.debug({ ms: Math.round(performance.now() - warmStart), leader: warm.leader }, 'leader code paths warmed up in memory');
     await this.transport.start();
     await this.node.start();

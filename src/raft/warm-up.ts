@@ -8,6 +8,9 @@
  * at each Raft step than a switchover between two running ones. Three
  * throwaway cores elect a leader, replicate, hand leadership over and
  * replicate again; nothing leaves this function (no I/O, a fixed seed).
+ * `relay` carries each round's messages from sender to receiver: the agent
+ * passes them through the peer transport's codec, which a follower has
+ * never used for a vote, a vote answer or a leader's append either.
  */
 import { assert } from '../util/assert.js';
 import { xorshift32 } from '../util/xorshift.js';
@@ -23,7 +26,7 @@ export interface WarmUpResult {
   readonly applied: readonly number[];
 }
 
-export function warmUpRaftCore(): WarmUpResult {
+export function warmUpRaftCore(relay: (messages: Message[]) => readonly Message[] = (messages) => messages): WarmUpResult {
   const random = xorshift32(1);
   const membership: Membership = { voters: IDS.map((id) => ({ id, kind: 'data', peer: `${id}:0` })), learners: [] };
   const nodes = new Map(
@@ -49,7 +52,7 @@ export function warmUpRaftCore(): WarmUpResult {
         node.advance(rd);
       }
       if (outbox.length === 0) return;
-      for (const m of outbox) nodes.get(m.to)?.step(m);
+      for (const m of relay(outbox)) nodes.get(m.to)?.step(m);
     }
     assert(false, 'warm-up: the in-memory cores did not settle within 100 rounds');
   };

@@ -6,7 +6,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { Message, NodeId } from '../raft/types.js';
-import { unreachable } from '../util/assert.js';
+import { assert, unreachable } from '../util/assert.js';
 import { catchFieldError, fieldError, fields, parseMessage } from './validate.js';
 
 /** Bumped on any incompatible change of frames or messages; peers must match exactly. */
@@ -99,6 +99,18 @@ export function messagesFrame(encoded: readonly Uint8Array[]): Buffer {
     at += m.byteLength;
   }
   return out;
+}
+
+/**
+ * `messages` encoded into one messages frame and decoded and checked again,
+ * as a peer would: the start-up warm-up runs the codec this way.
+ */
+export function roundTripMessages(messages: readonly Message[]): Message[] {
+  const { frames, error } = new FrameDecoder().push(messagesFrame(messages.map(encodeMessage)));
+  const frame = frames[0];
+  if (error !== null) throw error;
+  assert(frames.length === 1 && frame?.t === 'messages', 'a messages frame decodes to one messages frame');
+  return [...frame.messages];
 }
 
 /** A complete frame, length prefix included. */
