@@ -44,6 +44,7 @@ import {
   buildRoleInput,
   healthReportOf,
   HEALTH_REPORT_MIN_MS,
+  nextLastLeader,
   peerReachable,
   registrationCurrent,
   REPORT_RETRY_MS,
@@ -99,7 +100,7 @@ export class Agent {
   /** The Raft leader as of the last soft-state change: read per peer on every role tick, so kept rather than asked for. */
   private knownLeader: NodeId | null = null;
   /** See ReachabilityView.lastLeader. */
-  private lastLeader: NodeId | null = null;
+  private lastLeader: ReachabilityView['lastLeader'] = null;
   private regranted: RegrantAttempt | null = null;
   private policyState = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   private policyBusy = false;
@@ -192,8 +193,8 @@ export class Agent {
       ...(config.raft?.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: config.raft.snapshotEveryEntries }),
       random: seededRandom(),
       onSoftState: (role, leader) => {
+        this.lastLeader = nextLastLeader(this.lastLeader, this.knownLeader, leader, this.nowTick);
         this.knownLeader = leader;
-        if (leader !== null) this.lastLeader = leader;
         this.roleSoon();
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
         this.emit({ type: 'leader', at: new Date().toISOString(), leader, term: this.node.status().term });

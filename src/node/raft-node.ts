@@ -382,9 +382,12 @@ export class RaftNode {
         // runs (as etcd's server does): a leader under load answers its
         // clients during its fsync, and a follower applies in its shadow.
         applied = this.applyDurable(ready);
-      } finally {
-        await write;
+      } catch (error) {
+        // The apply failure is the one to report; the write is only waited for.
+        await write.catch(() => undefined);
+        throw error;
       }
+      await write;
       if (hardState !== null) this.persistedHard = hardState;
       this.unwrittenHard = null;
     }

@@ -26,11 +26,11 @@ export interface ReachabilityView {
   /** The Raft leader as of the last soft-state change. */
   readonly knownLeader: NodeId | null;
   /**
-   * The last leader known, kept while no leader is: the target of a planned
-   * move campaigns a moment after its old leader handed over, and still
-   * hears that leader.
+   * While no leader is known: the one known before, and the tick it stopped
+   * being known (the target of a planned move campaigns a moment after its
+   * old leader handed over, and still hears that leader).
    */
-  readonly lastLeader: NodeId | null;
+  readonly lastLeader: { readonly id: NodeId; readonly lostAtTick: number } | null;
   /** Tick at which anything was last heard from each peer (Raft traffic). */
   readonly lastHeardTick: ReadonlyMap<NodeId, number>;
   readonly nowTick: number;
@@ -40,19 +40,32 @@ export interface ReachabilityView {
  * Ticks since `id` is vouched for by the leader: a follower never talks to
  * another follower, so the leader's latest committed report that it reaches
  * `id` counts while the leader itself is heard. With no leader known (an
- * election), the last one's report counts under the same bound, so a
- * candidate does not call unreachable the members it only knew of through
- * it (in a crash the old leader has been silent an election timeout by
- * then, and vouches for no one).
+ * election), the last one's report counts under the same bound, aged from
+ * the moment it stopped being the leader at the latest: a candidate does
+ * not call unreachable the members it only knew of through it, and a former
+ * leader heard campaigning for longer vouches for no one. In a crash the
+ * old leader has been silent an election timeout by then anyway.
  */
 export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
-  const leader = v.knownLeader ?? v.lastLeader;
+  const leader = v.knownLeader ?? v.lastLeader?.id ?? null;
   if (leader === null || leader === v.self || leader === id) return Infinity;
   const heardLeader = v.lastHeardTick.get(leader);
   if (heardLeader === undefined) return Infinity;
   const report = v.state.members.find((m) => m.id === leader)?.health;
-  const vouched = report?.peers.find((p) => p.id === id)?.reachable === true;
-  return vouched ? v.nowTick - heardLeader : Infinity;
+  if (report?.peers.find((p) => p.id === id)?.reachable !== true) return Infinity;
+  const since = v.knownLeader === null && v.lastLeader !== null ? Math.min(heardLeader, v.lastLeader.lostAtTick) : heardLeader;
+  return v.nowTick - since;
+}
+
+/** The next ReachabilityView.lastLeader when the known leader changes from `was` to `now`. */
+export function nextLastLeader(
+  last: ReachabilityView['lastLeader'],
+  was: NodeId | null,
+  now: NodeId | null,
+  nowTick: number,
+): ReachabilityView['lastLeader'] {
+  if (now !== null) return null;
+  return was !== null ? { id: was, lostAtTick: nowTick } : last;
 }
 
 /** Ticks since `id` was last known alive: heard directly, or vouched for by the leader. */

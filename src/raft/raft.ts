@@ -677,7 +677,12 @@ export class Raft {
     }
   }
 
-  /** A follower that has had no append since the commit index moved gets an empty one carrying it: followers apply at most a tick late. */
+  /**
+   * A follower that has had no append since the commit index moved gets an
+   * empty one carrying it: followers apply at most a tick late. One whose
+   * pipeline is paused (a probe unanswered, the inflight window full) learns
+   * it from the next heartbeat or when its pipeline moves again.
+   */
   private sendCommitNotices(): void {
     for (const pr of this.progress.values()) {
       if (pr.id !== this.id && pr.state !== 'snapshot' && pr.sentCommit < this.log.committed) this.sendAppend(pr.id, true);

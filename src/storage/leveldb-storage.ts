@@ -183,7 +183,7 @@ export class LevelDbStorage implements RaftStorage {
       for (const entry of plan.entries) batch.put(entryKey(entry.index), encode(entry));
       if (plan.hardState !== null) batch.put(HARD_STATE_KEY, encode(plan.hardState));
     } catch (error) {
-      await batch.close();
+      await batch.close().catch(() => undefined);
       throw error;
     }
     await batch.write({ sync });

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
 import type { RaftStatus } from '../../src/raft/raft.js';
-import { buildRoleInput, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
+import { buildRoleInput, nextLastLeader, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
 import { initialRoleMemory } from '../../src/role/decide.js';
 import { Log, at, pair } from '../fsm/fixtures.js';
 
@@ -46,18 +46,27 @@ function status(role: RaftStatus['role'], term: number, over: Partial<RaftStatus
 
 t.test('a follower learns of another follower through the leader\'s committed report', async (t) => {
   const state = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: true }] });
-  const v: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw2', lastLeader: 'fw2', lastHeardTick: new Map([['fw2', 95]]), nowTick: 100 };
+  const v: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw2', lastLeader: null, lastHeardTick: new Map([['fw2', 95]]), nowTick: 100 };
   t.equal(viaLeaderTicks(v, 'wit'), 5, 'vouched for as long ago as the leader was heard');
   t.equal(silentTicks(v, 'wit'), 5);
   t.ok(peerReachable(v, 'wit', 10));
   t.notOk(peerReachable({ ...v, nowTick: 200 }, 'wit', 10), 'the leader itself silent for too long');
-  t.equal(viaLeaderTicks({ ...v, knownLeader: null, lastLeader: null }, 'wit'), Infinity, 'no leader known, ever');
-  const electing = { ...v, knownLeader: null };
-  t.equal(viaLeaderTicks(electing, 'wit'), 5, 'an election: the last leader vouches, as long ago as it was heard');
-  t.notOk(peerReachable({ ...electing, nowTick: 105 }, 'wit', 10), 'and not once it has been silent an election timeout (a crash)');
+  t.equal(viaLeaderTicks({ ...v, knownLeader: null }, 'wit'), Infinity, 'no leader known, and none before');
+
+  // An election: fw2 stopped being the leader at tick 96 (it handed over, or lost its quorum).
+  const electing: ReachabilityView = { ...v, knownLeader: null, lastLeader: nextLastLeader(null, 'fw2', null, 96) };
+  t.same(electing.lastLeader, { id: 'fw2', lostAtTick: 96 });
+  t.equal(viaLeaderTicks(electing, 'wit'), 5, 'the last leader vouches, as long ago as it was heard');
+  t.notOk(peerReachable({ ...electing, nowTick: 105 }, 'wit', 10), 'not once it has been silent an election timeout (a crash)');
+  const campaigning: ReachabilityView = { ...electing, lastHeardTick: new Map([['fw2', 199]]), nowTick: 200 };
+  t.equal(viaLeaderTicks(campaigning, 'wit'), 104, 'heard since (campaigning), its report still ages from tick 96');
+  t.notOk(peerReachable(campaigning, 'wit', 10));
+  t.same(nextLastLeader(electing.lastLeader, null, null, 150), electing.lastLeader, 'still no leader: kept');
+  t.equal(nextLastLeader(electing.lastLeader, null, 'wit', 150), null, 'a leader is known again');
+
   const twoVouched = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: true }, { id: 'fw3', reachable: true }] });
-  const newLeader: ReachabilityView = { ...v, state: twoVouched, knownLeader: 'wit', lastLeader: 'wit', lastHeardTick: new Map([['fw2', 95], ['wit', 99]]) };
-  t.equal(viaLeaderTicks({ ...newLeader, knownLeader: null, lastLeader: 'fw2' }, 'fw3'), 5, 'fw2 vouches for fw3 while no leader is known');
+  const newLeader: ReachabilityView = { ...v, state: twoVouched, knownLeader: 'wit', lastHeardTick: new Map([['fw2', 95], ['wit', 99]]) };
+  t.equal(viaLeaderTicks({ ...newLeader, knownLeader: null, lastLeader: { id: 'fw2', lostAtTick: 96 } }, 'fw3'), 5, 'fw2 vouches for fw3 while no leader is known');
   t.equal(viaLeaderTicks(newLeader, 'fw3'), Infinity, 'a new leader known: only its report counts, and wit has none');
   t.equal(viaLeaderTicks({ ...v, knownLeader: 'fw1' }, 'wit'), Infinity, 'this node leads: only direct contact counts');
   const notVouched = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: false }] });
@@ -67,7 +76,7 @@ t.test('a follower learns of another follower through the leader\'s committed re
 
 t.test('the role input carries the Raft status, what was applied, and the observations', async (t) => {
   const state = stateWith({ holder: 'fw1', epoch: 2 });
-  const reach: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw1', lastLeader: 'fw1', lastHeardTick: new Map([['fw2', 490]]), nowTick: 500 };
+  const reach: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw1', lastLeader: null, lastHeardTick: new Map([['fw2', 490]]), nowTick: 500 };
   const input = buildRoleInput({
     kind: 'data', status: status('leader', 4), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
     health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null }, holdingVips: true,

@@ -68,6 +68,22 @@ t.test('a newer commit index is not broadcast: it rides on the next append, or o
   t.end();
 });
 
+t.test('a learner learns a newer commit index the same way as a voter, at the leader\'s next tick at the latest', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'], learners: ['l'] });
+  c.elect('a');
+  c.settle();
+  const x = c.propose('a', 'x');
+  c.stabilize();
+  t.equal(c.raft('a').status().commit, x.index);
+  t.equal(c.raft('l').status().lastIndex, x.index, 'the learner holds x');
+  t.ok(c.raft('l').status().commit < x.index, 'but has not learned that it committed');
+  c.tick('a');
+  c.stabilize();
+  t.equal(c.raft('l').status().commit, x.index);
+  t.same(c.appliedTexts('l'), ['x']);
+  t.end();
+});
+
 t.test('log matching: a follower rejects an append whose prevIndex/prevTerm it does not hold, with a term hint', (t) => {
   const m = membershipOf(['a', 'b']);
   const c = new Cluster({ voters: ['a', 'b'], initial: { b: initialWithLog(5, logOf([1, 1, 2, 2, 2]), m, 2) } });

@@ -32,6 +32,7 @@ import {
   buildRoleInput,
   healthReportOf,
   HEALTH_REPORT_MIN_MS,
+  nextLastLeader,
   peerReachable,
   registrationCurrent,
   REPORT_RETRY_MS,
@@ -152,7 +153,7 @@ class NodeModel {
   memory: RoleMemory = initialRoleMemory();
   lastHeardTick = new Map<NodeId, number>();
   knownLeader: NodeId | null = null;
-  lastLeader: NodeId | null = null;
+  lastLeader: ReachabilityView['lastLeader'] = null;
   policy = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   policyBusy = false;
   startupCleanup: 'pending' | 'running' | 'done' = 'pending';
@@ -300,8 +301,8 @@ export class RoleLayer {
   onSoftState(idx: number, leader: NodeId | null): void {
     const n = this.node(idx);
     if (!n.running) return;
+    n.lastLeader = nextLastLeader(n.lastLeader, n.knownLeader, leader, n.nowTick);
     n.knownLeader = leader;
-    if (leader !== null) n.lastLeader = leader;
     this.roleSoon(n);
   }
 
