@@ -28,6 +28,7 @@ export type ApplyResult =
       readonly detail: string;
       /** New settings or policy revision, for writes. */
       readonly revision?: number;
+      /** The backup created, imported or restored. */
       readonly backupId?: string;
       readonly epoch?: number;
     }
@@ -388,6 +389,7 @@ function applyRestoreBackup(s: ClusterState, index: number, c: CommandOf<'restor
   return ok(next, index, c, {
     ok: true,
     revision,
+    backupId: c.id,
     detail: `restored backup ${c.id}: settings revision ${revision}, policy revision ${policyRevision}`,
   });
 }

@@ -15,7 +15,7 @@ import { buildApiServer } from '../api/server.js';
 import { loadTokensFile, TokenStore } from '../auth/tokens.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { parseHostPort } from '../config/address.js';
-import { COMMAND_LIMITS, decodeCommand, encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
+import { COMMAND_LIMITS, encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
 import type { ApplyResult } from '../fsm/apply.js';
 import type { ClusterState, VipSetupReport } from '../fsm/state.js';
 import { desiredVipState, type DesiredVipState, type DriverResult, type NetworkDriver } from '../network/driver.js';
@@ -618,11 +618,10 @@ export class Agent {
       if (previous.backups.some((p) => p.id === b.id)) continue;
       this.emit({ type: 'backup', at, id: b.id, action: b.origin === null ? 'created' : 'imported', by: b.author });
     }
-    if (entry.payload.type === 'command' && result?.ok === true) {
-      const decoded = decodeCommand(entry.payload.data);
-      if (decoded.ok && decoded.command.type === 'restoreBackup') {
-        this.emit({ type: 'backup', at, id: decoded.command.id, action: 'restored', by: decoded.command.principal });
-      }
+    // The entry's own audit record says what it was: no second decode of every command.
+    const record = next.audit[next.audit.length - 1];
+    if (result?.ok === true && result.backupId !== undefined && record?.index === entry.index && record.command === 'restoreBackup') {
+      this.emit({ type: 'backup', at, id: result.backupId, action: 'restored', by: record.principal });
     }
   }
 
