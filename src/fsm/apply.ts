@@ -256,7 +256,7 @@ function applyGrantLease(s: ClusterState, index: number, c: CommandOf<'grantLeas
   const from = s.lease?.holder ?? null;
   const move: RoleMove = { epoch: c.epoch, from, to: c.holder, reason: c.reason, at: c.at, index };
   // A new epoch for the same holder is not a move: it must not count toward flap damping.
-  const moves = from === c.holder ? s.moves : bounded([...s.moves, move], STATE_LIMITS.moves);
+  const moves = from === c.holder ? s.moves : appendBounded(s.moves, move, STATE_LIMITS.moves);
   const next: ClusterState = {
     ...s,
     lease: { holder: c.holder, epoch: c.epoch, since: c.at, reason: c.reason, index, term: c.term },
@@ -334,7 +334,7 @@ function applyCreateBackup(s: ClusterState, index: number, c: CommandOf<'createB
     origin: null,
     content,
   };
-  const next = { ...s, backups: bounded([...s.backups, backup], STATE_LIMITS.backups) };
+  const next = { ...s, backups: appendBounded(s.backups, backup, STATE_LIMITS.backups) };
   return ok(next, index, c, {
     ok: true,
     backupId: backup.id,
@@ -365,7 +365,7 @@ function applyImportBackup(s: ClusterState, index: number, c: CommandOf<'importB
     origin: { cluster: file.cluster, id: file.id, index: file.index },
     content,
   };
-  const next = { ...s, backups: bounded([...s.backups, backup], STATE_LIMITS.backups) };
+  const next = { ...s, backups: appendBounded(s.backups, backup, STATE_LIMITS.backups) };
   const source = file.cluster === null ? file.id : `${file.cluster}/${file.id}`;
   return ok(next, index, c, { ok: true, backupId: backup.id, detail: `imported backup ${source} as ${backup.id}` });
 }
@@ -459,8 +459,11 @@ function upsertMember(members: readonly MemberRecord[], record: MemberRecord): M
   return [...members.filter((m) => m.id !== record.id), record].sort((a, b) => compareText(a.id, b.id));
 }
 
-function bounded<T>(list: readonly T[], limit: number): T[] {
-  return list.length > limit ? list.slice(list.length - limit) : [...list];
+/** `list` with `item` appended, keeping the newest `limit` (one copy: the audit trail grows by an entry per command). */
+function appendBounded<T>(list: readonly T[], item: T, limit: number): T[] {
+  const kept = list.slice(Math.max(0, list.length + 1 - limit));
+  kept.push(item);
+  return kept;
 }
 
 function compareText(a: string, b: string): number {
@@ -476,7 +479,7 @@ interface AuditMeta {
 
 function audited(s: ClusterState, meta: AuditMeta, outcome: AuditRecord['outcome'], detail: string): ClusterState {
   const record: AuditRecord = { ...meta, outcome, detail: detail.length > 500 ? `${detail.slice(0, 497)}...` : detail };
-  return { ...s, audit: bounded([...s.audit, record], STATE_LIMITS.audit) };
+  return { ...s, audit: appendBounded(s.audit, record, STATE_LIMITS.audit) };
 }
 
 function metaOf(index: number, c: ClusterCommand): AuditMeta {
