@@ -441,7 +441,6 @@ export class RaftNode {
     );
   }
 
-
   private applyEntry(entry: Entry): void {
     assert(entry.index === this.appliedIndex + 1, `apply out of order: ${entry.index} after ${this.appliedIndex}`);
     const result = this.options.stateMachine.apply(entry);
