@@ -193,7 +193,7 @@ export class Agent {
       ...(config.raft?.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: config.raft.snapshotEveryEntries }),
       random: seededRandom(),
       onSoftState: (role, leader) => {
-        this.lastLeader = nextLastLeader(this.lastLeader, this.knownLeader, leader, this.currentTick());
+        this.lastLeader = nextLastLeader(this.lastLeader, this.knownLeader, leader, this.currentTick(), this.id);
         this.knownLeader = leader;
         this.roleSoon();
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);

@@ -26,9 +26,10 @@ export interface ReachabilityView {
   /** The Raft leader as of the last soft-state change. */
   readonly knownLeader: NodeId | null;
   /**
-   * While no leader is known: the one known before, and the tick it stopped
-   * being known (the target of a planned move campaigns a moment after its
-   * old leader handed over, and still hears that leader).
+   * While no leader is known, or this node leads: the leader known before,
+   * and the tick it stopped being known (the target of a planned move
+   * campaigns a moment after its old leader handed over, still hears that
+   * leader, and may lead before the other voters have answered it).
    */
   readonly lastLeader: { readonly id: NodeId; readonly lostAtTick: number } | null;
   /** Tick at which anything was last heard from each peer (Raft traffic). */
@@ -39,33 +40,37 @@ export interface ReachabilityView {
 /**
  * Ticks since `id` is vouched for by the leader: a follower never talks to
  * another follower, so the leader's latest committed report that it reaches
- * `id` counts while the leader itself is heard. With no leader known (an
- * election), the last one's report counts under the same bound, aged from
- * the moment it stopped being the leader at the latest: a candidate does
- * not call unreachable the members it only knew of through it, and a former
- * leader heard campaigning for longer vouches for no one. In a crash the
- * old leader has been silent an election timeout by then anyway.
+ * `id` counts while the leader itself is heard. With no other leader known
+ * (an election, or this node just elected), the last one's report counts
+ * under the same bound, aged from the moment it stopped being the leader at
+ * the latest: a candidate, or a leader whose followers have yet to answer
+ * it, does not call unreachable the members it only knew of through the old
+ * leader; a former leader heard campaigning for longer vouches for no one.
+ * In a crash the old leader has been silent an election timeout by then
+ * anyway, so a leader elected after it vouches for no one either.
  */
 export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
-  const leader = v.knownLeader ?? v.lastLeader?.id ?? null;
+  const current = v.knownLeader !== null && v.knownLeader !== v.self;
+  const leader = current ? v.knownLeader : (v.lastLeader?.id ?? null);
   if (leader === null || leader === v.self || leader === id) return Infinity;
   const heardLeader = v.lastHeardTick.get(leader);
   if (heardLeader === undefined) return Infinity;
   const report = v.state.members.find((m) => m.id === leader)?.health;
   if (report?.peers.find((p) => p.id === id)?.reachable !== true) return Infinity;
-  const since = v.knownLeader === null && v.lastLeader !== null ? Math.min(heardLeader, v.lastLeader.lostAtTick) : heardLeader;
+  const since = !current && v.lastLeader !== null ? Math.min(heardLeader, v.lastLeader.lostAtTick) : heardLeader;
   return v.nowTick - since;
 }
 
-/** The next ReachabilityView.lastLeader when the known leader changes from `was` to `now`. */
+/** The next ReachabilityView.lastLeader when the known leader changes from `was` to `now` (on node `self`). */
 export function nextLastLeader(
   last: ReachabilityView['lastLeader'],
   was: NodeId | null,
   now: NodeId | null,
   nowTick: number,
+  self: NodeId,
 ): ReachabilityView['lastLeader'] {
-  if (now !== null) return null;
-  return was !== null ? { id: was, lostAtTick: nowTick } : last;
+  if (now !== null && now !== self) return null;
+  return was !== null && was !== self ? { id: was, lostAtTick: nowTick } : last;
 }
 
 /** Ticks since `id` was last known alive: heard directly, or vouched for by the leader. */

@@ -742,10 +742,15 @@ export class Raft {
     return this.ticksSinceLeaderContact < this.voteRefusalTicks || (this.restarted && this.now < this.voteRefusalTicks);
   }
 
-  private hup(transfer: boolean): void {
+  /** `votedBy`: the leader that handed over with its vote for our next term already on its disk. */
+  private hup(transfer: boolean, votedBy: NodeId | null = null): void {
     if (this.role === 'leader' || !this.promotable()) return;
     if (transfer) {
       this.becomeCandidate();
+      if (votedBy !== null && this.isQuorumVoter(votedBy)) this.votes.set(votedBy, true);
+      // Asked even when the old leader's vote and ours will do: the answers
+      // are the first word the new leader has from the other voters, and
+      // the role layer calls a member it has not heard from unreachable.
       this.requestVotes('vote', true);
     } else {
       this.becomePreCandidate();
@@ -879,7 +884,7 @@ export class Raft {
         return;
       case 'timeoutNow':
         // Only our leader hands over, and never to a witness.
-        if (m.from === this.leader && this.kind() === 'data') this.hup(true);
+        if (m.from === this.leader && this.kind() === 'data') this.hup(true, m.vote ? m.from : null);
         return;
       case 'readIndex':
         this.send({ type: 'readIndexResponse', from: this.id, to: m.from, term: this.term, ctx: m.ctx, index: -1 });
@@ -1385,7 +1390,27 @@ export class Raft {
     // move's intent), not only once its own noop commits.
     const pr = this.progress.get(to);
     if (pr !== undefined && pr.sentCommit < this.log.committed) this.sendAppend(to, true);
-    this.send({ type: 'timeoutNow', from: this.id, to, term: this.term });
+    const term = this.term;
+    // We vote for the target in the next term and step down: the vote is
+    // written before the TimeoutNow leaves (the driver holds back messages
+    // behind a new term or vote), and the target leads on its own vote's
+    // write instead of a round of vote requests. The price: a target that
+    // never campaigns is no longer waited for with us still leading; the
+    // next election (an election timeout on) settles it.
+    // Only once an entry of our term is committed: our commit index is then
+    // at least the target's, so the target, learning it from the append
+    // above, sees the committed membership we see and will campaign. A
+    // leader that has committed nothing yet may know less than the target
+    // (which may already know it is no voter): handing over with its vote
+    // could then step down for nothing, over and over (a witness bridge
+    // does so at once). A leader being removed is no voter of the new
+    // configuration: its vote would count for nothing.
+    const vote = this.isQuorumVoter(this.id) && this.log.committed >= this.termStartIndex;
+    if (vote) {
+      this.becomeFollower(term + 1, null);
+      this.vote = to;
+    }
+    this.send({ type: 'timeoutNow', from: this.id, to, term, vote });
   }
 
   private abortTransfer(): void {

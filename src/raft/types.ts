@@ -167,6 +167,13 @@ export interface SnapshotResponse extends Envelope {
 
 export interface TimeoutNow extends Envelope {
   readonly type: 'timeoutNow';
+  /**
+   * The sender voted for the target in term + 1, on disk before this left:
+   * the target counts that vote without asking for it. False when the
+   * sender is not a voter of the configuration (it hands over on its own
+   * removal), and from a node older than this field (read as false).
+   */
+  readonly vote: boolean;
 }
 
 /** A follower asking the leader to confirm a read point for it. */

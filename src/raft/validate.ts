@@ -109,7 +109,7 @@ export function malformedReason(m: Message): string | null {
     case 'snapshotResponse':
       return nonNegInt(m.snapshotIndex) && Number.isSafeInteger(m.nextOffset) ? null : 'bad snapshot response';
     case 'timeoutNow':
-      return null;
+      return typeof m.vote === 'boolean' ? null : 'bad vote flag';
     case 'readIndex':
       return typeof m.ctx === 'string' ? null : 'bad read ctx';
     case 'readIndexResponse':

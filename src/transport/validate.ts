@@ -287,7 +287,8 @@ function parseFields(o: Record<string, unknown>, type: MessageType): Message {
         done: bool(o, 'done', ''),
       };
     case 'timeoutNow':
-      return { type, from, to, term };
+      // Absent from a node older than the field: no vote, the target asks for it.
+      return { type, from, to, term, vote: Object.prototype.hasOwnProperty.call(o, 'vote') ? bool(o, 'vote', '') : false };
     case 'readIndex':
       return { type, from, to, term, ctx: str(o, 'ctx', '') };
     case 'readIndexResponse':

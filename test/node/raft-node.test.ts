@@ -168,7 +168,7 @@ t.test('after a crash the commit index may be behind, never ahead, and the leade
   await Promise.all([node.stop(), ...nodes.filter((_, i) => i !== followerIndex).map((n) => n.stop())]);
 });
 
-t.test('a candidate asks for votes while it writes its own, and leads only once that is on disk', async (t) => {
+t.test('a candidate leads only once its own vote is on disk (the old leader handed over with its vote: the two make the majority)', async (t) => {
   const { hub, stores, nodes } = await threeNodes((id) => new GatedStorage(id));
   const leader = nodes.find((n) => n.status().role === 'leader') as RaftNode;
   const target = nodes.find((n) => n.status().role !== 'leader') as RaftNode;
@@ -176,13 +176,13 @@ t.test('a candidate asks for votes while it writes its own, and leads only once 
   const targetId = target.status().id;
   const store = stores.get(targetId as (typeof IDS)[number]) as GatedStorage;
   const term = leader.status().term + 1;
-  // Only the old leader can vote for it: its own vote makes the majority.
+  // Only the old leader's vote reaches it: its own makes the majority.
   hub.cut(targetId, third.status().id);
   store.shut((batch) => batch.hardState?.vote === targetId);
   t.teardown(() => store.reopen());
   t.ok(leader.transferLeadership(targetId).ok);
-  await until('the old leader voted for the target', () => leader.status().term === term && leader.status().vote === targetId);
-  t.ok(store.waiting > 0, 'while its own write of the term and vote still waits');
+  t.match(leader.status(), { term, vote: targetId }, 'the old leader voted for the target as it handed over');
+  await until("the target's write of its term and vote waits", () => store.waiting > 0);
   await new Promise((r) => setTimeout(r, 30));
   t.equal(target.status().role, 'candidate', 'not leader on a vote for itself that is not on disk');
   t.not(leader.status().leader, targetId, 'nobody has heard from it as leader');

@@ -54,21 +54,31 @@ t.test('a follower learns of another follower through the leader\'s committed re
   t.equal(viaLeaderTicks({ ...v, knownLeader: null }, 'wit'), Infinity, 'no leader known, and none before');
 
   // An election: fw2 stopped being the leader at tick 96 (it handed over, or lost its quorum).
-  const electing: ReachabilityView = { ...v, knownLeader: null, lastLeader: nextLastLeader(null, 'fw2', null, 96) };
+  const electing: ReachabilityView = { ...v, knownLeader: null, lastLeader: nextLastLeader(null, 'fw2', null, 96, 'fw1') };
   t.same(electing.lastLeader, { id: 'fw2', lostAtTick: 96 });
   t.equal(viaLeaderTicks(electing, 'wit'), 5, 'the last leader vouches, as long ago as it was heard');
   t.notOk(peerReachable({ ...electing, nowTick: 105 }, 'wit', 10), 'not once it has been silent an election timeout (a crash)');
   const campaigning: ReachabilityView = { ...electing, lastHeardTick: new Map([['fw2', 199]]), nowTick: 200 };
   t.equal(viaLeaderTicks(campaigning, 'wit'), 104, 'heard since (campaigning), its report still ages from tick 96');
   t.notOk(peerReachable(campaigning, 'wit', 10));
-  t.same(nextLastLeader(electing.lastLeader, null, null, 150), electing.lastLeader, 'still no leader: kept');
-  t.equal(nextLastLeader(electing.lastLeader, null, 'wit', 150), null, 'a leader is known again');
+  t.same(nextLastLeader(electing.lastLeader, null, null, 150, 'fw1'), electing.lastLeader, 'still no leader: kept');
+  t.equal(nextLastLeader(electing.lastLeader, null, 'wit', 150, 'fw1'), null, 'another leader is known again');
+  t.same(nextLastLeader(electing.lastLeader, null, 'fw1', 150, 'fw1'), electing.lastLeader, 'this node elected: kept');
+  t.same(nextLastLeader(null, 'fw2', 'fw1', 97, 'fw1'), { id: 'fw2', lostAtTick: 97 }, 'elected straight after fw2 (no leaderless moment seen)');
+  t.same(nextLastLeader({ id: 'fw2', lostAtTick: 96 }, 'fw1', null, 300, 'fw1'), { id: 'fw2', lostAtTick: 96 }, 'this node stepping down vouches for no one: the older last leader is kept');
+
+  // Just elected (a planned move): the other voters have yet to answer this node.
+  const elected: ReachabilityView = { ...electing, knownLeader: 'fw1' };
+  t.equal(viaLeaderTicks(elected, 'wit'), 5, 'a new leader: the last leader still vouches, under the same bound');
+  t.notOk(peerReachable({ ...elected, nowTick: 106 }, 'wit', 10), 'for an election timeout from when it stopped leading, at most');
+  t.equal(viaLeaderTicks({ ...elected, lastLeader: null }, 'wit'), Infinity, 'a leader with no last leader: only direct contact counts');
+  t.equal(viaLeaderTicks({ ...elected, lastHeardTick: new Map([['fw2', 40]]) }, 'wit'), 60, 'a leader elected after a crash: the old leader, silent since, vouches for no one');
 
   const twoVouched = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: true }, { id: 'fw3', reachable: true }] });
   const newLeader: ReachabilityView = { ...v, state: twoVouched, knownLeader: 'wit', lastHeardTick: new Map([['fw2', 95], ['wit', 99]]) };
   t.equal(viaLeaderTicks({ ...newLeader, knownLeader: null, lastLeader: { id: 'fw2', lostAtTick: 96 } }, 'fw3'), 5, 'fw2 vouches for fw3 while no leader is known');
   t.equal(viaLeaderTicks(newLeader, 'fw3'), Infinity, 'a new leader known: only its report counts, and wit has none');
-  t.equal(viaLeaderTicks({ ...v, knownLeader: 'fw1' }, 'wit'), Infinity, 'this node leads: only direct contact counts');
+  t.equal(viaLeaderTicks({ ...v, knownLeader: 'fw1' }, 'wit'), Infinity, 'this node leads, with no last leader: only direct contact counts');
   const notVouched = stateWith(null, { node: 'fw2', peers: [{ id: 'wit', reachable: false }] });
   t.equal(silentTicks({ ...v, state: notVouched }, 'wit'), Infinity, 'the leader reports it cannot reach wit');
   t.ok(peerReachable(v, 'fw1', 10), 'a node always reaches itself');

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Raft } from '../../src/raft/raft.js';
 import { DEFAULT_LIMITS, type Message } from '../../src/raft/types.js';
 import { Cluster, MemStore, membershipOf, seededRandom } from './harness.js';
@@ -53,13 +53,28 @@ t.test('a leader reports the index of its noop as the start of its term; followe
 });
 
 t.test('a new leader sends its noop at ready(), in one append with what was proposed on its election', (t) => {
-  const c = new Cluster({ voters: ['a', 'b', 'c'] });
-  c.elect('a');
-  c.raft('a').transferLeadership('b');
-  for (const m of c.take((m) => m.type === 'timeoutNow')) c.raft('b').step(m);
-  for (const m of c.take((m) => m.type === 'vote')) c.raft(m.to).step(m);
-  for (const m of c.take((m) => m.type === 'voteResponse')) c.raft('b').step(m);
-  t.ok(c.raft('b').isLeader(), 'b elected');
+  // Elected by a vote response, and by the write of its own vote (the old leader's came with its TimeoutNow).
+  for (const oldLeaderVotes of [false, true]) {
+    t.test(oldLeaderVotes ? 'elected on its own vote' : 'elected by an answer', (t) => {
+      const c = new Cluster({ voters: ['a', 'b', 'c'] });
+      c.elect('a');
+      c.raft('a').transferLeadership('b');
+      for (const m of c.take((m) => m.type === 'timeoutNow')) c.raft('b').step({ ...m, vote: oldLeaderVotes } as Message);
+      // Its first Ready writes its vote (and sends its vote requests, if any): as RaftNode, no more before the proposal.
+      c.drain('b', 1);
+      if (!oldLeaderVotes) {
+        for (const m of c.take((m) => m.type === 'vote')) c.raft(m.to).step(m);
+        for (const m of c.take((m) => m.type === 'voteResponse' && m.to === 'b')) c.raft('b').step(m);
+      }
+      t.ok(c.raft('b').isLeader(), 'b elected');
+      noopAndProposalTogether(t, c);
+      t.end();
+    });
+  }
+  t.end();
+});
+
+function noopAndProposalTogether(t: Test, c: Cluster): void {
   c.propose('b', 'grant');
   const appends = c.take((m) => m.type === 'append' && m.from === 'b');
   t.same(
@@ -72,8 +87,7 @@ t.test('a new leader sends its noop at ready(), in one append with what was prop
   );
   c.settle();
   t.same(c.appliedTexts('c'), ['grant']);
-  t.end();
-});
+}
 
 t.test('election timeouts are randomised in [electionTicks, 2*electionTicks)', (t) => {
   const seen = new Set<number>();
@@ -244,17 +258,16 @@ t.test('lease arithmetic: quorum-acknowledged send tick + electionTicks - 1 - no
 });
 
 t.test('lease is zero once the leader sends TimeoutNow in its term', (t) => {
-  const c = new Cluster({ voters: ['a', 'b', 'c'] });
-  c.elect('a');
-  t.ok(c.raft('a').status().leaseRemainingTicks > 0);
-  c.filter = (m) => m.type !== 'timeoutNow';
-  t.ok(c.raft('a').transferLeadership('b').ok);
-  c.stabilize();
-  t.equal(c.raft('a').status().role, 'leader', 'TimeoutNow was lost, a still leads');
-  t.equal(c.raft('a').status().leaseRemainingTicks, 0, 'but it may no longer rely on its lease');
-  c.filter = () => true;
-  c.tickAll(2);
-  t.equal(c.raft('a').status().leaseRemainingTicks, 0, 'heartbeats acked after it do not restore it in this term');
+  t.test('it hands over with its vote: it steps down', (t) => {
+    const c = new Cluster({ voters: ['a', 'b', 'c'] });
+    c.elect('a');
+    t.ok(c.raft('a').status().leaseRemainingTicks > 0);
+    c.filter = (m) => m.type !== 'timeoutNow';
+    t.ok(c.raft('a').transferLeadership('b').ok);
+    c.stabilize();
+    t.match(c.raft('a').status(), { role: 'follower', leaseRemainingTicks: 0 }, 'TimeoutNow was lost, a no longer leads');
+    t.end();
+  });
   t.end();
 });
 

@@ -197,11 +197,11 @@ export class Cluster {
     return this.node(id).raft;
   }
 
-  /** Takes every Ready of one node: persist, send (to the outbox), install, apply, advance. */
-  drain(id: NodeId): void {
+  /** Takes every Ready of one node (at most `maxReadies`): persist, send (to the outbox), install, apply, advance. */
+  drain(id: NodeId, maxReadies = Number.POSITIVE_INFINITY): void {
     const n = this.node(id);
     if (!n.up) return;
-    while (n.raft.hasReady()) {
+    for (let taken = 0; taken < maxReadies && n.raft.hasReady(); taken++) {
       const rd = n.raft.ready();
       if (rd.hardState !== null) n.store.hardState = rd.hardState;
       if (rd.snapshot !== null) n.store.installSnapshot(rd.snapshot);

@@ -307,7 +307,10 @@ t.test('proposals are refused with the right codes', (t) => {
   c.stabilize();
   t.match(c.raft('a').propose(cmd('123')), { ok: true }, 'accepted again once committed');
   c.stabilize();
-  c.filter = (m) => m.type !== 'timeoutNow';
+  // b lags, so the transfer waits for it to catch up.
+  c.filter = (m) => m.to !== 'b';
+  c.propose('a', 'lag');
+  c.stabilize();
   t.ok(c.raft('a').transferLeadership('b').ok);
   t.match(c.raft('a').propose(cmd('x')), { ok: false, refusal: { code: 'TRANSFER_IN_PROGRESS' } });
   t.end();

@@ -1,4 +1,6 @@
 import t from 'tap';
+import type { Message } from '../../src/raft/types.js';
+import { messagesBeforeWrite } from '../../src/node/raft-node.js';
 import { Cluster } from './harness.js';
 
 t.test('leadership transfer: the leader brings the target up to date, then TimeoutNow makes it win at once', (t) => {
@@ -32,10 +34,12 @@ t.test('leadership transfer: the leader brings the target up to date, then Timeo
   t.end();
 });
 
-t.test('leadership transfer times out after electionTicks when the target never answers', (t) => {
+t.test('a target that never catches up: the transfer is abandoned after electionTicks and the leader keeps leading', (t) => {
   const c = new Cluster({ voters: ['a', 'b', 'c'] });
   c.elect('a');
   c.crash('b');
+  c.propose('a', 'b-lacks-this');
+  c.stabilize();
   t.ok(c.raft('a').transferLeadership('b').ok);
   t.match(c.raft('a').transferLeadership('c'), { ok: false, refusal: { code: 'TRANSFER_IN_PROGRESS' } });
   t.match(c.raft('a').propose(new Uint8Array(1)), { ok: false, refusal: { code: 'TRANSFER_IN_PROGRESS' } });
@@ -45,6 +49,95 @@ t.test('leadership transfer times out after electionTicks when the target never 
   t.equal(c.raft('a').status().transferee, null, 'aborted');
   t.equal(c.raft('a').status().role, 'leader', 'a keeps leading (c answers)');
   t.match(c.raft('a').propose(new Uint8Array(1)), { ok: true }, 'proposals accepted again');
+  t.end();
+});
+
+t.test('the leader votes for the target in the next term and steps down before its TimeoutNow leaves; the target leads on its own vote', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  c.settle();
+  const term = c.raft('a').status().term;
+  t.ok(c.raft('a').transferLeadership('b').ok);
+  t.match(c.raft('a').status(), { role: 'follower', term: term + 1, vote: 'b', leader: null, leaseRemainingTicks: 0 });
+  t.match(c.raft('a').propose(new Uint8Array(1)), { ok: false, refusal: { code: 'NOT_LEADER', leader: null } });
+  const rd = c.raft('a').ready();
+  t.match(rd.hardState, { term: term + 1, vote: 'b' }, 'the vote is in the Ready that carries the TimeoutNow');
+  t.ok(rd.mustSync, 'and is written with sync');
+  const split = messagesBeforeWrite(rd, c.raft('a').isLeader(), c.node('a').store.hardState);
+  t.same(split.now, [], 'nothing leaves before the write (RaftNode and the simulator split it so)');
+  t.same(rd.messages.map((m) => m.type), ['timeoutNow']);
+  t.match(rd.messages[0], { to: 'b', term, vote: true }, 'sent in the term of the leader that hands over');
+  c.raft('a').advance(rd);
+  c.raft('b').step(rd.messages[0] as Message);
+  c.drain('b', 1);
+  t.equal(c.raft('b').status().role, 'leader', "b leads once its own vote is written: a's and its own make a majority");
+  t.equal(c.raft('b').status().term, term + 1);
+  t.same(
+    c.take((m) => m.type === 'vote').map((m) => m.to).sort(),
+    ['a', 'c'],
+    'its vote requests went out all the same (the answers are the first word it has from them)',
+  );
+  c.propose('b', 'after');
+  c.settle();
+  t.same(c.leaders(), ['b']);
+  t.same(c.appliedTexts('c'), ['after']);
+  t.end();
+});
+
+t.test('a leader that has committed nothing of its term hands over without its vote, and keeps leading meanwhile', (t) => {
+  // Its commit index may be behind the target's: its vote could be spent on a target that will not campaign.
+  const c = new Cluster({ voters: ['a', 'b', 'c', 'd', 'e'] });
+  c.elect('a');
+  c.settle();
+  c.filter = (m) => !(m.type === 'appendResponse' && m.to === 'c' && m.from !== 'b');
+  t.ok(c.raft('a').transferLeadership('c').ok);
+  c.stabilize();
+  t.same(c.leaders(), ['c']);
+  const s = c.raft('c').status();
+  t.ok(s.commit < s.termStartIndex, "c's noop is not committed: only b has answered it");
+  t.equal(s.progress.b?.match, s.lastIndex);
+  t.ok(c.raft('c').transferLeadership('b').ok);
+  const toB = c.take((m) => m.type === 'timeoutNow');
+  t.match(toB, [{ type: 'timeoutNow', from: 'c', to: 'b', term: s.term, vote: false }]);
+  t.match(c.raft('c').status(), { role: 'leader', term: s.term, transferee: 'b' }, 'c still leads, waiting for the transfer');
+  c.filter = () => true;
+  for (const m of toB) c.raft('b').step(m);
+  c.stabilize();
+  t.same(c.leaders(), ['b'], 'b won by asking for votes');
+  t.end();
+});
+
+t.test('a TimeoutNow without a vote (from an older node) still elects its target through vote requests', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  c.settle();
+  const term = c.raft('a').status().term;
+  c.raft('b').step({ type: 'timeoutNow', from: 'a', to: 'b', term, vote: false });
+  const votes = c.take((m) => m.type === 'vote');
+  t.same(votes.map((m) => m.to).sort(), ['a', 'c']);
+  for (const m of votes) c.raft(m.to).step(m);
+  c.stabilize();
+  t.same(c.leaders(), ['b']);
+  t.equal(c.raft('b').status().term, term + 1);
+  t.end();
+});
+
+t.test('a target that never campaigns: the old leader has voted for it, so the next election settles who leads', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  c.settle();
+  const term = c.raft('a').status().term;
+  c.crash('b');
+  t.ok(c.raft('a').transferLeadership('b').ok, 'b was up to date when it crashed: the TimeoutNow goes at once');
+  t.same(c.leaders(), []);
+  let ticks = 0;
+  while (c.leaders().length === 0 && ticks < 4 * c.electionTicks) {
+    c.tickAll(1);
+    ticks++;
+  }
+  t.ok(ticks >= c.electionTicks, `no one leads before an election timeout (${ticks} ticks)`);
+  t.equal(c.leaders().length, 1);
+  t.ok(c.raft(c.leaders()[0] as string).status().term >= term + 2, 'in a later term than the one a voted in');
   t.end();
 });
 
@@ -64,7 +157,7 @@ t.test('TimeoutNow from a node that is not our leader is ignored', (t) => {
   const c = new Cluster({ voters: ['a', 'b', 'c'] });
   c.elect('a');
   const term = c.raft('b').status().term;
-  c.raft('b').step({ type: 'timeoutNow', from: 'c', to: 'b', term });
+  c.raft('b').step({ type: 'timeoutNow', from: 'c', to: 'b', term, vote: true });
   t.equal(c.raft('b').status().role, 'follower');
   t.equal(c.raft('b').status().term, term);
   t.end();

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { WITNESS_ELECTION_FACTOR } from '../../src/raft/raft.js';
+import type { Message } from '../../src/raft/types.js';
 import { Cluster } from './harness.js';
 
 t.test('a witness waits at least 3 election timeouts before campaigning', (t) => {
@@ -40,8 +41,8 @@ t.test('witness bridge: A behind, B down, W ahead -> W leads, catches A up, hand
   t.ok(c.raft('a').status().lastIndex < committed, 'A lacks committed entries');
   c.crash('b');
   c.heal();
-  // Hold TimeoutNow so the bridge can be observed while W leads.
-  c.filter = (m) => m.type !== 'timeoutNow';
+  // W's appends to A are held back so the bridge can be observed while W leads.
+  c.filter = (m) => !(m.type === 'append' && m.from === 'w');
   let rounds = 0;
   while (c.raft('w').status().role !== 'leader' && rounds < 10 * c.electionTicks) {
     c.tickAll();
@@ -51,10 +52,21 @@ t.test('witness bridge: A behind, B down, W ahead -> W leads, catches A up, hand
   t.equal(c.raft('w').status().role, 'leader', 'W had to lead');
   t.match(c.raft('w').propose(new Uint8Array(1)), { ok: false, refusal: { code: 'NOT_LEADER', leader: null } }, 'a witness leader refuses client proposals');
   t.match(c.raft('w').proposeMembership({ op: 'remove', id: 'b' }), { ok: false, refusal: { code: 'NOT_LEADER', leader: null } });
+  const wTerm = c.raft('w').status().term;
+  // Now A is caught up; the TimeoutNow is held to be looked at.
+  const handover: Message[] = [];
+  c.filter = (m) => {
+    if (m.type !== 'timeoutNow') return true;
+    handover.push(m);
+    return false;
+  };
+  for (let i = 0; i < 4 * c.electionTicks && handover.length === 0; i++) c.tickAll();
   t.equal(c.raft('a').status().lastIndex, c.raft('w').status().lastIndex, 'W caught A up');
-  t.equal(c.raft('w').status().transferee, 'a', 'and is handing over to A');
+  t.match(handover, [{ type: 'timeoutNow', from: 'w', to: 'a', term: wTerm, vote: true }], 'and handed over to A with its vote');
+  t.match(c.raft('w').status(), { role: 'follower', term: wTerm + 1, vote: 'a' });
   c.filter = () => true;
-  c.tickAll(c.electionTicks);
+  c.raft('a').step(handover[0] as Message);
+  c.stabilize();
   t.equal(c.raft('a').status().role, 'leader', 'A leads');
   t.equal(c.raft('w').status().role, 'follower');
   t.same(

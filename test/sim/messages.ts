@@ -44,7 +44,7 @@ export function describeMessage(m: Message): string {
     case 'snapshotResponse':
       return `snapshotResponse t${m.term} ${m.snapshotIndex} next=${m.nextOffset}${m.done ? ' done' : ''}`;
     case 'timeoutNow':
-      return `timeoutNow t${m.term}`;
+      return `timeoutNow t${m.term}${m.vote ? ' vote' : ''}`;
     case 'readIndex':
       return `readIndex t${m.term} ${m.ctx}`;
     case 'readIndexResponse':

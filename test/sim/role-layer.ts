@@ -301,7 +301,7 @@ export class RoleLayer {
   onSoftState(idx: number, leader: NodeId | null): void {
     const n = this.node(idx);
     if (!n.running) return;
-    n.lastLeader = nextLastLeader(n.lastLeader, n.knownLeader, leader, n.nowTick);
+    n.lastLeader = nextLastLeader(n.lastLeader, n.knownLeader, leader, n.nowTick, n.id);
     n.knownLeader = leader;
     this.roleSoon(n);
   }

@@ -52,6 +52,7 @@ t.test('a spliced messages frame decodes like a normally encoded one', async (t)
       from: 'a',
       to: 'b',
       term: i,
+      vote: i % 2 === 0,
     }));
     const spliced = messagesFrame(messages.map(encodeMessage));
     const { frames, error } = new FrameDecoder().push(spliced);

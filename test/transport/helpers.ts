@@ -56,7 +56,7 @@ export function everyMessage(from: NodeId, to: NodeId): Message[] {
       done: false,
     },
     { ...env, type: 'snapshotResponse', snapshotIndex: 100, nextOffset: -1, done: false },
-    { ...env, type: 'timeoutNow' },
+    { ...env, type: 'timeoutNow', vote: true },
     { ...env, type: 'readIndex', ctx: 'ctx-42' },
     { ...env, type: 'readIndexResponse', ctx: 'ctx-42', index: -1 },
   ];
