@@ -24,7 +24,7 @@ import { LinuxDriver } from '../network/linux-driver.js';
 import { HookRunner } from '../network/hooks.js';
 import { MonitorRunner } from '../monitor/runner.js';
 import { monitorsRunBy, type VipSettings } from '../fsm/settings.js';
-import type { Entry, Membership, NodeId } from '../raft/types.js';
+import type { Entry, MemberKind, Membership, NodeId } from '../raft/types.js';
 import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
 import type { Condition, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
 import { LevelDbStorage } from '../storage/leveldb-storage.js';
@@ -44,6 +44,7 @@ import {
   buildRoleInput,
   healthReportOf,
   HEALTH_REPORT_MIN_MS,
+  leaderReportVouches,
   nextLastLeader,
   peerReachable,
   registrationCurrent,
@@ -101,6 +102,8 @@ export class Agent {
   private knownLeader: NodeId | null = null;
   /** See ReachabilityView.lastLeader. */
   private lastLeader: ReachabilityView['lastLeader'] = null;
+  /** Role tick at which knownLeader last changed. */
+  private knownLeaderSinceTick = 0;
   private regranted: RegrantAttempt | null = null;
   private policyState = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   private policyBusy = false;
@@ -193,7 +196,13 @@ export class Agent {
       ...(config.raft?.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: config.raft.snapshotEveryEntries }),
       random: seededRandom(),
       onSoftState: (role, leader) => {
-        this.lastLeader = nextLastLeader(this.lastLeader, this.knownLeader, leader, this.currentTick(), this.id);
+        if (leader !== this.knownLeader) {
+          const tick = this.currentTick();
+          const was = this.knownLeader;
+          const wasVouches = was !== null && leaderReportVouches(this.memberKind(was), tick - this.knownLeaderSinceTick, this.electionTicksNow());
+          this.lastLeader = nextLastLeader(this.lastLeader, { was, now: leader, nowTick: tick, self: this.id, wasVouches });
+          this.knownLeaderSinceTick = tick;
+        }
         this.knownLeader = leader;
         this.roleSoon();
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
@@ -267,8 +276,16 @@ export class Agent {
    * which could show a member unreachable before any pass has said so.
    */
   isReachable(id: NodeId): boolean {
-    // Before the first role pass, the timers of the applied settings (not a number of its own).
-    return peerReachable(this.passReach ?? this.reach(), id, this.lastInputValue?.config.electionTicks ?? tickTimers(this.state.settings, TICK_MS).electionTicks);
+    return peerReachable(this.passReach ?? this.reach(), id, this.electionTicksNow());
+  }
+
+  /** As the last role pass saw them; before the first, the timers of the applied settings (not a number of its own). */
+  private electionTicksNow(): number {
+    return this.lastInputValue?.config.electionTicks ?? tickTimers(this.state.settings, TICK_MS).electionTicks;
+  }
+
+  private memberKind(id: NodeId): MemberKind | null {
+    return this.state.members.find((m) => m.id === id)?.kind ?? null;
   }
 
   /** Who this node heard from and when (peers heard directly, or vouched for by the leader's report). */

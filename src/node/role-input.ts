@@ -9,7 +9,7 @@
  */
 import type { CommandOf, HealthState, MemberInfo } from '../fsm/commands.js';
 import type { ClusterState, HealthReport, MemberRecord } from '../fsm/state.js';
-import type { RaftStatus } from '../raft/raft.js';
+import { NEVER_HEARD_TICKS, type RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
 import type { LocalView, MonitorObservation, PeerObservation, RaftView, RoleInput, RoleMemory } from '../role/types.js';
@@ -46,8 +46,9 @@ export interface ReachabilityView {
  * the latest: a candidate, or a leader whose followers have yet to answer
  * it, does not call unreachable the members it only knew of through the old
  * leader; a former leader heard campaigning for longer vouches for no one.
- * In a crash the old leader has been silent an election timeout by then
- * anyway, so a leader elected after it vouches for no one either.
+ * Only a leader whose report speaks for it is kept as the last one
+ * (leaderReportVouches). In a crash the old leader has been silent an
+ * election timeout by then anyway, so it vouches for no one either.
  */
 export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
   const current = v.knownLeader !== null && v.knownLeader !== v.self;
@@ -61,16 +62,32 @@ export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
   return v.nowTick - since;
 }
 
-/** The next ReachabilityView.lastLeader when the known leader changes from `was` to `now` (on node `self`). */
+/**
+ * The next ReachabilityView.lastLeader when the known leader changes from
+ * `was` to `now` on node `self`. `wasVouches`: whether `was`'s report may
+ * vouch once it no longer leads (leaderReportVouches).
+ */
 export function nextLastLeader(
   last: ReachabilityView['lastLeader'],
-  was: NodeId | null,
-  now: NodeId | null,
-  nowTick: number,
-  self: NodeId,
+  change: { readonly was: NodeId | null; readonly now: NodeId | null; readonly nowTick: number; readonly self: NodeId; readonly wasVouches: boolean },
 ): ReachabilityView['lastLeader'] {
+  const { was, now, nowTick, self } = change;
   if (now !== null && now !== self) return null;
-  return was !== null && was !== self ? { id: was, lostAtTick: nowTick } : last;
+  if (was === null || was === self) return last;
+  return change.wasVouches ? { id: was, lostAtTick: nowTick } : null;
+}
+
+/**
+ * Whether a leader's committed report still speaks for it once it stops
+ * leading: only a data node's that led for an election timeout. A leader
+ * reports again at once whatever it sees otherwise, so its report is then
+ * its own view as leader. A witness leads only as a bridge and cannot
+ * commit a report (it refuses proposals), and a leader that handed over at
+ * once may still carry the report it made as a follower: either may vouch
+ * for the node whose crash brought on the election.
+ */
+export function leaderReportVouches(kind: MemberKind | null, ledTicks: number, electionTicks: number): boolean {
+  return kind === 'data' && ledTicks >= electionTicks;
 }
 
 /** Ticks since `id` was last known alive: heard directly, or vouched for by the leader. */
@@ -98,7 +115,10 @@ export function raftView(status: RaftStatus, applied: number, appliedTerm: numbe
     termStartIndex: status.termStartIndex,
     ticksSinceLeaderContact: status.ticksSinceLeaderContact,
     match: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.match])),
-    ticksSinceAck: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.ticksSinceHeard])),
+    // Not CheckQuorum's grace: a node just elected has no answer from anyone yet.
+    ticksSinceAck: Object.fromEntries(
+      Object.entries(status.progress).map(([id, p]) => [id, p.ticksSinceAnswer === NEVER_HEARD_TICKS ? Infinity : p.ticksSinceAnswer]),
+    ),
     transferringTo: status.transferee,
     voters: status.membership.voters,
   };

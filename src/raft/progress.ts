@@ -29,8 +29,10 @@ export class Progress {
   probeSent = false;
   readonly inflights: Inflights;
   transfer: SnapshotTransfer | null = null;
-  /** Leader tick of the last message from this peer (CheckQuorum). */
+  /** Leader tick of the last message from this peer; the election's tick until it answers (CheckQuorum's grace). */
   lastHeardTick: number;
+  /** Whether this peer has answered the leader at all in this term. */
+  answered = false;
   /** Highest HeartbeatRequest.sentTick this peer acknowledged in this term (lease). */
   ackedSentTick = Number.NEGATIVE_INFINITY;
   /** The commit index the last append to this peer carried: a newer one is worth an empty append. */
@@ -49,6 +51,11 @@ export class Progress {
     this.inflights = new Inflights(maxInflight);
     this.lastHeardTick = nowTick;
     this.lastAppendProgressTick = nowTick;
+  }
+
+  heard(nowTick: number): void {
+    this.lastHeardTick = nowTick;
+    this.answered = true;
   }
 
   becomeProbe(): void {

@@ -88,7 +88,10 @@ export interface PeerStatus {
   readonly next: number;
   readonly state: ProgressState;
   readonly inflight: number;
+  /** Ticks since it last answered; counted from the election until it first does (CheckQuorum's grace). */
   readonly ticksSinceHeard: number;
+  /** Ticks since it last answered this leader; NEVER_HEARD_TICKS until it has in this term. */
+  readonly ticksSinceAnswer: number;
   /** Bytes of the snapshot transfer acknowledged so far, or null when none is under way. */
   readonly snapshotOffset: number | null;
 }
@@ -478,6 +481,7 @@ export class Raft {
           state: pr.state,
           inflight: pr.inflights.count,
           ticksSinceHeard: this.now - pr.lastHeardTick,
+          ticksSinceAnswer: pr.answered ? this.now - pr.lastHeardTick : NEVER_HEARD_TICKS,
           snapshotOffset: pr.transfer?.offset ?? null,
         };
       }
@@ -1185,7 +1189,7 @@ export class Raft {
       this.dropped++;
       return;
     }
-    pr.lastHeardTick = this.now;
+    pr.heard(this.now);
     if (!m.success) {
       if (pr.state === 'snapshot') return;
       const probeHint = m.hintIndex <= this.log.snapshotIndex ? m.hintIndex : this.log.findConflictByTerm(m.hintIndex, m.hintTerm).index;
@@ -1228,7 +1232,7 @@ export class Raft {
       this.dropped++;
       return;
     }
-    pr.lastHeardTick = this.now;
+    pr.heard(this.now);
     pr.probeSent = false;
     if (!pr.learner && m.sentTick <= this.now) pr.ackedSentTick = Math.max(pr.ackedSentTick, m.sentTick);
     // A pipeline whose acknowledgements stopped lost messages: probe again.
@@ -1247,7 +1251,7 @@ export class Raft {
       this.dropped++;
       return;
     }
-    pr.lastHeardTick = this.now;
+    pr.heard(this.now);
     const t = pr.transfer;
     if (pr.state !== 'snapshot' || t === null || m.snapshotIndex !== t.snapshot.meta.index) return;
     if (m.done) {

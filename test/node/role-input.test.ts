@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
-import type { RaftStatus } from '../../src/raft/raft.js';
-import { buildRoleInput, nextLastLeader, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
+import { NEVER_HEARD_TICKS, type RaftStatus } from '../../src/raft/raft.js';
+import { buildRoleInput, leaderReportVouches, nextLastLeader, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
 import { initialRoleMemory } from '../../src/role/decide.js';
 import { Log, at, pair } from '../fsm/fixtures.js';
 
@@ -38,7 +38,7 @@ function status(role: RaftStatus['role'], term: number, over: Partial<RaftStatus
   return {
     id: 'fw1', kind: 'data', term, vote: null, role, leader: role === 'leader' ? 'fw1' : 'fw2', commit: 10, applied: 10, firstIndex: 1, lastIndex: 12, lastTerm: term,
     snapshotIndex: 0, snapshotTerm: 0, snapshotMembership: { voters, learners: [] }, membership: { voters, learners: [] }, pendingMembershipIndex: 0, termStartIndex: role === 'leader' ? 11 : 0,
-    progress: role === 'leader' ? { fw2: { id: 'fw2', learner: false, match: 9, next: 13, state: 'replicate', inflight: 0, ticksSinceHeard: 0, snapshotOffset: null } } : {},
+    progress: role === 'leader' ? { fw2: { id: 'fw2', learner: false, match: 9, next: 13, state: 'replicate', inflight: 0, ticksSinceHeard: 3, ticksSinceAnswer: NEVER_HEARD_TICKS, snapshotOffset: null } } : {},
     leaseRemainingTicks: role === 'leader' ? 7 : 0, ticksSinceLeaderContact: 0, transferee: null, tick: 500, droppedMessages: 0, timers: { electionTicks: 10, heartbeatTicks: 1, voteRefusalTicks: 10 },
     ...over,
   };
@@ -54,18 +54,32 @@ t.test('a follower learns of another follower through the leader\'s committed re
   t.equal(viaLeaderTicks({ ...v, knownLeader: null }, 'wit'), Infinity, 'no leader known, and none before');
 
   // An election: fw2 stopped being the leader at tick 96 (it handed over, or lost its quorum).
-  const electing: ReachabilityView = { ...v, knownLeader: null, lastLeader: nextLastLeader(null, 'fw2', null, 96, 'fw1') };
+  const electing: ReachabilityView = { ...v, knownLeader: null, lastLeader: nextLastLeader(null, { was: 'fw2', now: null, nowTick: 96, self: 'fw1', wasVouches: true }) };
   t.same(electing.lastLeader, { id: 'fw2', lostAtTick: 96 });
   t.equal(viaLeaderTicks(electing, 'wit'), 5, 'the last leader vouches, as long ago as it was heard');
   t.notOk(peerReachable({ ...electing, nowTick: 105 }, 'wit', 10), 'not once it has been silent an election timeout (a crash)');
   const campaigning: ReachabilityView = { ...electing, lastHeardTick: new Map([['fw2', 199]]), nowTick: 200 };
   t.equal(viaLeaderTicks(campaigning, 'wit'), 104, 'heard since (campaigning), its report still ages from tick 96');
   t.notOk(peerReachable(campaigning, 'wit', 10));
-  t.same(nextLastLeader(electing.lastLeader, null, null, 150, 'fw1'), electing.lastLeader, 'still no leader: kept');
-  t.equal(nextLastLeader(electing.lastLeader, null, 'wit', 150, 'fw1'), null, 'another leader is known again');
-  t.same(nextLastLeader(electing.lastLeader, null, 'fw1', 150, 'fw1'), electing.lastLeader, 'this node elected: kept');
-  t.same(nextLastLeader(null, 'fw2', 'fw1', 97, 'fw1'), { id: 'fw2', lostAtTick: 97 }, 'elected straight after fw2 (no leaderless moment seen)');
-  t.same(nextLastLeader({ id: 'fw2', lostAtTick: 96 }, 'fw1', null, 300, 'fw1'), { id: 'fw2', lostAtTick: 96 }, 'this node stepping down vouches for no one: the older last leader is kept');
+  const change = { was: null, now: null, nowTick: 150, self: 'fw1', wasVouches: false };
+  t.same(nextLastLeader(electing.lastLeader, change), electing.lastLeader, 'still no leader: kept');
+  t.equal(nextLastLeader(electing.lastLeader, { ...change, now: 'wit' }), null, 'another leader is known again');
+  t.same(nextLastLeader(electing.lastLeader, { ...change, now: 'fw1' }), electing.lastLeader, 'this node elected: kept');
+  t.same(nextLastLeader(null, { ...change, was: 'fw2', now: 'fw1', nowTick: 97, wasVouches: true }), { id: 'fw2', lostAtTick: 97 }, 'elected straight after fw2 (no leaderless moment seen)');
+  t.equal(nextLastLeader({ id: 'fw2', lostAtTick: 96 }, { ...change, was: 'wit', wasVouches: false }), null, 'a leader whose report does not vouch: no one vouches (not an older one either)');
+  t.same(nextLastLeader({ id: 'fw2', lostAtTick: 96 }, { ...change, was: 'fw1', nowTick: 300 }), { id: 'fw2', lostAtTick: 96 }, 'this node stepping down vouches for no one: the older last leader is kept');
+
+  // Whose report may vouch once it no longer leads.
+  t.ok(leaderReportVouches('data', 10, 10), 'a data node that led for an election timeout');
+  t.notOk(leaderReportVouches('data', 9, 10), 'not one that handed over sooner: its report may be the one it made as a follower');
+  t.notOk(leaderReportVouches('witness', 500, 10), 'never a witness: a bridge cannot commit a report');
+  t.notOk(leaderReportVouches(null, 500, 10), 'nor a node no longer a member');
+  // fw1 (active, leader) crashed; the witness bridged and handed over to fw2 at once. Its report,
+  // made before the crash, still says fw1 is reachable: fw2 must not believe it.
+  const bridgeState = stateWith(null, { node: 'wit', peers: [{ id: 'fw1', reachable: true }] });
+  const afterBridge = nextLastLeader(null, { was: 'wit', now: 'fw2', nowTick: 300, self: 'fw2', wasVouches: leaderReportVouches('witness', 3, 10) });
+  const fw2: ReachabilityView = { self: 'fw2', state: bridgeState, knownLeader: 'fw2', lastLeader: afterBridge, lastHeardTick: new Map([['wit', 300], ['fw1', 200]]), nowTick: 300 };
+  t.notOk(peerReachable(fw2, 'fw1', 10), "after a witness bridge, the dead fw1 is not vouched for by the witness's stale report");
 
   // Just elected (a planned move): the other voters have yet to answer this node.
   const elected: ReachabilityView = { ...electing, knownLeader: 'fw1' };
@@ -93,6 +107,7 @@ t.test('the role input carries the Raft status, what was applied, and the observ
     vipSetup: { revision: state.configRevision, problems: [] },
   });
   t.match(input.raft, { role: 'leader', term: 4, commit: 10, applied: 9, appliedTerm: 4, leaseRemainingTicks: 7, match: { fw2: 9 }, transferringTo: null });
+  t.same(input.raft.ticksSinceAck, { fw2: Infinity }, "a follower that has not answered this leader yet has not (not CheckQuorum's grace)");
   t.equal(input.config.electionTicks, 80, 'timers from the settings (800 ms) at 10 ms per tick');
   t.same(input.local.peers.map((p) => p.id), ['fw2', 'wit']);
   t.same(input.local.peers[0]?.paths, [{ name: 'raft', ticksSinceHeard: 10 }, { name: 'leader-report', ticksSinceHeard: Infinity }]);

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { Raft } from '../../src/raft/raft.js';
+import { NEVER_HEARD_TICKS, Raft } from '../../src/raft/raft.js';
 import { DEFAULT_LIMITS, type Message } from '../../src/raft/types.js';
 import { Cluster, MemStore, membershipOf, seededRandom } from './harness.js';
 
@@ -348,5 +348,26 @@ t.test('the skipLogUpToDateCheck fault grants a vote to a candidate whose log is
     b.step({ type: 'vote', from: 'c', to: 'b', term, lastLogIndex: 1, lastLogTerm: 1, transfer: false });
     t.match(c.take((m) => m.type === 'voteResponse'), [{ granted: fault, term }], `fault ${fault}`);
   }
+  t.end();
+});
+
+t.test("a new leader reports each peer unanswered until it answers (CheckQuorum's grace is not an answer)", (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  c.settle();
+  c.crash('c');
+  t.ok(c.raft('a').transferLeadership('b').ok);
+  for (const m of c.take((m) => m.type === 'timeoutNow')) c.raft('b').step(m);
+  c.drain('b', 1);
+  t.ok(c.raft('b').isLeader());
+  const fresh = c.raft('b').status().progress;
+  t.match(fresh, { a: { ticksSinceHeard: 0, ticksSinceAnswer: NEVER_HEARD_TICKS }, c: { ticksSinceHeard: 0, ticksSinceAnswer: NEVER_HEARD_TICKS } });
+  c.stabilize();
+  c.tick('b', 2);
+  c.stabilize();
+  const later = c.raft('b').status().progress;
+  t.ok((later.a?.ticksSinceAnswer ?? Infinity) <= 1, 'a answered');
+  t.equal(later.c?.ticksSinceAnswer, NEVER_HEARD_TICKS, 'c (down) never did');
+  t.equal(later.c?.ticksSinceHeard, 2, 'while CheckQuorum counts from the election');
   t.end();
 });

@@ -99,7 +99,10 @@ t.test('a leader that has committed nothing of its term hands over without its v
   t.ok(c.raft('c').transferLeadership('b').ok);
   const toB = c.take((m) => m.type === 'timeoutNow');
   t.match(toB, [{ type: 'timeoutNow', from: 'c', to: 'b', term: s.term, vote: false }]);
-  t.match(c.raft('c').status(), { role: 'leader', term: s.term, transferee: 'b' }, 'c still leads, waiting for the transfer');
+  t.match(c.raft('c').status(), { role: 'leader', term: s.term, transferee: 'b', leaseRemainingTicks: 0 }, 'c still leads, waiting for the transfer, with no lease');
+  c.filter = (m) => m.type !== 'timeoutNow';
+  c.tickAll(2);
+  t.match(c.raft('c').status(), { role: 'leader', transferee: 'b', leaseRemainingTicks: 0 }, 'heartbeats acked after the TimeoutNow do not restore the lease in this term');
   c.filter = () => true;
   for (const m of toB) c.raft('b').step(m);
   c.stabilize();

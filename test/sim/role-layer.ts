@@ -32,6 +32,7 @@ import {
   buildRoleInput,
   healthReportOf,
   HEALTH_REPORT_MIN_MS,
+  leaderReportVouches,
   nextLastLeader,
   peerReachable,
   registrationCurrent,
@@ -154,6 +155,7 @@ class NodeModel {
   lastHeardTick = new Map<NodeId, number>();
   knownLeader: NodeId | null = null;
   lastLeader: ReachabilityView['lastLeader'] = null;
+  knownLeaderSinceTick = 0;
   policy = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
   policyBusy = false;
   startupCleanup: 'pending' | 'running' | 'done' = 'pending';
@@ -241,6 +243,7 @@ export class RoleLayer {
     n.lastHeardTick = new Map();
     n.knownLeader = null;
     n.lastLeader = null;
+    n.knownLeaderSinceTick = 0;
     n.policy = { appliedRevision: 0, failedRevision: null, error: null };
     n.policyBusy = false;
     n.startupCleanup = 'pending';
@@ -301,7 +304,14 @@ export class RoleLayer {
   onSoftState(idx: number, leader: NodeId | null): void {
     const n = this.node(idx);
     if (!n.running) return;
-    n.lastLeader = nextLastLeader(n.lastLeader, n.knownLeader, leader, n.nowTick, n.id);
+    if (leader !== n.knownLeader) {
+      const was = n.knownLeader;
+      const kind = was === null ? null : (this.host.app(n.idx).state.members.find((m) => m.id === was)?.kind ?? null);
+      const electionTicks = n.lastInput?.config.electionTicks ?? this.host.profile.electionTicks;
+      const wasVouches = leaderReportVouches(kind, n.nowTick - n.knownLeaderSinceTick, electionTicks);
+      n.lastLeader = nextLastLeader(n.lastLeader, { was, now: leader, nowTick: n.nowTick, self: n.id, wasVouches });
+      n.knownLeaderSinceTick = n.nowTick;
+    }
     n.knownLeader = leader;
     this.roleSoon(n);
   }
