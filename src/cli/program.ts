@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { LineCounter, parseDocument, stringify } from 'yaml';
 import { generateToken, parseTokensFile, tokensFileLine, TokensFileError } from '../auth/tokens.js';
@@ -403,6 +404,12 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .description('run a node (data or witness) from its YAML config')
     .requiredOption('--config <file>', 'node config file')
     .action(async (opts: { config: string }) => {
+      // Compile every function of the agent now, not at its first call: a
+      // node's first takeover runs code it has never run (the leader's role
+      // pass, the VIP hold), and compiling that lazily cost about 0.1-0.3 ms
+      // per step of a failback to a freshly started node (docs/benchmarks.md).
+      // The price: about 50 ms more at start and 3-4 MiB of bytecode.
+      setFlagsFromString('--no-lazy');
       const { runAgent } = await import('../node/agent-main.js');
       await runAgent(opts.config);
     });
