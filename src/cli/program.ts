@@ -404,12 +404,15 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .description('run a node (data or witness) from its YAML config')
     .requiredOption('--config <file>', 'node config file')
     .action(async (opts: { config: string }) => {
-      // Compile every function of the agent now, not at its first call: a
-      // node's first takeover runs code it has never run (the leader's role
-      // pass, the VIP hold), and compiling that lazily cost about 0.1-0.3 ms
-      // per step of a failback to a freshly started node (docs/benchmarks.md).
-      // The price: about 50 ms more at start and 3-4 MiB of bytecode.
+      // Compile every function of the agent now, not at its first call, and
+      // keep the bytecode of functions that have not run lately: a node's
+      // first takeover runs code it has never run (the leader's role pass,
+      // the VIP hold), and compiling that on the way cost a failback to a
+      // freshly started node about 0.5 ms in all (docs/benchmarks.md); V8
+      // would otherwise also drop such bytecode again on a standby that has
+      // waited a while. The price: about 50 ms more at start and 3-4 MiB.
       setFlagsFromString('--no-lazy');
+      setFlagsFromString('--no-flush-bytecode');
       const { runAgent } = await import('../node/agent-main.js');
       await runAgent(opts.config);
     });

@@ -56,8 +56,10 @@ export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
   if (leader === null || leader === v.self || leader === id) return Infinity;
   const heardLeader = v.lastHeardTick.get(leader);
   if (heardLeader === undefined) return Infinity;
-  const report = v.state.members.find((m) => m.id === leader)?.health;
-  if (report?.peers.find((p) => p.id === id)?.reachable !== true) return Infinity;
+  const member = v.state.members.find((m) => m.id === leader);
+  // A witness leads only as a bridge, and cannot commit a report meanwhile: the one it has may predate the crash.
+  if (member?.kind !== 'data') return Infinity;
+  if (member.health?.peers.find((p) => p.id === id)?.reachable !== true) return Infinity;
   const since = !current && v.lastLeader !== null ? Math.min(heardLeader, v.lastLeader.lostAtTick) : heardLeader;
   return v.nowTick - since;
 }

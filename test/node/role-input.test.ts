@@ -80,6 +80,9 @@ t.test('a follower learns of another follower through the leader\'s committed re
   const afterBridge = nextLastLeader(null, { was: 'wit', now: 'fw2', nowTick: 300, self: 'fw2', wasVouches: leaderReportVouches('witness', 3, 10) });
   const fw2: ReachabilityView = { self: 'fw2', state: bridgeState, knownLeader: 'fw2', lastLeader: afterBridge, lastHeardTick: new Map([['wit', 300], ['fw1', 200]]), nowTick: 300 };
   t.notOk(peerReachable(fw2, 'fw1', 10), "after a witness bridge, the dead fw1 is not vouched for by the witness's stale report");
+  t.ok(bridgeState.members.some((m) => m.id === 'wit' && m.kind === 'witness'));
+  const underBridge: ReachabilityView = { ...fw2, knownLeader: 'wit', lastLeader: null };
+  t.equal(viaLeaderTicks(underBridge, 'fw1'), Infinity, 'nor while the witness leads: its report is no leader\'s view');
 
   // Just elected (a planned move): the other voters have yet to answer this node.
   const elected: ReachabilityView = { ...electing, knownLeader: 'fw1' };
