@@ -168,10 +168,11 @@ export interface SnapshotResponse extends Envelope {
 export interface TimeoutNow extends Envelope {
   readonly type: 'timeoutNow';
   /**
-   * The sender voted for the target in term + 1, on disk before this left:
-   * the target counts that vote without asking for it. False when the
-   * sender is not a voter of the configuration (it hands over on its own
-   * removal), and from a node older than this field (read as false).
+   * The sender voted for the target in term + 1, on disk before this left,
+   * and stepped down: the target counts that vote without asking for it.
+   * False from a leader that stays leader meanwhile (it has committed
+   * nothing of its term yet, or hands over on its own removal and is no
+   * voter any more), and from a node older than this field (read as false).
    */
   readonly vote: boolean;
 }
