@@ -24,7 +24,7 @@ import { LinuxDriver } from '../network/linux-driver.js';
 import { HookRunner } from '../network/hooks.js';
 import { MonitorRunner } from '../monitor/runner.js';
 import { monitorsRunBy, type VipSettings } from '../fsm/settings.js';
-import type { Entry, MemberKind, Membership, NodeId } from '../raft/types.js';
+import type { Entry, Membership, NodeId } from '../raft/types.js';
 import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
 import type { Condition, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
 import { LevelDbStorage } from '../storage/leveldb-storage.js';
@@ -44,8 +44,7 @@ import {
   buildRoleInput,
   healthReportOf,
   HEALTH_REPORT_MIN_MS,
-  leaderReportVouches,
-  nextLastLeader,
+  lastLeaderOnChange,
   peerReachable,
   registrationCurrent,
   REPORT_RETRY_MS,
@@ -198,9 +197,15 @@ export class Agent {
       onSoftState: (role, leader) => {
         if (leader !== this.knownLeader) {
           const tick = this.currentTick();
-          const was = this.knownLeader;
-          const wasVouches = was !== null && leaderReportVouches(this.memberKind(was), tick - this.knownLeaderSinceTick, this.electionTicksNow());
-          this.lastLeader = nextLastLeader(this.lastLeader, { was, now: leader, nowTick: tick, self: this.id, wasVouches });
+          this.lastLeader = lastLeaderOnChange(this.lastLeader, {
+            was: this.knownLeader,
+            sinceTick: this.knownLeaderSinceTick,
+            now: leader,
+            nowTick: tick,
+            self: this.id,
+            state: this.state,
+            electionTicks: this.electionTicksNow(),
+          });
           this.knownLeaderSinceTick = tick;
         }
         this.knownLeader = leader;
@@ -284,9 +289,6 @@ export class Agent {
     return this.lastInputValue?.config.electionTicks ?? tickTimers(this.state.settings, TICK_MS).electionTicks;
   }
 
-  private memberKind(id: NodeId): MemberKind | null {
-    return this.state.members.find((m) => m.id === id)?.kind ?? null;
-  }
 
   /** Who this node heard from and when (peers heard directly, or vouched for by the leader's report). */
   private reach(): ReachabilityView {

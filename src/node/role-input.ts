@@ -8,7 +8,7 @@
  * input with this same code.
  */
 import type { CommandOf, HealthState, MemberInfo } from '../fsm/commands.js';
-import type { ClusterState, HealthReport, MemberRecord } from '../fsm/state.js';
+import { findMember, type ClusterState, type HealthReport, type MemberRecord } from '../fsm/state.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
@@ -56,7 +56,7 @@ export function viaLeaderTicks(v: ReachabilityView, id: NodeId): number {
   if (leader === null || leader === v.self || leader === id) return Infinity;
   const heardLeader = v.lastHeardTick.get(leader);
   if (heardLeader === undefined) return Infinity;
-  const member = v.state.members.find((m) => m.id === leader);
+  const member = findMember(v.state, leader);
   // A witness leads only as a bridge, and cannot commit a report meanwhile: the one it has may predate the crash.
   if (member?.kind !== 'data') return Infinity;
   if (member.health?.peers.find((p) => p.id === id)?.reachable !== true) return Infinity;
@@ -90,6 +90,29 @@ export function nextLastLeader(
  */
 export function leaderReportVouches(kind: MemberKind | null, ledTicks: number, electionTicks: number): boolean {
   return kind === 'data' && ledTicks >= electionTicks;
+}
+
+/**
+ * The next ReachabilityView.lastLeader when the known leader changes from
+ * `was` (known since `sinceTick`) to `now`: the agent and the simulator
+ * both keep it this way.
+ */
+export function lastLeaderOnChange(
+  last: ReachabilityView['lastLeader'],
+  change: {
+    readonly was: NodeId | null;
+    readonly sinceTick: number;
+    readonly now: NodeId | null;
+    readonly nowTick: number;
+    readonly self: NodeId;
+    readonly state: ClusterState;
+    readonly electionTicks: number;
+  },
+): ReachabilityView['lastLeader'] {
+  const { was, now, nowTick, self } = change;
+  const kind = findMember(change.state, was)?.kind ?? null;
+  const wasVouches = leaderReportVouches(kind, nowTick - change.sinceTick, change.electionTicks);
+  return nextLastLeader(last, { was, now, nowTick, self, wasVouches });
 }
 
 /** Ticks since `id` was last known alive: heard directly, or vouched for by the leader. */

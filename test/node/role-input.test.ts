@@ -6,7 +6,7 @@
 import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../../src/raft/raft.js';
-import { buildRoleInput, leaderReportVouches, nextLastLeader, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
+import { buildRoleInput, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
 import { initialRoleMemory } from '../../src/role/decide.js';
 import { Log, at, pair } from '../fsm/fixtures.js';
 
@@ -74,6 +74,10 @@ t.test('a follower learns of another follower through the leader\'s committed re
   t.notOk(leaderReportVouches('data', 9, 10), 'not one that handed over sooner: its report may be the one it made as a follower');
   t.notOk(leaderReportVouches('witness', 500, 10), 'never a witness: a bridge cannot commit a report');
   t.notOk(leaderReportVouches(null, 500, 10), 'nor a node no longer a member');
+  const onChange = { sinceTick: 0, now: 'fw1', nowTick: 50, self: 'fw1', state, electionTicks: 10 };
+  t.same(lastLeaderOnChange(null, { ...onChange, was: 'fw2' }), { id: 'fw2', lostAtTick: 50 }, 'what the agent keeps: a data leader that led 50 ticks');
+  t.equal(lastLeaderOnChange(null, { ...onChange, was: 'wit' }), null, 'a witness leader: nothing');
+  t.equal(lastLeaderOnChange(null, { ...onChange, was: 'fw2', sinceTick: 45 }), null, 'a data leader that led 5 ticks: nothing');
   // fw1 (active, leader) crashed; the witness bridged and handed over to fw2 at once. Its report,
   // made before the crash, still says fw1 is reachable: fw2 must not believe it.
   const bridgeState = stateWith(null, { node: 'wit', peers: [{ id: 'fw1', reachable: true }] });

@@ -32,8 +32,7 @@ import {
   buildRoleInput,
   healthReportOf,
   HEALTH_REPORT_MIN_MS,
-  leaderReportVouches,
-  nextLastLeader,
+  lastLeaderOnChange,
   peerReachable,
   registrationCurrent,
   REPORT_RETRY_MS,
@@ -305,11 +304,15 @@ export class RoleLayer {
     const n = this.node(idx);
     if (!n.running) return;
     if (leader !== n.knownLeader) {
-      const was = n.knownLeader;
-      const kind = was === null ? null : (this.host.app(n.idx).state.members.find((m) => m.id === was)?.kind ?? null);
-      const electionTicks = n.lastInput?.config.electionTicks ?? this.host.profile.electionTicks;
-      const wasVouches = leaderReportVouches(kind, n.nowTick - n.knownLeaderSinceTick, electionTicks);
-      n.lastLeader = nextLastLeader(n.lastLeader, { was, now: leader, nowTick: n.nowTick, self: n.id, wasVouches });
+      n.lastLeader = lastLeaderOnChange(n.lastLeader, {
+        was: n.knownLeader,
+        sinceTick: n.knownLeaderSinceTick,
+        now: leader,
+        nowTick: n.nowTick,
+        self: n.id,
+        state: this.host.app(n.idx).state,
+        electionTicks: n.lastInput?.config.electionTicks ?? this.host.profile.electionTicks,
+      });
       n.knownLeaderSinceTick = n.nowTick;
     }
     n.knownLeader = leader;
