@@ -94,14 +94,24 @@ async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promi
   }
 }
 
-/** The three nodes of IDS on one hub, each with its own store and recorder, started until one leads. */
+/**
+ * The three nodes of IDS on one hub, each with its own store and recorder,
+ * started until one leads, has committed its noop and every follower holds
+ * its whole log: settled, so that a transfer's TimeoutNow (with the
+ * leader's vote, docs/raft-timing.md rule 5) goes at once.
+ */
 async function threeNodes<S extends MemoryStorage>(store: (id: NodeId) => S, onElected: (id: NodeId) => void = () => undefined) {
   const hub = new MemoryHub();
   const stores = new Map(IDS.map((id) => [id, store(id)]));
   const machines = new Map(IDS.map((id) => [id, new Recorder()]));
   const nodes = IDS.map((id) => startNode(hub, id, stores.get(id) as S, machines.get(id) as Recorder, { onElected: () => onElected(id) }));
   await Promise.all(nodes.map((n) => n.start()));
-  await until('a leader', () => nodes.some((n) => n.status().role === 'leader'));
+  await until('a settled leader', () =>
+    nodes.some((n) => {
+      const s = n.status();
+      return s.role === 'leader' && s.commit >= s.termStartIndex && Object.values(s.progress).every((p) => p.match === s.lastIndex);
+    }),
+  );
   return { hub, stores, machines, nodes };
 }
 
