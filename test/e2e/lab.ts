@@ -545,7 +545,10 @@ export class E2eLab {
       process.stdin.on('data', () => {});
       process.stdin.on('end', finish);
       s.bind(0, () => process.stdout.write('started\\n'));`;
-    const child = spawn('ip', ['netns', 'exec', this.ns(from), process.execPath, '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // SCHED_FIFO: in the lab the client shares two cores with the nodes, and a
+    // client starved mid-move would stretch the measured silence; a client on
+    // its own machine is not starved by the pair's work.
+    const child = spawn('ip', ['netns', 'exec', this.ns(from), 'chrt', '--fifo', '10', process.execPath, '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.track(child);
     await new Promise<void>((resolve, reject) => {
       child.stdout?.once('data', () => resolve());
