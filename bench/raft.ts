@@ -25,7 +25,9 @@ interface SystemResult {
 }
 
 const PLAN: LoadPlan = {
-  warmup: Number(process.env.BENCH_WARMUP ?? 200),
+  // Long enough for the agents' JIT to settle (docs/benchmarks.md): after 200
+  // proposals V8 was still optimizing the hot path during the measurement.
+  warmup: Number(process.env.BENCH_WARMUP ?? 5000),
   sequential: Number(process.env.BENCH_SEQUENTIAL ?? 2000),
   inFlight: 32,
   throughputMs: Number(process.env.BENCH_THROUGHPUT_MS ?? 10_000),
@@ -94,7 +96,7 @@ const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
 
 export async function runRaftBench(): Promise<void> {
   await run('npx', ['tsc', '-p', join(here, '..', 'tsconfig.build.json')]);
-  process.stdout.write(`raft bench: ${PLAN.sequential} sequential proposals, then ${PLAN.inFlight} in flight for ${PLAN.throughputMs} ms\n`);
+  process.stdout.write(`raft bench: ${PLAN.warmup} warm-up and ${PLAN.sequential} sequential proposals, then ${PLAN.inFlight} in flight for ${PLAN.throughputMs} ms\n`);
   const hapair = await benchHapair();
   process.stdout.write('  hapair done\n');
   const etcd = await benchEtcd();
