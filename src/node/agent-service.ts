@@ -43,6 +43,8 @@ import { VERSION } from './version.js';
 const SWITCHOVER_TIMEOUT_MS = 15_000;
 /** A join answers within this (the CLI and the forwarding hop wait 60 s by default). */
 const JOIN_TIMEOUT_MS = 45_000;
+/** Notes listed in a NotesView, newest first. */
+const RECENT_NOTES = 20;
 
 export class AgentService implements ClusterService {
   readonly nodeId: string;
@@ -346,11 +348,13 @@ export class AgentService implements ClusterService {
 
   async notes(): Promise<NotesView> {
     const state = this.agent.state;
-    const recent = state.audit
-      .filter((r) => r.command === 'addNote' && r.outcome === 'applied')
-      .slice(-20)
-      .reverse()
-      .map((r) => ({ index: r.index, at: r.at, by: r.principal, text: r.detail.replace(/^note: /, '') }));
+    // From the newest back, stopping at 20: every POST /v1/notes answers with this.
+    const recent: NotesView['recent'][number][] = [];
+    for (let i = state.audit.length - 1; i >= 0 && recent.length < RECENT_NOTES; i--) {
+      const r = state.audit[i];
+      if (r === undefined || r.command !== 'addNote' || r.outcome !== 'applied') continue;
+      recent.push({ index: r.index, at: r.at, by: r.principal, text: r.detail.replace(/^note: /, '') });
+    }
     return { count: state.notes.count, xor: state.notes.xor, recent };
   }
 

@@ -211,7 +211,7 @@ export class Agent {
         this.knownLeader = leader;
         this.roleSoon();
         this.log.info({ role, leader }, `raft: ${role}, leader ${leader ?? 'unknown'}`);
-        this.emit({ type: 'leader', at: new Date().toISOString(), leader, term: this.node.status().term });
+        this.emit({ type: 'leader', at: new Date().toISOString(), leader, term: this.node.leaderAndTerm().term });
       },
       // A role pass right after the election step (before the noop's Ready is taken): a planned takeover's
       // grant is then written and sent with the noop instead of one write later.
@@ -315,7 +315,7 @@ export class Agent {
   }
 
   leaderApi(): LeaderApi | null {
-    const leader = this.node.status().leader;
+    const leader = this.node.leaderAndTerm().leader;
     if (leader === null || leader === this.id) return null;
     const url = this.apiUrlOf(leader);
     return url === null ? null : { id: leader, url };

@@ -217,6 +217,11 @@ export class RaftNode {
     return this.core().status();
   }
 
+  /** The leader this node knows of, and its term: for every request, where status() would cost too much. */
+  leaderAndTerm(): { readonly leader: NodeId | null; readonly term: number } {
+    return this.core().leaderAndTerm();
+  }
+
   get applied(): number {
     return this.appliedIndex;
   }

@@ -401,6 +401,11 @@ export class Raft {
     return this.role === 'leader';
   }
 
+  /** Cheap: the leader this node knows of, and its term (status() builds a whole picture). */
+  leaderAndTerm(): { readonly leader: NodeId | null; readonly term: number } {
+    return { leader: this.leader, term: this.term };
+  }
+
   hasReady(): boolean {
     if (this.inFlightReady !== null) return false;
     return (

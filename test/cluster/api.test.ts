@@ -414,6 +414,12 @@ t.test('the HTTP API against a live 3-node cluster', async (t) => {
       return all.every((r) => r.body?.['count'] === notes.count && r.body['xor'] === notes.xor);
     });
     isError(t, await c.call('wit', 'POST', '/v1/notes', { token: 'viewer', json: { text: 'x' } }), 403, 'FORBIDDEN');
+    // The 20 newest, newest first, whatever else the audit trail holds between them.
+    let last = added;
+    for (let i = 0; i < 22; i++) last = await c.call('fw1', 'POST', '/v1/notes', { token: 'operator', json: { text: `note ${i}` } });
+    const recent = (last.body as { recent: Array<{ index: number; text: string }> }).recent;
+    t.same(recent.map((n) => n.text), Array.from({ length: 20 }, (_, i) => `note ${21 - i}`));
+    t.ok(recent.every((n, i) => i === 0 || n.index < (recent[i - 1]?.index ?? Infinity)), 'newest first');
 
     const audit = await c.call('fw2', 'GET', '/v1/audit?limit=1000', { token: 'viewer' });
     t.equal(audit.status, 200, audit.text);
