@@ -416,7 +416,10 @@ t.test('the HTTP API against a live 3-node cluster', async (t) => {
     isError(t, await c.call('wit', 'POST', '/v1/notes', { token: 'viewer', json: { text: 'x' } }), 403, 'FORBIDDEN');
     // The 20 newest, newest first, whatever else the audit trail holds between them.
     let last = added;
-    for (let i = 0; i < 22; i++) last = await c.call('fw1', 'POST', '/v1/notes', { token: 'operator', json: { text: `note ${i}` } });
+    for (let i = 0; i < 22; i++) {
+      last = await c.call('fw1', 'POST', '/v1/notes', { token: 'operator', json: { text: `note ${i}` } });
+      if (i === 10) isError(t, await c.call('fw1', 'PUT', '/v1/config', { json: BASE_SETTINGS, headers: { 'if-match': '1' } }), 412, 'REVISION_CONFLICT');
+    }
     const recent = (last.body as { recent: Array<{ index: number; text: string }> }).recent;
     t.same(recent.map((n) => n.text), Array.from({ length: 20 }, (_, i) => `note ${21 - i}`));
     t.ok(recent.every((n, i) => i === 0 || n.index < (recent[i - 1]?.index ?? Infinity)), 'newest first');
