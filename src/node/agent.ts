@@ -289,7 +289,6 @@ export class Agent {
     return this.lastInputValue?.config.electionTicks ?? tickTimers(this.state.settings, TICK_MS).electionTicks;
   }
 
-
   /** Who this node heard from and when (peers heard directly, or vouched for by the leader's report). */
   private reach(): ReachabilityView {
     return { self: this.id, state: this.state, knownLeader: this.knownLeader, lastLeader: this.lastLeader, lastHeardTick: this.lastHeardTick, nowTick: this.nowTick };
