@@ -3,10 +3,12 @@
  * share an event loop with any system under test. Prints one JSON line.
  *   tsx bench/client.ts '{"kind":"etcd","url":"http://127.0.0.1:2379", ...plan}'
  */
+import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { join } from 'node:path';
 import { etcdPutBody } from './lib/etcd.js';
 import { benchNote } from './lib/hapair.js';
-import { runLoad, type LoadPlan } from './lib/load.js';
+import { runLoad, type LoadPlan, type SequentialRecord } from './lib/load.js';
 
 interface ClientArgs extends LoadPlan {
   readonly kind: 'etcd' | 'hapair';
@@ -57,6 +59,10 @@ const send = (i: number): Promise<void> => {
   }
 };
 
-const result = await runLoad(args, send);
+// BENCH_RECORD_DIR=dir keeps every sequential proposal (dir/raft-<system>.json).
+const recordDir = process.env.BENCH_RECORD_DIR;
+const record: SequentialRecord[] | undefined = recordDir === undefined ? undefined : [];
+const result = await runLoad(args, send, record);
+if (recordDir !== undefined) writeFileSync(join(recordDir, `raft-${args.kind}.json`), JSON.stringify(record));
 agent.destroy();
 process.stdout.write(`${JSON.stringify(result)}\n`);

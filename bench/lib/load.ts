@@ -21,20 +21,34 @@ export interface LoadPlan {
   readonly throughputMs: number;
 }
 
+/**
+ * One sequential proposal: when it started (wall clock, and CLOCK_MONOTONIC
+ * as `perf record -k monotonic` stamps events) and how long it took. For
+ * lining the slow ones up with the servers' traces.
+ */
+export interface SequentialRecord {
+  readonly startedAtMs: number;
+  readonly startedMonotonicMs: number;
+  readonly latencyMs: number;
+}
+
 export function percentile(sortedMs: readonly number[], p: number): number {
   if (sortedMs.length === 0) return Number.NaN;
   const rank = Math.min(sortedMs.length - 1, Math.ceil((p / 100) * sortedMs.length) - 1);
   return sortedMs[Math.max(0, rank)] ?? Number.NaN;
 }
 
-export async function runLoad(plan: LoadPlan, send: (i: number) => Promise<void>): Promise<LoadResult> {
+export async function runLoad(plan: LoadPlan, send: (i: number) => Promise<void>, record?: SequentialRecord[]): Promise<LoadResult> {
   let next = 0;
   for (let i = 0; i < plan.warmup; i++) await send(next++);
   const latencies: number[] = [];
   for (let i = 0; i < plan.sequential; i++) {
+    const startedMonotonicMs = record === undefined ? 0 : Number(process.hrtime.bigint()) / 1e6;
     const t0 = performance.now();
     await send(next++);
-    latencies.push(performance.now() - t0);
+    const latencyMs = performance.now() - t0;
+    latencies.push(latencyMs);
+    record?.push({ startedAtMs: performance.timeOrigin + t0, startedMonotonicMs, latencyMs });
   }
   latencies.sort((a, b) => a - b);
 
