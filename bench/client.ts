@@ -3,7 +3,7 @@
  * share an event loop with any system under test. Prints one JSON line.
  *   tsx bench/client.ts '{"kind":"etcd","url":"http://127.0.0.1:2379", ...plan}'
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { etcdPutBody } from './lib/etcd.js';
@@ -59,10 +59,12 @@ const send = (i: number): Promise<void> => {
   }
 };
 
-// BENCH_RECORD_DIR=dir keeps every sequential proposal (dir/raft-<system>.json).
-const recordDir = process.env.BENCH_RECORD_DIR;
-const record: SequentialRecord[] | undefined = recordDir === undefined ? undefined : [];
+// BENCH_RECORD_DIR=dir keeps every sequential proposal (dir/raft-<system>.json, overwritten each run).
+const recordDir = process.env.BENCH_RECORD_DIR ?? '';
+// Made before the load, so that a bad path fails at once rather than after it.
+if (recordDir !== '') mkdirSync(recordDir, { recursive: true });
+const record: SequentialRecord[] | undefined = recordDir === '' ? undefined : [];
 const result = await runLoad(args, send, record);
-if (recordDir !== undefined) writeFileSync(join(recordDir, `raft-${args.kind}.json`), JSON.stringify(record));
+if (record !== undefined) writeFileSync(join(recordDir, `raft-${args.kind}.json`), JSON.stringify(record));
 agent.destroy();
 process.stdout.write(`${JSON.stringify(result)}\n`);

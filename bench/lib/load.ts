@@ -43,12 +43,12 @@ export async function runLoad(plan: LoadPlan, send: (i: number) => Promise<void>
   for (let i = 0; i < plan.warmup; i++) await send(next++);
   const latencies: number[] = [];
   for (let i = 0; i < plan.sequential; i++) {
-    const startedMonotonicMs = record === undefined ? 0 : Number(process.hrtime.bigint()) / 1e6;
+    const startedMonotonicMs = Number(process.hrtime.bigint()) / 1e6;
     const t0 = performance.now();
     await send(next++);
     const latencyMs = performance.now() - t0;
     latencies.push(latencyMs);
-    record?.push({ startedAtMs: performance.timeOrigin + t0, startedMonotonicMs, latencyMs });
+    if (record !== undefined) record.push({ startedAtMs: performance.timeOrigin + t0, startedMonotonicMs, latencyMs });
   }
   latencies.sort((a, b) => a - b);
 
