@@ -76,7 +76,7 @@ export class AgentService implements ClusterService {
           // A silent member's last report says nothing about it now.
           health: reachable ? (record?.health?.health ?? 'unknown') : 'unknown',
           version: record?.version ?? null,
-          appliedIndex: self ? a.node.applied : (match ?? record?.health?.index ?? 0),
+          appliedIndex: self ? a.node.applied : knownAppliedIndex(match, record?.health?.index),
           maintenance: record?.maintenance ?? false,
           voter: m.voter,
           lastContactMs: a.msSinceHeard(m.id),
@@ -480,6 +480,16 @@ export class AgentService implements ClusterService {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
+}
+
+/**
+ * Another member's applied index as far as this node knows: the higher of
+ * what it last reported applying and, on the leader, what it acknowledged
+ * storing. A leader just elected has heard from nobody yet (match 0); the
+ * report keeps the figure from reading 0 until the first answer.
+ */
+export function knownAppliedIndex(match: number | undefined, reported: number | undefined): number {
+  return Math.max(match ?? 0, reported ?? 0);
 }
 
 function backupInfo(b: Backup): BackupInfo {
