@@ -19,7 +19,7 @@ export interface Facts {
   readonly isLeader: boolean;
   /** Applied everything committed; a leader also applied an entry of its own term. */
   readonly viewCurrent: boolean;
-  /** The intent for the current epoch, if one is pending. */
+  /** The intent for the current epoch, if one is pending and still wanted (see wantedIntent). */
   readonly intent: MoveIntent | null;
   /** A leadership transfer this node started and that has not finished or timed out. */
   readonly transferring: NodeId | null;
@@ -30,7 +30,7 @@ export function facts(input: RoleInput): Facts {
   const now = input.local.nowTick;
   const isLeader = raft.role === 'leader';
   const lease = state.lease;
-  const intent = state.intent !== null && lease !== null && state.intent.epoch === lease.epoch ? state.intent : null;
+  const intent = wantedIntent(state, lease);
   const ownTransfer =
     memory.transfer !== null && memory.transfer.term === raft.term && now - memory.transfer.tick < config.retryTicks
       ? memory.transfer.to
@@ -49,6 +49,32 @@ export function facts(input: RoleInput): Facts {
     intent,
     transferring: isLeader ? (raft.transferringTo ?? ownTransfer) : null,
   };
+}
+
+/**
+ * The committed intent for the current epoch, unless what asked for it has
+ * gone: a failback once automatic failback is off, another node is
+ * preferred or flap damping engaged; a maintenance move once the active is
+ * out of maintenance. A move waiting for its target (MOVE_PENDING) would
+ * otherwise go ahead whenever the target passes again, against what the
+ * operator set meanwhile. A switchover (forced or not) and a resource
+ * failure move stand until the role moves.
+ */
+export function wantedIntent(state: ClusterState, lease: Lease | null): MoveIntent | null {
+  const intent = state.intent;
+  if (intent === null || lease === null || intent.epoch !== lease.epoch) return null;
+  switch (intent.reason) {
+    case 'failback': {
+      const { failback, preferred } = state.settings;
+      return failback.auto && preferred === intent.to && state.flapDamped === null ? intent : null;
+    }
+    case 'maintenance':
+      return findMember(state, lease.holder)?.maintenance === true ? intent : null;
+    case 'switchover':
+    case 'forced':
+    case 'resource-failure':
+      return intent;
+  }
 }
 
 /** Ticks since anything was heard from `id` on its best path (Infinity when never). */

@@ -4,7 +4,7 @@ import { compareVersions } from '../../src/fsm/versions.js';
 import { decide, memberRole, readinessGate, roleConfigFromSettings, switchoverCheck } from '../../src/role/decide.js';
 import { facts } from '../../src/role/facts.js';
 import type { RoleInput } from '../../src/role/types.js';
-import { as, input, lease, local, member, memory, noWitness, raft, silent, watchMonitors } from './fixtures.js';
+import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, watchMonitors, type Patch } from './fixtures.js';
 
 t.test('switchoverCheck (R13): refusals say why, --force overrides what it can', async (t) => {
   t.same(switchoverCheck(input(), { to: 'fw2' }), { ok: true, to: 'fw2', reason: 'switchover', epoch: 3 });
@@ -198,4 +198,29 @@ t.test('compareVersions orders releases and pre-releases', async (t) => {
   t.ok(compareVersions('1.0.0-rc.2', '1.0.0-rc.10') < 0);
   t.equal(compareVersions('v1.2.3', '1.2.3+build.5'), 0);
   t.ok(compareVersions('1.0.0-alpha', '1.0.0-alpha.1') < 0);
+});
+
+t.test('a committed failback or maintenance move is void once what asked for it has gone; a switchover stands', async (t) => {
+  const failback: Patch = (w) => (w.intent = { to: 'fw1', reason: 'failback' });
+  const fw2Holds = [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3 })];
+  const moving = (i: RoleInput) => decide(i).actions.some((a) => a.type === 'transferLeadership' && a.to === 'fw1');
+  const pending = (i: RoleInput) => decide(i).conditions.some((c) => c.code === 'MOVE_PENDING');
+
+  t.ok(moving(input(...fw2Holds, failback)), 'wanted: fw2 hands over to fw1');
+  t.ok(pending(input(...fw2Holds, failback, member('fw1', { health: 'failed' }))), 'wanted but fw1 failed: it waits');
+
+  const off = settings({ failback: { auto: false, holdDownMs: 5000 } });
+  t.equal(facts(input(...fw2Holds, failback, off)).intent, null, 'automatic failback turned off');
+  t.notOk(moving(input(...fw2Holds, failback, off)), 'so fw1 does not get the role when it passes again');
+  t.notOk(pending(input(...fw2Holds, failback, off, member('fw1', { health: 'failed' }))), 'and nothing waits');
+  t.equal(facts(input(...fw2Holds, failback, settings({ preferred: 'fw2' }))).intent, null, 'another preferred node');
+  t.equal(facts(input(...fw2Holds, failback, (w) => (w.flapDamped = true))).intent, null, 'flap damping engaged');
+
+  const switchover: Patch = (w) => (w.intent = { to: 'fw1', reason: 'switchover' });
+  t.ok(moving(input(...fw2Holds, switchover, off)), 'a switchover stands whatever the failback settings');
+
+  const maintenance: Patch = (w) => (w.intent = { to: 'fw1', reason: 'maintenance' });
+  t.ok(moving(input(...fw2Holds, maintenance, member('fw2', { maintenance: true }))), 'fw2 in maintenance hands over to fw1');
+  t.equal(facts(input(...fw2Holds, maintenance)).intent, null, 'fw2 out of maintenance again: the move is void');
+  t.notOk(moving(input(...fw2Holds, maintenance)), 'and fw2 keeps the role');
 });
