@@ -483,13 +483,15 @@ export class AgentService implements ClusterService {
 }
 
 /**
- * Another member's applied index as far as this node knows: the higher of
- * what it last reported applying and, on the leader, what it acknowledged
- * storing. A leader just elected has heard from nobody yet (match 0); the
- * report keeps the figure from reading 0 until the first answer.
+ * Another member's progress as far as this node knows: the higher of the
+ * log index at which its last health report was committed (it has applied
+ * at least that much once the report reached it; reports are sent only on
+ * change, so this can be old) and, on the leader, the index it acknowledged
+ * storing (match). A leader just elected has heard from nobody yet (match
+ * 0); the report keeps the figure from reading 0 until the first answer.
  */
-export function knownAppliedIndex(match: number | undefined, reported: number | undefined): number {
-  return Math.max(match ?? 0, reported ?? 0);
+export function knownAppliedIndex(match: number | undefined, lastReportIndex: number | undefined): number {
+  return Math.max(match ?? 0, lastReportIndex ?? 0);
 }
 
 function backupInfo(b: Backup): BackupInfo {
