@@ -12,6 +12,7 @@ import { findMember, type ClusterState, type HealthReport, type MemberRecord } f
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
+import { wantedIntent } from '../role/facts.js';
 import type { LocalView, MonitorObservation, PeerObservation, RaftView, RoleInput, RoleMemory } from '../role/types.js';
 
 /** A member report is re-sent at most this often while the state does not show it. */
@@ -238,8 +239,9 @@ export function shouldRegrantAfterLapse(p: {
   if (lease === null || lease.holder !== p.self || lease.epoch !== p.epoch || p.status.role !== 'leader') return false;
   // A committed move away from this node is under way: the fence lapsed while the node was
   // letting go, and taking the role back would cancel the move (a failed active kept active).
-  const intent = p.state.intent;
-  return intent === null || intent.to === p.self || intent.epoch !== p.epoch;
+  // A move that is no longer wanted (wantedIntent) is not under way: the node takes the role again.
+  const intent = wantedIntent(p.state, lease);
+  return intent === null || intent.to === p.self;
 }
 
 /** The state already records this node as it would register itself. */

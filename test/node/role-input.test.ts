@@ -139,4 +139,11 @@ t.test('a lapsed fence: a new epoch, proposed again when the proposal may have b
   const moving = { ...base.state, intent: { to: 'fw2', reason: 'resource-failure' as const, epoch: 2, principal: 'node:fw1', at: at(9), index: 9 } };
   t.notOk(shouldRegrantAfterLapse({ ...base, state: moving }), 'a committed move of epoch 2 to fw2 is under way: let it finish');
   t.ok(shouldRegrantAfterLapse({ ...base, state: { ...moving, intent: { ...moving.intent, epoch: 1 } } }), 'an intent of an older epoch does not hold it back');
+  // The role simulator's seeds 509, 581, 775 and 1425 (of 3,000): a failback voided (wantedIntent)
+  // after the holder let its fence lapse left nobody holding the VIPs.
+  const failback = { ...moving.intent, reason: 'failback' as const };
+  const wanted = { ...moving, intent: failback, settings: { ...moving.settings, preferred: 'fw2', failback: { auto: true, holdDownMs: 5000 } } };
+  t.notOk(shouldRegrantAfterLapse({ ...base, state: wanted }), 'a failback still wanted is under way');
+  const damped = { ...wanted, flapDamped: { since: at(10), moves: 4, index: 10 } };
+  t.ok(shouldRegrantAfterLapse({ ...base, state: damped }), 'a failback flap damping voided does not hold it back');
 });
