@@ -52,13 +52,16 @@ export function facts(input: RoleInput): Facts {
 }
 
 /**
- * The committed intent for the current epoch, unless what asked for it has
- * gone: a failback once automatic failback is off, another node is
- * preferred or flap damping engaged; a maintenance move once the active is
- * out of maintenance. A move waiting for its target (MOVE_PENDING) would
- * otherwise go ahead whenever the target passes again, against what the
- * operator set meanwhile. A switchover (forced or not) and a resource
- * failure move stand until the role moves.
+ * The committed intent for the current epoch, unless what asked for it is
+ * gone: a failback while automatic failback is off or another node is
+ * preferred; a maintenance move while the active is out of maintenance. A
+ * move waiting for its target (MOVE_PENDING) would otherwise go ahead
+ * whenever the target passes again, against what the operator set
+ * meanwhile. This is derived, not recorded: the intent stays in the state
+ * until the next grant, so restoring the setting first brings the move
+ * back (a failback then without a new hold-down). Recording it would
+ * change what older versions apply. A switchover (forced or not) and a
+ * resource failure move stand until the role moves.
  */
 export function wantedIntent(state: ClusterState, lease: Lease | null): MoveIntent | null {
   const intent = state.intent;
@@ -66,7 +69,7 @@ export function wantedIntent(state: ClusterState, lease: Lease | null): MoveInte
   switch (intent.reason) {
     case 'failback': {
       const { failback, preferred } = state.settings;
-      return failback.auto && preferred === intent.to && state.flapDamped === null ? intent : null;
+      return failback.auto && preferred === intent.to ? intent : null;
     }
     case 'maintenance':
       return findMember(state, lease.holder)?.maintenance === true ? intent : null;

@@ -144,6 +144,8 @@ t.test('a lapsed fence: a new epoch, proposed again when the proposal may have b
   const failback = { ...moving.intent, reason: 'failback' as const };
   const wanted = { ...moving, intent: failback, settings: { ...moving.settings, preferred: 'fw2', failback: { auto: true, holdDownMs: 5000 } } };
   t.notOk(shouldRegrantAfterLapse({ ...base, state: wanted }), 'a failback still wanted is under way');
-  const damped = { ...wanted, flapDamped: { since: at(10), moves: 4, index: 10 } };
-  t.ok(shouldRegrantAfterLapse({ ...base, state: damped }), 'a failback flap damping voided does not hold it back');
+  const off = { ...wanted, settings: { ...wanted.settings, failback: { auto: false, holdDownMs: 5000 } } };
+  t.ok(shouldRegrantAfterLapse({ ...base, state: off }), 'a failback voided by turning auto failback off does not hold it back');
+  const maintenance = { ...moving, intent: { ...moving.intent, reason: 'maintenance' as const } };
+  t.ok(shouldRegrantAfterLapse({ ...base, state: maintenance }), 'nor does a maintenance move once the holder is out of maintenance');
 });

@@ -172,7 +172,7 @@ const cases: Case[] = [
     given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' }), raft({ ticksSinceAck: { fw2: 10 } })],
     expect: { vips: 'hold', actions: [], conditions: ['MOVE_PENDING'] } },
   { rule: 'executeIntentRule', name: 'a failback intent whose target reports it cannot hold the VIPs waits: the active keeps them (no handing leadership back and forth)',
-    given: [(w) => (w.intent = { to: 'fw2', reason: 'failback' }), member('fw2', { vipProblems: [MISSING] })],
+    given: [settings({ preferred: 'fw2' }), (w) => (w.intent = { to: 'fw2', reason: 'failback' }), member('fw2', { vipProblems: [MISSING] })],
     expect: { vips: 'hold', actions: [], conditions: ['MOVE_PENDING'] } },
   { rule: 'executeIntentRule', name: 'a forced intent still goes to such a target (the operator asked for it)',
     given: [(w) => (w.intent = { to: 'fw2', reason: 'forced' }), member('fw2', { vipProblems: [MISSING] })],

@@ -214,7 +214,7 @@ t.test('a committed failback or maintenance move is void once what asked for it 
   t.notOk(moving(input(...fw2Holds, failback, off)), 'so fw1 does not get the role when it passes again');
   t.notOk(pending(input(...fw2Holds, failback, off, member('fw1', { health: 'failed' }))), 'and nothing waits');
   t.equal(facts(input(...fw2Holds, failback, settings({ preferred: 'fw2' }))).intent, null, 'another preferred node');
-  t.equal(facts(input(...fw2Holds, failback, (w) => (w.flapDamped = true))).intent, null, 'flap damping engaged');
+  t.ok(moving(input(...fw2Holds, failback, off, settings({ failback: { auto: true, holdDownMs: 5000 } }))), 'auto failback on again before the role moved: the move is back');
 
   const switchover: Patch = (w) => (w.intent = { to: 'fw1', reason: 'switchover' });
   t.ok(moving(input(...fw2Holds, switchover, off)), 'a switchover stands whatever the failback settings');
@@ -223,4 +223,5 @@ t.test('a committed failback or maintenance move is void once what asked for it 
   t.ok(moving(input(...fw2Holds, maintenance, member('fw2', { maintenance: true }))), 'fw2 in maintenance hands over to fw1');
   t.equal(facts(input(...fw2Holds, maintenance)).intent, null, 'fw2 out of maintenance again: the move is void');
   t.notOk(moving(input(...fw2Holds, maintenance)), 'and fw2 keeps the role');
+  t.match(decide(input(...fw2Holds, maintenance)).actions, [{ type: 'vips', hold: true }], 'holding the VIPs');
 });
