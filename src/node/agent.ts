@@ -506,7 +506,9 @@ export class Agent {
     const status = this.node.status();
     const lapsed = this.driver.lapsed?.() ?? null;
     const retryTicks = roleConfigFromSettings(this.state.settings, { tickMs: TICK_MS }).retryTicks;
-    const regrant = { self: this.id, epoch, lapsed, previous: this.regranted, state: this.state, status, nowTick: this.nowTick, retryTicks };
+    const desired = this.vips.desired;
+    const wantsHold = desired.hold && desired.epoch === epoch;
+    const regrant = { self: this.id, epoch, lapsed, previous: this.regranted, state: this.state, status, nowTick: this.nowTick, retryTicks, wantsHold };
     if (!shouldRegrantAfterLapse(regrant)) return;
     this.regranted = { epoch, term: status.term, tick: this.nowTick };
     this.log.warn({ epoch }, `the kernel fence of epoch ${epoch} lapsed; taking the role again under epoch ${epoch + 1}`);

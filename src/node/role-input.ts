@@ -12,7 +12,6 @@ import { findMember, type ClusterState, type HealthReport, type MemberRecord } f
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
-import { wantedIntent } from '../role/facts.js';
 import type { LocalView, MonitorObservation, PeerObservation, RaftView, RoleInput, RoleMemory } from '../role/types.js';
 
 /** A member report is re-sent at most this often while the state does not show it. */
@@ -215,11 +214,12 @@ export interface RegrantAttempt {
 /**
  * The kernel fence of `epoch` ran out before a renewal (the process was
  * paused, or renewals were starved) and the driver will not hold that epoch
- * again: a leader that still holds the lease takes the next epoch. True
- * when this node should propose `grantLease` for `epoch + 1`. A proposal
- * can be lost with the leadership it was made under, so it is made again
- * in a new term or after `retryTicks`: otherwise a leader that lost and
- * regained leadership would keep the lease and never hold the VIPs.
+ * again: a leader that still holds the lease, and whose role loop still
+ * wants to hold that epoch, takes the next epoch. True when this node should
+ * propose `grantLease` for `epoch + 1`. A proposal can be lost with the
+ * leadership it was made under, so it is made again in a new term or after
+ * `retryTicks`: otherwise a leader that lost and regained leadership would
+ * keep the lease and never hold the VIPs.
  */
 export function shouldRegrantAfterLapse(p: {
   readonly self: NodeId;
@@ -231,17 +231,19 @@ export function shouldRegrantAfterLapse(p: {
   readonly status: RaftStatus;
   readonly nowTick: number;
   readonly retryTicks: number;
+  /** The role loop's latest decision holds `epoch` (VipPipeline.desired). */
+  readonly wantsHold: boolean;
 }): boolean {
-  if (p.lapsed !== p.epoch) return false;
+  if (p.lapsed !== p.epoch || !p.wantsHold) return false;
   const prev = p.previous;
   if (prev !== null && prev.epoch === p.epoch && prev.term === p.status.term && p.nowTick - prev.tick < p.retryTicks) return false;
   const lease = p.state.lease;
-  if (lease === null || lease.holder !== p.self || lease.epoch !== p.epoch || p.status.role !== 'leader') return false;
-  // A committed move away from this node is under way: the fence lapsed while the node was
-  // letting go, and taking the role back would cancel the move (a failed active kept active).
-  // A move that is no longer wanted (wantedIntent) is not under way: the node takes the role again.
-  const intent = wantedIntent(p.state, lease);
-  return intent === null || intent.to === p.self;
+  // Not while letting go: a node handing the role over (a committed move under way) decides to
+  // release, and taking the role back would cancel the move (a failed active kept active). A move
+  // that waits for its target, or is no longer wanted, keeps this node holding: it takes the role
+  // again rather than leave nobody holding the VIPs. The grant ends a waiting move (a grant clears
+  // the intent); the rules that asked for it ask again, an operator's switchover must be asked again.
+  return lease !== null && lease.holder === p.self && lease.epoch === p.epoch && p.status.role === 'leader';
 }
 
 /** The state already records this node as it would register itself. */

@@ -7,7 +7,9 @@ import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../../src/raft/raft.js';
 import { buildRoleInput, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
-import { initialRoleMemory } from '../../src/role/decide.js';
+import { decide, initialRoleMemory } from '../../src/role/decide.js';
+import type { RoleInput } from '../../src/role/types.js';
+import { as, input, lease, local, member, memory, settings, silent, watchMonitors, type Patch } from '../role/fixtures.js';
 import { Log, at, pair } from '../fsm/fixtures.js';
 
 function stateWith(lease: { holder: string; epoch: number } | null, report?: { node: string; peers: { id: string; reachable: boolean }[] }) {
@@ -125,27 +127,42 @@ t.test('the role input carries the Raft status, what was applied, and the observ
 
 t.test('a lapsed fence: a new epoch, proposed again when the proposal may have been lost', async (t) => {
   const state = stateWith({ holder: 'fw1', epoch: 2 });
-  const base = { self: 'fw1', epoch: 2, lapsed: 2 as number | null, previous: null, state, status: status('leader', 4), nowTick: 100, retryTicks: 20 };
+  const base = { self: 'fw1', epoch: 2, lapsed: 2 as number | null, previous: null, state, status: status('leader', 4), nowTick: 100, retryTicks: 20, wantsHold: true };
   t.ok(shouldRegrantAfterLapse(base), 'the leader holding the lease takes the next epoch');
   t.notOk(shouldRegrantAfterLapse({ ...base, lapsed: null }), 'not lapsed');
   t.notOk(shouldRegrantAfterLapse({ ...base, lapsed: 1 }), 'another epoch lapsed');
   t.notOk(shouldRegrantAfterLapse({ ...base, status: status('follower', 4) }), 'not the leader');
   t.notOk(shouldRegrantAfterLapse({ ...base, state: stateWith({ holder: 'fw2', epoch: 2 }) }), 'the lease names another node');
+  t.notOk(shouldRegrantAfterLapse({ ...base, wantsHold: false }), 'the role loop lets go of epoch 2 (handing the role over): no new epoch');
   const previous = { epoch: 2, term: 4, tick: 90 };
   t.notOk(shouldRegrantAfterLapse({ ...base, previous }), 'proposed 10 ticks ago in this term: wait');
   t.ok(shouldRegrantAfterLapse({ ...base, previous, nowTick: 110 }), 'no grant after retryTicks: propose again');
   // The role simulator's seed: the proposal was lost when leadership was lost, and leadership came back.
   t.ok(shouldRegrantAfterLapse({ ...base, previous, status: status('leader', 6) }), 'a new term: propose again at once');
-  const moving = { ...base.state, intent: { to: 'fw2', reason: 'resource-failure' as const, epoch: 2, principal: 'node:fw1', at: at(9), index: 9 } };
-  t.notOk(shouldRegrantAfterLapse({ ...base, state: moving }), 'a committed move of epoch 2 to fw2 is under way: let it finish');
-  t.ok(shouldRegrantAfterLapse({ ...base, state: { ...moving, intent: { ...moving.intent, epoch: 1 } } }), 'an intent of an older epoch does not hold it back');
-  // The role simulator's seeds 509, 581, 775 and 1425 (of 3,000): a failback voided (wantedIntent)
-  // after the holder let its fence lapse left nobody holding the VIPs.
-  const failback = { ...moving.intent, reason: 'failback' as const };
-  const wanted = { ...moving, intent: failback, settings: { ...moving.settings, preferred: 'fw2', failback: { auto: true, holdDownMs: 5000 } } };
-  t.notOk(shouldRegrantAfterLapse({ ...base, state: wanted }), 'a failback still wanted is under way');
-  const off = { ...wanted, settings: { ...wanted.settings, failback: { auto: false, holdDownMs: 5000 } } };
-  t.ok(shouldRegrantAfterLapse({ ...base, state: off }), 'a failback voided by turning auto failback off does not hold it back');
-  const maintenance = { ...moving, intent: { ...moving.intent, reason: 'maintenance' as const } };
-  t.ok(shouldRegrantAfterLapse({ ...base, state: maintenance }), 'nor does a maintenance move once the holder is out of maintenance');
+});
+
+t.test('a lapsed fence during a committed move: a new epoch unless the holder is handing the role over', async (t) => {
+  // What the agent does: decide, then ask whether the lapsed epoch calls for a new one (wantsHold
+  // is whether the decision holds that epoch). fw2 holds epoch 3 and leads; the moves go to fw1.
+  const fw2Holds = [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3 })];
+  const regrants = (i: RoleInput): boolean => {
+    const vips = decide(i).actions.find((a) => a.type === 'vips');
+    const wantsHold = vips?.type === 'vips' && vips.hold && vips.epoch === 3;
+    const leader = status('leader', i.raft.term, { id: 'fw2', leader: 'fw2' });
+    return shouldRegrantAfterLapse({ self: 'fw2', epoch: 3, lapsed: 3, previous: null, state: i.state, status: leader, nowTick: i.local.nowTick, retryTicks: 20, wantsHold });
+  };
+  const switchover: Patch = (w) => (w.intent = { to: 'fw1', reason: 'switchover' });
+  t.notOk(regrants(input(...fw2Holds, switchover)), 'fw1 can take the role: fw2 hands it over and does not take it back');
+  t.ok(regrants(input(...fw2Holds, switchover, member('fw1', { health: 'failed' }))), 'the switchover waits for fw1: fw2 takes a new epoch rather than leave the VIPs unheld');
+  t.ok(regrants(input(...fw2Holds, switchover, silent('fw1', 100))), 'nor when fw1 is unreachable');
+  const resourceFailure: Patch = (w) => (w.intent = { to: 'fw1', reason: 'resource-failure' });
+  t.notOk(regrants(input(...fw2Holds, resourceFailure, member('fw2', { monitor: 'down' }), watchMonitors)), 'a failed active moving to a ready fw1 is not kept active');
+  // The role simulator's seeds 509, 581, 775 and 1425 (of 3,000): a failback voided after the
+  // holder let its fence lapse left nobody holding the VIPs.
+  const failback: Patch = (w) => (w.intent = { to: 'fw1', reason: 'failback' });
+  t.notOk(regrants(input(...fw2Holds, failback)), 'a failback still wanted is under way');
+  t.ok(regrants(input(...fw2Holds, failback, settings({ failback: { auto: false, holdDownMs: 5000 } }))), 'a failback voided by turning auto failback off: a new epoch');
+  const maintenance: Patch = (w) => (w.intent = { to: 'fw1', reason: 'maintenance' });
+  t.ok(regrants(input(...fw2Holds, maintenance)), 'a maintenance move voided by fw2 leaving maintenance: a new epoch');
+  t.ok(regrants(input(...fw2Holds)), 'no move at all: a new epoch');
 });

@@ -540,7 +540,9 @@ export class RoleLayer {
     const status = raft.status();
     const state = this.host.app(n.idx).state;
     const retryTicks = n.lastInput?.config.retryTicks ?? 2 * this.host.profile.electionTicks;
-    const regrant = { self: n.id, epoch, lapsed: n.lapsedEpoch, previous: n.regranted, state, status, nowTick: n.nowTick, retryTicks };
+    const desired = n.vips.desired;
+    const wantsHold = desired.hold && desired.epoch === epoch;
+    const regrant = { self: n.id, epoch, lapsed: n.lapsedEpoch, previous: n.regranted, state, status, nowTick: n.nowTick, retryTicks, wantsHold };
     if (!shouldRegrantAfterLapse(regrant)) return;
     n.regranted = { epoch, term: status.term, tick: n.nowTick };
     this.host.emit(`${n.id} fence of epoch ${epoch} lapsed: taking epoch ${epoch + 1}`);
