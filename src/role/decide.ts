@@ -388,6 +388,11 @@ export function executeIntentRule(f: Facts, out: RuleOutput): void {
       message: `moving the active role to ${intent.to} (${intent.reason}) is waiting: ${refusal}`,
     });
     out.trace.push(`executeIntentRule: waiting (${refusal})`);
+    // While the move waits, the role stays where it is, so it must be held there: a holder whose
+    // Raft lease a failed transfer left void hands leadership on as voidLeaseRule does, and a
+    // leader that is not the holder (the holder lost leadership, so holds nothing) takes over.
+    if (f.lease?.holder === f.id) voidLeaseRule(f, out);
+    else failoverRule(f, out);
     return;
   }
   transfer(out, f, intent.to, `executeIntentRule (${intent.reason})`);

@@ -180,6 +180,12 @@ const cases: Case[] = [
   { rule: 'executeIntentRule', name: 'an intent whose target became unreachable waits and the active keeps the role',
     given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' }), silent('fw2', DEAD)],
     expect: { vips: 'hold', actions: [], conditions: ['MOVE_PENDING', 'DEGRADED'] } },
+  { rule: 'executeIntentRule', name: 'a waiting move on a holder whose Raft lease a failed transfer left void: leadership goes on as voidLeaseRule sends it (the role is held again in a new term)',
+    given: [(w) => (w.intent = { to: 'fw2', reason: 'switchover' }), member('fw2', { health: 'failed' }), raft({ leaseRemainingTicks: 0 }), memory({ leaseVoidSince: { term: 5, tick: 990 } })],
+    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }], conditions: ['MOVE_PENDING'] } },
+  { rule: 'executeIntentRule', name: 'a waiting move whose holder lost leadership: the leader takes the role (a failover) rather than leave it unheld',
+    given: [(w) => w.members.push({ id: 'fw3' }), as('fw3'), silent('fw1', DEAD), (w) => (w.intent = { to: 'fw2', reason: 'switchover' }), member('fw2', { health: 'failed' })],
+    expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'failover' }], conditions: ['MOVE_PENDING'] } },
 
   // --- maintenanceRule ----------------------------------------------------
   { rule: 'maintenanceRule', name: 'the active in maintenance moves the role away first (still holding meanwhile)',
