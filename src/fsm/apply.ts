@@ -243,12 +243,15 @@ function applyGrantLease(s: ClusterState, index: number, c: CommandOf<'grantLeas
     });
   }
   const holder = findMember(s, c.holder);
+  // From version 2: the holder taking a new epoch after its fence lapsed keeps the role it had,
+  // in maintenance too (it keeps it there when no node can take it, and must be able to hold it).
+  const keeps = c.v >= 2 && c.reason === 'fence-lapsed' && s.lease?.holder === c.holder;
   const problem =
     holder === undefined
       ? `${c.holder} is not a member`
       : holder.kind !== 'data'
         ? `${c.holder} is a witness and never holds the active role`
-        : holder.maintenance
+        : holder.maintenance && !keeps
           ? `${c.holder} is in maintenance`
           : null;
   if (problem !== null) return refuse(s, index, c, { ok: false, code: 'NOT_ELIGIBLE', message: `grant refused: ${problem}` });

@@ -14,14 +14,22 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { Packr } from 'msgpackr';
 import type { MemberKind } from '../raft/types.js';
+import { assert } from '../util/assert.js';
 
-/** The version this build writes and the newest it applies, per command type. */
+/**
+ * The newest version of each command type this build applies. It writes
+ * version 1 unless a command means what only a later version added, so
+ * that a node of an older build applies it alike rather than stop at it:
+ *
+ * - grantLease 2: a `fence-lapsed` grant to the holder is applied while the
+ *   holder is in maintenance (version 1 refuses it, NOT_ELIGIBLE).
+ */
 export const COMMAND_VERSIONS = {
   registerMember: 1,
   reportHealth: 1,
   setSettings: 1,
   setPolicy: 1,
-  grantLease: 1,
+  grantLease: 2,
   moveIntent: 1,
   setMaintenance: 1,
   createBackup: 1,
@@ -168,13 +176,15 @@ export type BackupContent = Static<typeof BackupContentSchema>;
 export type MemberInfo = CommandOf<'registerMember'>['member'];
 export type { MemberKind };
 
-/** Builds a command stamped with this build's version for its type. */
+/** Builds a command of version `meta.v` (default 1; see COMMAND_VERSIONS). */
 export function makeCommand<K extends CommandType>(
   type: K,
   fields: Omit<CommandOf<K>, 'type' | 'v' | 'at' | 'principal'>,
-  meta: { readonly at: string; readonly principal: string },
+  meta: { readonly at: string; readonly principal: string; readonly v?: number },
 ): CommandOf<K> {
-  return { ...fields, type, v: COMMAND_VERSIONS[type], at: meta.at, principal: meta.principal } as CommandOf<K>;
+  const v = meta.v ?? 1;
+  assert(Number.isInteger(v) && v >= 1 && v <= COMMAND_VERSIONS[type], `${type} has no version ${v} in this build`);
+  return { ...fields, type, v, at: meta.at, principal: meta.principal } as CommandOf<K>;
 }
 
 // ---------------------------------------------------------------------------

@@ -49,6 +49,7 @@ import {
   registrationCurrent,
   REPORT_RETRY_MS,
   sameHealthReport,
+  regrantVersion,
   shouldRegrantAfterLapse,
   silentTicks,
   type ReachabilityView,
@@ -336,8 +337,8 @@ export class Agent {
   }
 
   /** A command stamped with this node's identity and clock, for automatic actions. */
-  command<K extends CommandType>(type: K, fields: Parameters<typeof makeCommand<K>>[1], principal?: string): ClusterCommand {
-    return makeCommand(type, fields, { at: new Date().toISOString(), principal: principal ?? `node:${this.id}` });
+  command<K extends CommandType>(type: K, fields: Parameters<typeof makeCommand<K>>[1], principal?: string, v?: number): ClusterCommand {
+    return makeCommand(type, fields, { at: new Date().toISOString(), principal: principal ?? `node:${this.id}`, v });
   }
 
   /** Sends a command to the leader without waiting: automatic reports re-send until the state shows them. */
@@ -512,7 +513,8 @@ export class Agent {
     if (!shouldRegrantAfterLapse(regrant)) return;
     this.regranted = { epoch, term: status.term, tick: this.nowTick };
     this.log.warn({ epoch }, `the kernel fence of epoch ${epoch} lapsed; taking the role again under epoch ${epoch + 1}`);
-    this.submit(this.command('grantLease', { holder: this.id, epoch: epoch + 1, reason: 'fence-lapsed', term: status.term }));
+    const v = regrantVersion(this.state, this.id);
+    this.submit(this.command('grantLease', { holder: this.id, epoch: epoch + 1, reason: 'fence-lapsed', term: status.term }, undefined, v));
   }
 
   private onVipChange(now: DesiredVipState): void {

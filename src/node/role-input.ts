@@ -246,6 +246,16 @@ export function shouldRegrantAfterLapse(p: {
   return lease !== null && lease.holder === p.self && lease.epoch === p.epoch && p.status.role === 'leader';
 }
 
+/**
+ * The version of the `fence-lapsed` grant `shouldRegrantAfterLapse` asks
+ * for: 2 only where it differs from 1 (the holder is in maintenance, which
+ * version 1 refuses), so that nodes of an older build apply it alike
+ * whenever they can.
+ */
+export function regrantVersion(state: ClusterState, self: NodeId): 1 | 2 {
+  return findMember(state, self)?.maintenance === true ? 2 : 1;
+}
+
 /** The state already records this node as it would register itself. */
 export function registrationCurrent(me: MemberRecord | undefined, want: MemberInfo): boolean {
   return (

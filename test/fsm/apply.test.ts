@@ -350,6 +350,22 @@ t.test('a new epoch for the same holder (fence lapsed) is not a role move', asyn
   t.equal(log.state.moves.length, moves + 1, 'a real move is recorded');
 });
 
+t.test('grantLease version 2: the holder in maintenance takes a new epoch after its fence lapsed; version 1 is refused as before', async (t) => {
+  const log = pair();
+  log.run(cmd('grantLease', { holder: 'fw1', epoch: 1, reason: 'bootstrap', term: 1 }));
+  log.run(cmd('setMaintenance', { node: 'fw1', on: true }));
+  const lapsed = { holder: 'fw1', epoch: 2, reason: 'fence-lapsed' as const, term: 1 };
+  t.match(log.run(cmd('grantLease', lapsed)), { ok: false, code: 'NOT_ELIGIBLE', message: 'grant refused: fw1 is in maintenance' }, 'version 1: refused, as an older build refuses it');
+  t.match(log.run(cmd('grantLease', { ...lapsed, reason: 'failover' }, { v: 2 })), { ok: false, code: 'NOT_ELIGIBLE' }, 'version 2, another reason: refused');
+  log.run(cmd('setMaintenance', { node: 'fw2', on: true }));
+  t.match(log.run(cmd('grantLease', { ...lapsed, holder: 'fw2' }, { v: 2 })), { ok: false, code: 'NOT_ELIGIBLE' }, 'version 2 to a node that does not hold the lease: refused');
+  t.match(log.run(cmd('grantLease', lapsed, { v: 2 })), { ok: true, epoch: 2 }, 'version 2, the holder, fence-lapsed: applied');
+  t.match(log.state.lease, { holder: 'fw1', epoch: 2, reason: 'fence-lapsed' });
+  t.equal(findMember(log.state, 'fw1')?.maintenance, true, 'still in maintenance');
+  t.throws(() => cmd('grantLease', lapsed, { v: COMMAND_VERSIONS.grantLease + 1 }), new RegExp(`grantLease has no version ${COMMAND_VERSIONS.grantLease + 1} in this build`), 'a version this build does not have is not written');
+  t.equal(cmd('grantLease', lapsed).v, 1, 'version 1 unless asked');
+});
+
 t.test('flap damping counts automatic moves only, and clearFlapDamping lets them happen again', async (t) => {
   const log = pair();
   log.run(cmd('grantLease', { holder: 'fw1', epoch: 1, reason: 'bootstrap', term: 1 }));

@@ -10,9 +10,9 @@ export function at(seconds: number): string {
 export function cmd<K extends CommandType>(
   type: K,
   fields: Omit<CommandOf<K>, 'type' | 'v' | 'at' | 'principal'>,
-  meta: { at?: string; principal?: string } = {},
+  meta: { at?: string; principal?: string; v?: number } = {},
 ): CommandOf<K> {
-  return makeCommand(type, fields, { at: meta.at ?? at(0), principal: meta.principal ?? 'ops' });
+  return makeCommand(type, fields, { at: meta.at ?? at(0), principal: meta.principal ?? 'ops', v: meta.v });
 }
 
 /** Applies commands at increasing indexes, as committed entries would be. */

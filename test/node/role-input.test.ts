@@ -6,7 +6,7 @@
 import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../../src/raft/raft.js';
-import { buildRoleInput, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
+import { buildRoleInput, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, regrantVersion, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
 import { decide, initialRoleMemory } from '../../src/role/decide.js';
 import type { RoleInput } from '../../src/role/types.js';
 import { as, input, lease, local, member, memory, settings, silent, watchMonitors, type Patch } from '../role/fixtures.js';
@@ -141,6 +141,17 @@ t.test('a lapsed fence: a new epoch, proposed again when the proposal may have b
   t.ok(shouldRegrantAfterLapse({ ...base, previous, status: status('leader', 6) }), 'a new term: propose again at once');
 });
 
+t.test('the new epoch after a lapse: version 1, or version 2 for a holder in maintenance (which version 1 refuses)', async (t) => {
+  const log: Log = pair();
+  log.run(makeCommand('grantLease', { holder: 'fw1', epoch: 1, reason: 'bootstrap', term: 1 }, { at: at(1), principal: 'node:fw1' }));
+  t.equal(regrantVersion(log.state, 'fw1'), 1, 'not in maintenance: version 1, which every build applies alike');
+  log.run(makeCommand('setMaintenance', { node: 'fw1', on: true }, { at: at(2), principal: 'ops' }));
+  const v = regrantVersion(log.state, 'fw1');
+  t.equal(v, 2, 'in maintenance (kept the role: no node could take it)');
+  const result = log.run(makeCommand('grantLease', { holder: 'fw1', epoch: 2, reason: 'fence-lapsed', term: 1 }, { at: at(3), principal: 'node:fw1', v }));
+  t.match(result, { ok: true, epoch: 2 }, 'and the grant applies');
+});
+
 t.test('a lapsed fence during a committed move: a new epoch unless the holder is handing the role over', async (t) => {
   // What the agent does: decide, then ask whether the lapsed epoch calls for a new one (wantsHold
   // is whether the decision holds that epoch). fw2 holds epoch 3 and leads; the moves go to fw1.
@@ -165,4 +176,5 @@ t.test('a lapsed fence during a committed move: a new epoch unless the holder is
   const maintenance: Patch = (w) => (w.intent = { to: 'fw1', reason: 'maintenance' });
   t.ok(regrants(input(...fw2Holds, maintenance)), 'a maintenance move voided by fw2 leaving maintenance: a new epoch');
   t.ok(regrants(input(...fw2Holds)), 'no move at all: a new epoch');
+  t.ok(regrants(input(...fw2Holds, member('fw2', { maintenance: true }), member('fw1', { health: 'failed' }))), 'in maintenance with nowhere to move the role: a new epoch (of version 2)');
 });

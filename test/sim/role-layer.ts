@@ -37,6 +37,7 @@ import {
   registrationCurrent,
   REPORT_RETRY_MS,
   sameHealthReport,
+  regrantVersion,
   shouldRegrantAfterLapse,
   type ReachabilityView,
   type RegrantAttempt,
@@ -546,7 +547,7 @@ export class RoleLayer {
     if (!shouldRegrantAfterLapse(regrant)) return;
     n.regranted = { epoch, term: status.term, tick: n.nowTick };
     this.host.emit(`${n.id} fence of epoch ${epoch} lapsed: taking epoch ${epoch + 1}`);
-    this.submit(n, 'grantLease', { holder: n.id, epoch: epoch + 1, reason: 'fence-lapsed', term: status.term });
+    this.submit(n, 'grantLease', { holder: n.id, epoch: epoch + 1, reason: 'fence-lapsed', term: status.term }, undefined, regrantVersion(state, n.id));
   }
 
   private applyPolicy(n: NodeModel, revision: number): void {
@@ -589,10 +590,10 @@ export class RoleLayer {
   }
 
   /** Agent.submit: fire and forget through the core (a follower forwards to its leader). */
-  private submit<K extends CommandType>(n: NodeModel, type: K, fields: Parameters<typeof makeCommand<K>>[1], principal = `node:${n.id}`): void {
+  private submit<K extends CommandType>(n: NodeModel, type: K, fields: Parameters<typeof makeCommand<K>>[1], principal = `node:${n.id}`, v?: number): void {
     const raft = this.host.raft(n.idx);
     if (raft === null) return;
-    const command: ClusterCommand = makeCommand(type, fields, { at: this.isoNow(), principal });
+    const command: ClusterCommand = makeCommand(type, fields, { at: this.isoNow(), principal, v });
     raft.forward(encodeCommand(command));
     this.host.settle(n.idx);
   }
