@@ -245,7 +245,8 @@ function applyGrantLease(s: ClusterState, index: number, c: CommandOf<'grantLeas
   const holder = findMember(s, c.holder);
   // From version 2: the holder taking a new epoch after its fence lapsed keeps the role it had,
   // in maintenance too (it keeps it there when no node can take it, and must be able to hold it).
-  const keeps = c.v >= 2 && c.reason === 'fence-lapsed' && s.lease?.holder === c.holder;
+  // Not while versions differ: an older build refuses the command, and this one must refuse it too.
+  const keeps = c.v >= 2 && c.reason === 'fence-lapsed' && s.lease?.holder === c.holder && versionWriteBlock(s) === null;
   const problem =
     holder === undefined
       ? `${c.holder} is not a member`

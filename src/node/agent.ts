@@ -49,6 +49,7 @@ import {
   registrationCurrent,
   REPORT_RETRY_MS,
   sameHealthReport,
+  decisionHolds,
   regrantVersion,
   shouldRegrantAfterLapse,
   silentTicks,
@@ -384,6 +385,7 @@ export class Agent {
     this.passReach = { ...this.reach(), lastHeardTick: new Map(this.lastHeardTick) };
     this.lastDecisionValue = decision;
     this.carryOut(decision.actions);
+    this.maybeRegrantAfterLapse(decisionHolds(decision.actions));
     this.maybeRegister();
     this.maybeReportHealth(input);
     this.emitConditionChanges(previousConditions, decision.conditions);
@@ -482,7 +484,6 @@ export class Agent {
       if (due !== null && call.hold) this.announce(call.vips, due);
     } else {
       this.log.error(`network driver: ${result.error}`);
-      if (call.hold) this.maybeRegrantAfterLapse(call.epoch);
     }
     if (next !== null) this.runVipCall(next);
     const transfer = this.vips.takeTransfer();
@@ -499,22 +500,21 @@ export class Agent {
   }
 
   /**
-   * The kernel fence of `epoch` ran out before a renewal (the process was
-   * paused, or renewals were starved): the driver will not hold that epoch
-   * again, so a leader that still holds the lease takes a new epoch.
+   * The kernel fence of the epoch this pass's decision holds ran out before
+   * a renewal (the process was paused, or renewals were starved): the driver
+   * will not hold that epoch again, so a leader that still holds the lease
+   * takes a new epoch (shouldRegrantAfterLapse).
    */
-  private maybeRegrantAfterLapse(epoch: number): void {
+  private maybeRegrantAfterLapse(holds: number | null): void {
     const status = this.node.status();
     const lapsed = this.driver.lapsed?.() ?? null;
     const retryTicks = roleConfigFromSettings(this.state.settings, { tickMs: TICK_MS }).retryTicks;
-    const desired = this.vips.desired;
-    const wantsHold = desired.hold && desired.epoch === epoch;
-    const regrant = { self: this.id, epoch, lapsed, previous: this.regranted, state: this.state, status, nowTick: this.nowTick, retryTicks, wantsHold };
-    if (!shouldRegrantAfterLapse(regrant)) return;
-    this.regranted = { epoch, term: status.term, tick: this.nowTick };
-    this.log.warn({ epoch }, `the kernel fence of epoch ${epoch} lapsed; taking the role again under epoch ${epoch + 1}`);
+    const regrant = { self: this.id, holds, lapsed, previous: this.regranted, state: this.state, status, nowTick: this.nowTick, retryTicks };
+    if (holds === null || !shouldRegrantAfterLapse(regrant)) return;
+    this.regranted = { epoch: holds, term: status.term, tick: this.nowTick };
+    this.log.warn({ epoch: holds }, `the kernel fence of epoch ${holds} lapsed; taking the role again under epoch ${holds + 1}`);
     const v = regrantVersion(this.state, this.id);
-    this.submit(this.command('grantLease', { holder: this.id, epoch: epoch + 1, reason: 'fence-lapsed', term: status.term }, undefined, v));
+    this.submit(this.command('grantLease', { holder: this.id, epoch: holds + 1, reason: 'fence-lapsed', term: status.term }, undefined, v));
   }
 
   private onVipChange(now: DesiredVipState): void {

@@ -8,11 +8,11 @@
  * input with this same code.
  */
 import type { CommandOf, HealthState, MemberInfo } from '../fsm/commands.js';
-import { findMember, type ClusterState, type HealthReport, type MemberRecord } from '../fsm/state.js';
+import { findMember, memberVersions, type ClusterState, type HealthReport, type MemberRecord } from '../fsm/state.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
-import type { LocalView, MonitorObservation, PeerObservation, RaftView, RoleInput, RoleMemory } from '../role/types.js';
+import type { LocalView, MonitorObservation, PeerObservation, RaftView, RoleAction, RoleInput, RoleMemory } from '../role/types.js';
 
 /** A member report is re-sent at most this often while the state does not show it. */
 export const REPORT_RETRY_MS = 500;
@@ -212,18 +212,21 @@ export interface RegrantAttempt {
 }
 
 /**
- * The kernel fence of `epoch` ran out before a renewal (the process was
+ * The kernel fence of an epoch ran out before a renewal (the process was
  * paused, or renewals were starved) and the driver will not hold that epoch
- * again: a leader that still holds the lease, and whose role loop still
- * wants to hold that epoch, takes the next epoch. True when this node should
- * propose `grantLease` for `epoch + 1`. A proposal can be lost with the
- * leadership it was made under, so it is made again in a new term or after
- * `retryTicks`: otherwise a leader that lost and regained leadership would
- * keep the lease and never hold the VIPs.
+ * again: a leader that still holds the lease, and whose role decision on the
+ * current state still holds that epoch, takes the next one. True when this
+ * node should propose `grantLease` for `holds + 1`. Asked right after the
+ * decision, on the state it was made on: a move committed since could be
+ * about to start. A proposal can be lost with the leadership it was made
+ * under, so it is made again in a new term or after `retryTicks`: otherwise
+ * a leader that lost and regained leadership would keep the lease and never
+ * hold the VIPs.
  */
 export function shouldRegrantAfterLapse(p: {
   readonly self: NodeId;
-  readonly epoch: number;
+  /** The epoch the role decision holds (decisionHolds), null when it releases. */
+  readonly holds: number | null;
   /** The epoch the driver reports as lapsed. */
   readonly lapsed: number | null;
   readonly previous: RegrantAttempt | null;
@@ -231,29 +234,34 @@ export function shouldRegrantAfterLapse(p: {
   readonly status: RaftStatus;
   readonly nowTick: number;
   readonly retryTicks: number;
-  /** The role loop's latest decision holds `epoch` (VipPipeline.desired). */
-  readonly wantsHold: boolean;
 }): boolean {
-  if (p.lapsed !== p.epoch || !p.wantsHold) return false;
-  const prev = p.previous;
-  if (prev !== null && prev.epoch === p.epoch && prev.term === p.status.term && p.nowTick - prev.tick < p.retryTicks) return false;
-  const lease = p.state.lease;
   // Not while letting go: a node handing the role over (a committed move under way) decides to
   // release, and taking the role back would cancel the move (a failed active kept active). A move
   // that waits for its target, or is no longer wanted, keeps this node holding: it takes the role
   // again rather than leave nobody holding the VIPs. The grant ends a waiting move (a grant clears
   // the intent); the rules that asked for it ask again, an operator's switchover must be asked again.
-  return lease !== null && lease.holder === p.self && lease.epoch === p.epoch && p.status.role === 'leader';
+  const epoch = p.holds;
+  if (epoch === null || p.lapsed !== epoch) return false;
+  const prev = p.previous;
+  if (prev !== null && prev.epoch === epoch && prev.term === p.status.term && p.nowTick - prev.tick < p.retryTicks) return false;
+  const lease = p.state.lease;
+  return lease !== null && lease.holder === p.self && lease.epoch === epoch && p.status.role === 'leader';
+}
+
+/** The epoch a role decision holds the VIPs under, null when it releases them. */
+export function decisionHolds(actions: readonly RoleAction[]): number | null {
+  const vips = actions.find((a) => a.type === 'vips');
+  return vips?.type === 'vips' && vips.hold ? vips.epoch : null;
 }
 
 /**
  * The version of the `fence-lapsed` grant `shouldRegrantAfterLapse` asks
  * for: 2 only where it differs from 1 (the holder is in maintenance, which
- * version 1 refuses), so that nodes of an older build apply it alike
- * whenever they can.
+ * version 1 refuses) and every member runs the same version (an older build
+ * would not apply it, and its lease would differ from then on).
  */
 export function regrantVersion(state: ClusterState, self: NodeId): 1 | 2 {
-  return findMember(state, self)?.maintenance === true ? 2 : 1;
+  return findMember(state, self)?.maintenance === true && memberVersions(state).length <= 1 ? 2 : 1;
 }
 
 /** The state already records this node as it would register itself. */

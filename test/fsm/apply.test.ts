@@ -359,7 +359,10 @@ t.test('grantLease version 2: the holder in maintenance takes a new epoch after 
   t.match(log.run(cmd('grantLease', { ...lapsed, reason: 'failover' }, { v: 2 })), { ok: false, code: 'NOT_ELIGIBLE' }, 'version 2, another reason: refused');
   log.run(cmd('setMaintenance', { node: 'fw2', on: true }));
   t.match(log.run(cmd('grantLease', { ...lapsed, holder: 'fw2' }, { v: 2 })), { ok: false, code: 'NOT_ELIGIBLE' }, 'version 2 to a node that does not hold the lease: refused');
-  t.match(log.run(cmd('grantLease', lapsed, { v: 2 })), { ok: true, epoch: 2 }, 'version 2, the holder, fence-lapsed: applied');
+  log.run(register('wit', 'witness', '0.2.0'));
+  t.match(log.run(cmd('grantLease', lapsed, { v: 2 })), { ok: false, code: 'NOT_ELIGIBLE' }, 'version 2 while versions differ: refused, as the older build refuses it (UNSUPPORTED_COMMAND), so the lease stays alike');
+  log.run(register('wit', 'witness'));
+  t.match(log.run(cmd('grantLease', lapsed, { v: 2 })), { ok: true, epoch: 2 }, 'version 2, the holder, fence-lapsed, one version: applied');
   t.match(log.state.lease, { holder: 'fw1', epoch: 2, reason: 'fence-lapsed' });
   t.equal(findMember(log.state, 'fw1')?.maintenance, true, 'still in maintenance');
   t.throws(() => cmd('grantLease', lapsed, { v: COMMAND_VERSIONS.grantLease + 1 }), new RegExp(`grantLease has no version ${COMMAND_VERSIONS.grantLease + 1} in this build`), 'a version this build does not have is not written');

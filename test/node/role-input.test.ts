@@ -6,11 +6,11 @@
 import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../../src/raft/raft.js';
-import { buildRoleInput, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, regrantVersion, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
+import { buildRoleInput, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, decisionHolds, regrantVersion, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
 import { decide, initialRoleMemory } from '../../src/role/decide.js';
 import type { RoleInput } from '../../src/role/types.js';
 import { as, input, lease, local, member, memory, settings, silent, watchMonitors, type Patch } from '../role/fixtures.js';
-import { Log, at, pair } from '../fsm/fixtures.js';
+import { Log, at, pair, register } from '../fsm/fixtures.js';
 
 function stateWith(lease: { holder: string; epoch: number } | null, report?: { node: string; peers: { id: string; reachable: boolean }[] }) {
   const log: Log = pair();
@@ -127,13 +127,13 @@ t.test('the role input carries the Raft status, what was applied, and the observ
 
 t.test('a lapsed fence: a new epoch, proposed again when the proposal may have been lost', async (t) => {
   const state = stateWith({ holder: 'fw1', epoch: 2 });
-  const base = { self: 'fw1', epoch: 2, lapsed: 2 as number | null, previous: null, state, status: status('leader', 4), nowTick: 100, retryTicks: 20, wantsHold: true };
+  const base = { self: 'fw1', holds: 2 as number | null, lapsed: 2 as number | null, previous: null, state, status: status('leader', 4), nowTick: 100, retryTicks: 20 };
   t.ok(shouldRegrantAfterLapse(base), 'the leader holding the lease takes the next epoch');
   t.notOk(shouldRegrantAfterLapse({ ...base, lapsed: null }), 'not lapsed');
   t.notOk(shouldRegrantAfterLapse({ ...base, lapsed: 1 }), 'another epoch lapsed');
   t.notOk(shouldRegrantAfterLapse({ ...base, status: status('follower', 4) }), 'not the leader');
   t.notOk(shouldRegrantAfterLapse({ ...base, state: stateWith({ holder: 'fw2', epoch: 2 }) }), 'the lease names another node');
-  t.notOk(shouldRegrantAfterLapse({ ...base, wantsHold: false }), 'the role loop lets go of epoch 2 (handing the role over): no new epoch');
+  t.notOk(shouldRegrantAfterLapse({ ...base, holds: null }), 'the role decision lets go of epoch 2 (handing the role over): no new epoch');
   const previous = { epoch: 2, term: 4, tick: 90 };
   t.notOk(shouldRegrantAfterLapse({ ...base, previous }), 'proposed 10 ticks ago in this term: wait');
   t.ok(shouldRegrantAfterLapse({ ...base, previous, nowTick: 110 }), 'no grant after retryTicks: propose again');
@@ -148,19 +148,21 @@ t.test('the new epoch after a lapse: version 1, or version 2 for a holder in mai
   log.run(makeCommand('setMaintenance', { node: 'fw1', on: true }, { at: at(2), principal: 'ops' }));
   const v = regrantVersion(log.state, 'fw1');
   t.equal(v, 2, 'in maintenance (kept the role: no node could take it)');
+  log.run(register('wit', 'witness', '0.2.0'));
+  t.equal(regrantVersion(log.state, 'fw1'), 1, 'not while a member runs another version: an older build would not apply version 2');
+  log.run(register('wit', 'witness'));
   const result = log.run(makeCommand('grantLease', { holder: 'fw1', epoch: 2, reason: 'fence-lapsed', term: 1 }, { at: at(3), principal: 'node:fw1', v }));
   t.match(result, { ok: true, epoch: 2 }, 'and the grant applies');
 });
 
 t.test('a lapsed fence during a committed move: a new epoch unless the holder is handing the role over', async (t) => {
-  // What the agent does: decide, then ask whether the lapsed epoch calls for a new one (wantsHold
-  // is whether the decision holds that epoch). fw2 holds epoch 3 and leads; the moves go to fw1.
+  // What the agent does on each pass: decide, then ask whether the lapsed epoch calls for a new
+  // one, on the same state. fw2 holds epoch 3 and leads; the moves go to fw1.
   const fw2Holds = [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3 })];
   const regrants = (i: RoleInput): boolean => {
-    const vips = decide(i).actions.find((a) => a.type === 'vips');
-    const wantsHold = vips?.type === 'vips' && vips.hold && vips.epoch === 3;
+    const holds = decisionHolds(decide(i).actions);
     const leader = status('leader', i.raft.term, { id: 'fw2', leader: 'fw2' });
-    return shouldRegrantAfterLapse({ self: 'fw2', epoch: 3, lapsed: 3, previous: null, state: i.state, status: leader, nowTick: i.local.nowTick, retryTicks: 20, wantsHold });
+    return shouldRegrantAfterLapse({ self: 'fw2', holds, lapsed: 3, previous: null, state: i.state, status: leader, nowTick: i.local.nowTick, retryTicks: 20 });
   };
   const switchover: Patch = (w) => (w.intent = { to: 'fw1', reason: 'switchover' });
   t.notOk(regrants(input(...fw2Holds, switchover)), 'fw1 can take the role: fw2 hands it over and does not take it back');
@@ -176,5 +178,7 @@ t.test('a lapsed fence during a committed move: a new epoch unless the holder is
   const maintenance: Patch = (w) => (w.intent = { to: 'fw1', reason: 'maintenance' });
   t.ok(regrants(input(...fw2Holds, maintenance)), 'a maintenance move voided by fw2 leaving maintenance: a new epoch');
   t.ok(regrants(input(...fw2Holds)), 'no move at all: a new epoch');
-  t.ok(regrants(input(...fw2Holds, member('fw2', { maintenance: true }), member('fw1', { health: 'failed' }))), 'in maintenance with nowhere to move the role: a new epoch (of version 2)');
+  const kept = input(...fw2Holds, member('fw2', { maintenance: true }), member('fw1', { health: 'failed' }));
+  t.ok(regrants(kept), 'in maintenance with nowhere to move the role: a new epoch');
+  t.equal(regrantVersion(kept.state, 'fw2'), 2, 'of version 2');
 });

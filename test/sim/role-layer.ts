@@ -37,6 +37,7 @@ import {
   registrationCurrent,
   REPORT_RETRY_MS,
   sameHealthReport,
+  decisionHolds,
   regrantVersion,
   shouldRegrantAfterLapse,
   type ReachabilityView,
@@ -458,6 +459,7 @@ export class RoleLayer {
     n.lastInput = input;
     n.lastDecision = decision;
     this.carryOut(n, decision.actions, input);
+    this.maybeRegrantAfterLapse(n, decisionHolds(decision.actions));
     this.maybeRegister(n);
     this.maybeReportHealth(n, input);
   }
@@ -525,8 +527,6 @@ export class RoleLayer {
       const next = n.vips.completed(result.ok, this.localMs(n));
       if (result.ok) {
         if (call.hold !== before.hold) this.host.emit(`${n.id} ${call.hold ? `now ACTIVE (epoch ${call.epoch})` : 'VIPs released'}`);
-      } else if (call.hold) {
-        this.maybeRegrantAfterLapse(n, call.epoch);
       }
       if (next !== null) this.runVipCall(n, next);
       const transfer = n.vips.takeTransfer();
@@ -535,19 +535,17 @@ export class RoleLayer {
   }
 
   /** Agent.maybeRegrantAfterLapse. */
-  private maybeRegrantAfterLapse(n: NodeModel, epoch: number): void {
+  private maybeRegrantAfterLapse(n: NodeModel, holds: number | null): void {
     const raft = this.host.raft(n.idx);
     if (raft === null) return;
     const status = raft.status();
     const state = this.host.app(n.idx).state;
     const retryTicks = n.lastInput?.config.retryTicks ?? 2 * this.host.profile.electionTicks;
-    const desired = n.vips.desired;
-    const wantsHold = desired.hold && desired.epoch === epoch;
-    const regrant = { self: n.id, epoch, lapsed: n.lapsedEpoch, previous: n.regranted, state, status, nowTick: n.nowTick, retryTicks, wantsHold };
-    if (!shouldRegrantAfterLapse(regrant)) return;
-    n.regranted = { epoch, term: status.term, tick: n.nowTick };
-    this.host.emit(`${n.id} fence of epoch ${epoch} lapsed: taking epoch ${epoch + 1}`);
-    this.submit(n, 'grantLease', { holder: n.id, epoch: epoch + 1, reason: 'fence-lapsed', term: status.term }, undefined, regrantVersion(state, n.id));
+    const regrant = { self: n.id, holds, lapsed: n.lapsedEpoch, previous: n.regranted, state, status, nowTick: n.nowTick, retryTicks };
+    if (holds === null || !shouldRegrantAfterLapse(regrant)) return;
+    n.regranted = { epoch: holds, term: status.term, tick: n.nowTick };
+    this.host.emit(`${n.id} fence of epoch ${holds} lapsed: taking epoch ${holds + 1}`);
+    this.submit(n, 'grantLease', { holder: n.id, epoch: holds + 1, reason: 'fence-lapsed', term: status.term }, undefined, regrantVersion(state, n.id));
   }
 
   private applyPolicy(n: NodeModel, revision: number): void {
