@@ -365,6 +365,12 @@ t.test('grantLease version 2: the holder in maintenance takes a new epoch after 
   t.match(log.run(cmd('grantLease', lapsed, { v: 2 })), { ok: true, epoch: 2 }, 'version 2, the holder, fence-lapsed, one version: applied');
   t.match(log.state.lease, { holder: 'fw1', epoch: 2, reason: 'fence-lapsed' });
   t.equal(findMember(log.state, 'fw1')?.maintenance, true, 'still in maintenance');
+  log.run(cmd('setMaintenance', { node: 'fw1', on: false }));
+  log.run(cmd('moveIntent', { to: 'fw2', reason: 'switchover', epoch: 2 }));
+  const moves = log.state.moves.length;
+  t.match(log.run(cmd('grantLease', { ...lapsed, epoch: 3 }, { v: 2 })), { ok: true, epoch: 3 }, 'out of maintenance, version 2 applies as version 1');
+  t.equal(log.state.intent, null, 'it clears the intent');
+  t.equal(log.state.moves.length, moves, 'and is not a move');
   t.throws(() => cmd('grantLease', lapsed, { v: COMMAND_VERSIONS.grantLease + 1 }), new RegExp(`grantLease has no version ${COMMAND_VERSIONS.grantLease + 1} in this build`), 'a version this build does not have is not written');
   t.equal(cmd('grantLease', lapsed).v, 1, 'version 1 unless asked');
 });

@@ -39,8 +39,8 @@ const command: fc.Arbitrary<ClusterCommand> = fc.oneof(
       makeCommand('setSettings', { settings: { ...GOOD_SETTINGS, preferred, failback: { auto, holdDownMs }, flapDamping: { maxMoves: 2, windowMs: 600_000 } }, ifRevision }, m),
   ),
   fc.tuple(fc.string({ maxLength: 40 }), revision, meta).map(([ruleset, ifRevision, m]) => makeCommand('setPolicy', { ruleset, ifRevision }, m)),
-  fc.tuple(id, fc.integer({ min: 1, max: 4 }), fc.constantFrom('failover', 'failback', 'bootstrap'), meta).map(([holder, epoch, reason, m]) =>
-    makeCommand('grantLease', { holder, epoch, reason, term: epoch }, m),
+  fc.tuple(id, fc.integer({ min: 1, max: 4 }), fc.constantFrom('failover', 'failback', 'bootstrap', 'fence-lapsed'), fc.constantFrom(1, 2), meta).map(
+    ([holder, epoch, reason, v, m]) => makeCommand('grantLease', { holder, epoch, reason, term: epoch }, { ...m, v }),
   ),
   fc.tuple(id, fc.integer({ min: 0, max: 3 }), meta).map(([to, epoch, m]) => makeCommand('moveIntent', { to, reason: 'switchover', epoch }, m)),
   fc.tuple(id, fc.boolean(), meta).map(([node, on, m]) => makeCommand('setMaintenance', { node, on }, m)),

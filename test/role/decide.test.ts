@@ -186,6 +186,9 @@ const cases: Case[] = [
   { rule: 'executeIntentRule', name: 'a waiting move whose holder lost leadership: the leader takes the role (a failover) rather than leave it unheld',
     given: [(w) => w.members.push({ id: 'fw3' }), as('fw3'), silent('fw1', DEAD), (w) => (w.intent = { to: 'fw2', reason: 'switchover' }), member('fw2', { health: 'failed' })],
     expect: { vips: 'release', actions: [{ type: 'proposeGrant', epoch: 4, reason: 'failover' }], conditions: ['MOVE_PENDING'] } },
+  { rule: 'executeIntentRule', name: 'such a leader that cannot take the role itself hands leadership to the holder, which keeps its epoch',
+    given: [(w) => w.members.push({ id: 'fw3' }), as('fw3'), local({ health: 'failed' }), (w) => (w.intent = { to: 'fw2', reason: 'switchover' }), member('fw2', { health: 'failed' })],
+    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }], conditions: ['MOVE_PENDING'] } },
 
   // --- maintenanceRule ----------------------------------------------------
   { rule: 'maintenanceRule', name: 'the active in maintenance moves the role away first (still holding meanwhile)',
