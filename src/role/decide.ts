@@ -541,7 +541,7 @@ function leaderRules(f: Facts, out: RuleOutput): void {
   if (f.lease === null) return bootstrapRule(f, out);
   if (f.intent !== null && f.intent.to !== f.id) return executeIntentRule(f, out);
   if (f.lease.holder !== f.id) return failoverRule(f, out);
-  if (f.state.intent !== null && f.intent === null) out.trace.push('leader: ignoring an intent for an older epoch, or a failback or maintenance move no longer wanted');
+  if (f.state.intent !== null && f.intent === null) out.trace.push('leader: ignoring an intent for an older epoch, or a failback, maintenance or resource failure move no longer wanted');
   if (voidLeaseRule(f, out)) return;
   if (maintenanceRule(f, out)) return;
   if (resourceFailureRule(f, out)) return;

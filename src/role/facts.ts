@@ -54,14 +54,16 @@ export function facts(input: RoleInput): Facts {
 /**
  * The committed intent for the current epoch, unless what asked for it is
  * gone: a failback while automatic failback is off or another node is
- * preferred; a maintenance move while the active is out of maintenance. A
- * move waiting for its target (MOVE_PENDING) would otherwise go ahead
- * whenever the target passes again, against what the operator set
- * meanwhile. This is derived, not recorded: the intent stays in the state
- * until the next grant, so restoring the setting first brings the move
- * back (a failback then without a new hold-down). Recording it would
- * change what older versions apply. A switchover (forced or not) and a
- * resource failure move stand until the role moves.
+ * preferred; a maintenance move while the active is out of maintenance; a
+ * resource failure move once the active reported itself healthy (or
+ * degraded) again after the move was asked for. A move waiting for its
+ * target (MOVE_PENDING) would otherwise go ahead whenever the target passes
+ * again, against what the operator set meanwhile or away from an active
+ * that recovered. This is derived, not recorded: the intent stays in the
+ * state until the next grant, so restoring the setting first brings the
+ * move back (a failback then without a new hold-down). Recording it would
+ * change what older versions apply. A switchover (forced or not) stands
+ * until the role moves.
  */
 export function wantedIntent(state: ClusterState, lease: Lease | null): MoveIntent | null {
   const intent = state.intent;
@@ -73,9 +75,12 @@ export function wantedIntent(state: ClusterState, lease: Lease | null): MoveInte
     }
     case 'maintenance':
       return findMember(state, lease.holder)?.maintenance === true ? intent : null;
+    case 'resource-failure': {
+      const report = findMember(state, lease.holder)?.health ?? null;
+      return report !== null && report.index > intent.index && healthOk(report.health) ? null : intent;
+    }
     case 'switchover':
     case 'forced':
-    case 'resource-failure':
       return intent;
   }
 }

@@ -1,5 +1,7 @@
 import t from 'tap';
 import { DEFAULT_SETTINGS } from '../../src/fsm/settings.js';
+import type { HealthState } from '../../src/fsm/commands.js';
+import { findMember } from '../../src/fsm/state.js';
 import { compareVersions } from '../../src/fsm/versions.js';
 import { decide, memberRole, readinessGate, roleConfigFromSettings, switchoverCheck } from '../../src/role/decide.js';
 import { facts } from '../../src/role/facts.js';
@@ -224,4 +226,25 @@ t.test('a committed failback or maintenance move is void once what asked for it 
   t.equal(facts(input(...fw2Holds, maintenance)).intent, null, 'fw2 out of maintenance again: the move is void');
   t.notOk(moving(input(...fw2Holds, maintenance)), 'and fw2 keeps the role');
   t.match(decide(input(...fw2Holds, maintenance)).actions, [{ type: 'vips', hold: true }], 'holding the VIPs');
+});
+
+t.test('a resource failure move is void once the active reports itself healthy again after the move was asked for', async (t) => {
+  const resourceFailure: Patch = (w) => (w.intent = { to: 'fw2', reason: 'resource-failure' });
+  const base = input(resourceFailure);
+  // fw1, the active and leader, as its own later (or earlier) report would show it.
+  const reported = (health: HealthState, after: boolean): RoleInput => {
+    const template = findMember(base.state, 'fw2')?.health;
+    const intent = base.state.intent;
+    if (template === undefined || template === null || intent === null) throw new Error('fixture: fw2 reports and an intent is committed');
+    const report = { ...template, health, index: intent.index + (after ? 1 : -1) };
+    return { ...base, state: { ...base.state, members: base.state.members.map((m) => (m.id === 'fw1' ? { ...m, health: report } : m)) } };
+  };
+  const moving = (i: RoleInput) => decide(i).actions.some((a) => a.type === 'transferLeadership' && a.to === 'fw2');
+
+  t.ok(moving(reported('failed', true)), 'reported failed after the move was asked for: it goes ahead');
+  t.ok(moving(reported('healthy', false)), 'a healthy report from before the move does not stop it');
+  t.equal(facts(reported('healthy', true)).intent, null, 'reported healthy after it: the move is void');
+  t.notOk(moving(reported('healthy', true)), 'so fw1 keeps the role');
+  t.notOk(moving(reported('degraded', true)), 'degraded is not failed either');
+  t.ok(moving(reported('unknown', true)), 'unknown health does not void it');
 });
