@@ -372,16 +372,21 @@ export class RaftNode {
   private async handleReady(raft: Raft, ready: Ready): Promise<void> {
     if (ready.softState !== null) this.options.onSoftState?.(ready.softState.role, ready.softState.leader);
     const { now, later } = messagesBeforeWrite(ready, raft.isLeader(), this.persistedHard);
-    if (now.length > 0) this.options.transport.send(now);
     let applied = 0;
+    let write: Promise<void> | null = null;
+    const hardState = ready.hardState ?? this.unwrittenHard;
     if (this.onlyCommitMoved(ready)) {
       // The commit index is volatile in Raft: a restart re-learns it from
       // the leader (and never goes below the snapshot). So a Ready that only
       // moves it writes nothing; the next write carries the newest value.
       this.unwrittenHard = ready.hardState;
     } else if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
-      const hardState = ready.hardState ?? this.unwrittenHard;
-      const write = this.options.storage.persist({ hardState, entries: ready.entries, snapshot: ready.snapshot }, ready.mustSync);
+      write = this.options.storage.persist({ hardState, entries: ready.entries, snapshot: ready.snapshot }, ready.mustSync);
+    }
+    // After the leader's own write is queued: its fsync then runs while the appends go out (each
+    // send is a system call), rather than after them.
+    if (now.length > 0) this.options.transport.send(now);
+    if (write !== null) {
       try {
         // Committed entries already on disk here are applied while the write
         // runs (as etcd's server does): a leader under load answers its
