@@ -347,7 +347,8 @@ function plannedTakeoverRule(f: Facts, out: RuleOutput): boolean {
  * Where a leader that will not take the role sends leadership: the target
  * of a pending intent, else the holder if it can serve (it keeps its
  * epoch), else the best eligible node, else the holder if it is at least
- * reachable (a failed active still beats none).
+ * reachable (a failed active, or one in maintenance that no node can
+ * relieve, still beats none: it keeps its epoch).
  */
 function handoffTarget(f: Facts): NodeId | null {
   if (f.intent !== null && f.intent.to !== f.id && targetCheck(f, f.intent.to, intentMode(f.intent.reason)) === null) return f.intent.to;
@@ -355,8 +356,7 @@ function handoffTarget(f: Facts): NodeId | null {
   if (holder !== undefined && holder.id !== f.id && isHolderServing(f)) return holder.id;
   const best = bestTarget(f, 'automatic');
   if (best !== null) return best;
-  const fallback =
-    holder !== undefined && holder.id !== f.id && holder.kind === 'data' && !holder.maintenance && isReachable(f, holder.id);
+  const fallback = holder !== undefined && holder.id !== f.id && holder.kind === 'data' && isReachable(f, holder.id);
   return fallback ? holder.id : null;
 }
 
