@@ -378,8 +378,12 @@ export function executeIntentRule(f: Facts, out: RuleOutput): void {
   const intent = f.intent;
   assert(intent !== null && intent.to !== f.id, 'executeIntentRule needs an intent for another node');
   // Checked as the move was asked for: a target that could not take the role would hand
-  // leadership straight back, and the VIPs would be released on every round.
-  const refusal = targetCheck(f, intent.to, intentMode(intent.reason));
+  // leadership straight back, and the VIPs would be released on every round. A resource failure
+  // move also keeps R10 (guardedTakeoverRule) as it stands now: it may have been void meanwhile
+  // (the active recovered) and come back with a new failure, when the target lost the active.
+  const refusal =
+    targetCheck(f, intent.to, intentMode(intent.reason)) ??
+    (intent.reason === 'resource-failure' && f.lease?.holder === f.id ? guardedTakeoverRule(f, intent.to) : null);
   if (refusal !== null) {
     out.conditions.push({
       code: 'MOVE_PENDING',

@@ -193,6 +193,13 @@ const cases: Case[] = [
     given: [(w) => w.members.push({ id: 'fw3' }), as('fw3'), local({ health: 'failed' }), (w) => (w.intent = { to: 'fw2', reason: 'switchover' }), member('fw2', { health: 'failed' })],
     expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }], conditions: ['MOVE_PENDING'] } },
 
+  { rule: 'executeIntentRule', name: 'a committed resource failure move whose target now reports it cannot reach the active waits (R10 as it stands now)',
+    given: [local({ health: 'failed' }), (w) => (w.intent = { to: 'fw2', reason: 'resource-failure' }), member('fw2', { sees: { fw1: false } })],
+    expect: { vips: 'hold', actions: [], conditions: ['MOVE_PENDING'] } },
+  { rule: 'failoverRule', name: 'a data leader that cannot take the role hands leadership back to the holder in maintenance when no node can relieve it',
+    given: [lease('fw1'), as('fw2'), local({ health: 'failed' }), member('fw1', { maintenance: true })],
+    expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }] } },
+
   // --- maintenanceRule ----------------------------------------------------
   { rule: 'maintenanceRule', name: 'the active in maintenance moves the role away first (still holding meanwhile)',
     given: [member('fw1', { maintenance: true })],
