@@ -440,6 +440,10 @@ export class Agent {
           if (this.vips.deferTransfer(action)) this.log.info({ to: action.to }, `handing leadership to ${action.to} once the VIPs are released`);
           else this.startTransfer(action);
           break;
+        case 'reelect':
+          this.log.warn(`standing again for leadership in the next term: ${action.why}`);
+          this.node.reelect();
+          break;
         case 'applyPolicy':
           this.applyPolicy(action.revision);
           break;

@@ -183,6 +183,12 @@ export class RaftNode {
     return result;
   }
 
+  /** The leader stands again in the next term (Raft.reelect). */
+  reelect(): void {
+    this.core().reelect();
+    this.schedule();
+  }
+
   /** New timers for the running core (a committed change of the cluster's timers). */
   setTimers(timers: RaftTimers): void {
     if (this.stopped || this.raft === null) return;

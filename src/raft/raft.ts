@@ -396,6 +396,21 @@ export class Raft {
     this.hup(false);
   }
 
+  /**
+   * The leader stands again at once in the next term, as a leadership
+   * transfer to itself: voters grant the vote inside their lease
+   * (Vote.transfer), since the leader that lease protects is the one asking.
+   * For a leader whose lease is void for the rest of its term (a transfer
+   * it started did not happen) and that has no node to hand leadership to:
+   * elected again, it has a lease again. A late TimeoutNow of the old term
+   * can elect its target in the next term only instead of this node.
+   */
+  reelect(): void {
+    if (this.role !== 'leader' || !this.promotable()) return;
+    this.becomeFollower(this.term, null);
+    this.hup(true);
+  }
+
   /** Cheap: whether this node leads (status() builds a whole picture). */
   isLeader(): boolean {
     return this.role === 'leader';

@@ -513,8 +513,9 @@ export function witnessHandoffRule(f: Facts, out: RuleOutput): void {
  * target). It cannot hold the VIPs in this term, so it hands leadership to
  * a data node (a witness never takes it): the node best placed to take the
  * role, which then does, or else any reachable data voter, which hands it
- * back in a new term (and the holder keeps its epoch). True when the rule
- * applies.
+ * back in a new term (and the holder keeps its epoch). With no data node to
+ * hand it to, it stands again itself in the next term (reelect). True when
+ * the rule applies.
  */
 export function voidLeaseRule(f: Facts, out: RuleOutput): boolean {
   const since = out.memory.leaseVoidSince;
@@ -522,7 +523,10 @@ export function voidLeaseRule(f: Facts, out: RuleOutput): boolean {
   const anyData = f.input.raft.voters.find((v) => v.kind === 'data' && v.id !== f.id && isReachable(f, v.id));
   const target = bestTarget(f, 'automatic') ?? anyData?.id ?? null;
   if (target === null) {
-    out.trace.push(`voidLeaseRule: Raft lease void for ${f.now - since.tick} ticks, and no node to hand leadership to`);
+    // Nobody to hand leadership to: stand again in the next term, which brings a lease.
+    const why = `voidLeaseRule (Raft lease void for ${f.now - since.tick} ticks, and no node to hand leadership to)`;
+    out.actions.push({ type: 'reelect', why });
+    out.trace.push(`${why}: stand again in the next term`);
     return true;
   }
   transfer(out, f, target, `voidLeaseRule (Raft lease void for ${f.now - since.tick} ticks)`);

@@ -142,6 +142,8 @@ export type RoleAction =
   | { readonly type: 'proposeGrant'; readonly epoch: number; readonly reason: LeaseReason }
   | { readonly type: 'proposeIntent'; readonly to: NodeId; readonly reason: MoveReason; readonly epoch: number }
   | { readonly type: 'transferLeadership'; readonly to: NodeId; readonly why: string }
+  /** The leader stands again in the next term (Raft.reelect). */
+  | { readonly type: 'reelect'; readonly why: string }
   | { readonly type: 'applyPolicy'; readonly revision: number };
 
 export const CONDITION_CODES = [

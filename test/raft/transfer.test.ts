@@ -188,3 +188,47 @@ t.test('the TimeoutNow follows an append carrying the commit index: the target c
   t.end();
 });
 
+
+t.test('reelect: a leader stands again in the next term; voters grant it inside their lease, and it leads with a lease again', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  c.settle();
+  const term = c.raft('a').status().term;
+  t.ok(c.raft('b').status().ticksSinceLeaderContact < c.electionTicks, 'b heard from a leader a moment ago (it refuses PreVotes)');
+  c.raft('a').reelect();
+  t.match(c.raft('a').status(), { role: 'candidate', term: term + 1, vote: 'a' });
+  c.stabilize();
+  t.same(c.leaders(), ['a']);
+  t.equal(c.raft('a').status().term, term + 1, 'in the next term, at once');
+  c.tickAll(1);
+  c.stabilize();
+  t.ok(c.raft('a').status().leaseRemainingTicks > 0, 'with a lease');
+  c.raft('b').reelect();
+  t.equal(c.raft('b').status().role, 'follower', 'a follower does not');
+  t.end();
+});
+
+t.test('reelect ends a lease left void by a transfer that did not happen', (t) => {
+  // As above: c leads, has committed nothing of its term, and hands over without its vote.
+  const c = new Cluster({ voters: ['a', 'b', 'c', 'd', 'e'] });
+  c.elect('a');
+  c.settle();
+  c.filter = (m) => !(m.type === 'appendResponse' && m.to === 'c' && m.from !== 'b');
+  t.ok(c.raft('a').transferLeadership('c').ok);
+  c.stabilize();
+  const s = c.raft('c').status();
+  t.ok(c.raft('c').transferLeadership('b').ok);
+  c.filter = () => true;
+  c.take((m) => m.type === 'timeoutNow');
+  c.crash('b');
+  c.tickAll(c.electionTicks + 1);
+  c.stabilize();
+  t.match(c.raft('c').status(), { role: 'leader', term: s.term, transferee: null, leaseRemainingTicks: 0 }, 'the transfer was abandoned, the lease stays void in this term');
+  c.raft('c').reelect();
+  c.stabilize();
+  c.tickAll(1);
+  c.stabilize();
+  t.match(c.raft('c').status(), { role: 'leader', term: s.term + 1 });
+  t.ok(c.raft('c').status().leaseRemainingTicks > 0, 'a lease again in the next term');
+  t.end();
+});

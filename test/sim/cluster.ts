@@ -1081,6 +1081,18 @@ export class Simulation {
   private clientTransfer(): void {
     const leader = this.currentLeader();
     if (leader === null || leader.raft === null) return;
+    // Sometimes the leader stands again itself (Raft.reelect: a transfer to itself).
+    if (this.clientRng.chance(0.25)) {
+      this.op = 'reelect';
+      this.opNode = leader.id;
+      leader.raft.reelect();
+      this.stats.transfers++;
+      this.emit(`client: ${leader.id} stands again in the next term`);
+      this.trace.add(53, this.time, leader.idx, leader.idx, 1);
+      this.observe(leader);
+      this.drain(leader);
+      return;
+    }
     const others = this.nodes.filter((n) => n !== leader);
     if (others.length === 0) return;
     const to = this.clientRng.pick(others);

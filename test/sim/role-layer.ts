@@ -490,6 +490,11 @@ export class RoleLayer {
           if (this.host.faults.transferBeforeRelease !== true && n.vips.deferTransfer(action)) this.host.emit(`${n.id} hands leadership to ${action.to} once the VIPs are released`);
           else this.startTransfer(n, action);
           break;
+        case 'reelect':
+          this.host.emit(`${n.id} stands again in the next term: ${action.why}`);
+          raft.reelect();
+          this.host.settle(n.idx);
+          break;
         case 'applyPolicy':
           this.applyPolicy(n, action.revision);
           break;
