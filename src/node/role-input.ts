@@ -137,6 +137,7 @@ export function raftView(status: RaftStatus, applied: number, appliedTerm: numbe
     lastIndex: status.lastIndex,
     appliedTerm,
     leaseRemainingTicks: status.leaseRemainingTicks,
+    leaseVoid: status.leaseVoid,
     termStartIndex: status.termStartIndex,
     ticksSinceLeaderContact: status.ticksSinceLeaderContact,
     match: Object.fromEntries(Object.entries(status.progress).map(([id, p]) => [id, p.match])),

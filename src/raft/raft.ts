@@ -128,6 +128,8 @@ export interface RaftStatus {
    * driver on a real clock must subtract.
    */
   readonly leaseRemainingTicks: number;
+  /** Leader only: a TimeoutNow was sent in this term, so the lease stays 0 until the term ends. */
+  readonly leaseVoid: boolean;
   /** Ticks since a leader was last heard from (0 on the leader); NEVER_HEARD_TICKS if never. */
   readonly ticksSinceLeaderContact: number;
   /** The timers in force (RaftConfig, then the last setTimers). */
@@ -406,7 +408,8 @@ export class Raft {
    * can elect its target in the next term only instead of this node.
    */
   reelect(): void {
-    if (this.role !== 'leader' || !this.promotable()) return;
+    // As with TimeoutNow, never a witness: it leads only as a bridge.
+    if (this.role !== 'leader' || this.kind() !== 'data' || !this.promotable()) return;
     this.becomeFollower(this.term, null);
     this.hup(true);
   }
@@ -526,6 +529,7 @@ export class Raft {
       termStartIndex: this.role === 'leader' ? this.termStartIndex : 0,
       progress,
       leaseRemainingTicks: this.leaseRemainingTicks(),
+      leaseVoid: this.role === 'leader' && this.leaseVoid,
       ticksSinceLeaderContact: Math.min(this.ticksSinceLeaderContact, NEVER_HEARD_TICKS),
       timers: { electionTicks: this.electionTicks, heartbeatTicks: this.heartbeatTicks, voteRefusalTicks: this.voteRefusalTicks },
       transferee: this.transferee,

@@ -523,8 +523,13 @@ export function voidLeaseRule(f: Facts, out: RuleOutput): boolean {
   const anyData = f.input.raft.voters.find((v) => v.kind === 'data' && v.id !== f.id && isReachable(f, v.id));
   const target = bestTarget(f, 'automatic') ?? anyData?.id ?? null;
   if (target === null) {
-    // Nobody to hand leadership to: stand again in the next term, which brings a lease.
     const why = `voidLeaseRule (Raft lease void for ${f.now - since.tick} ticks, and no node to hand leadership to)`;
+    // Only a lease voided by a TimeoutNow stays 0 for the whole term: standing again in the next
+    // term brings one back. A lease that is 0 because acknowledgements are late comes back by itself.
+    if (!f.input.raft.leaseVoid) {
+      out.trace.push(`${why}: waiting for acknowledgements`);
+      return true;
+    }
     out.actions.push({ type: 'reelect', why });
     out.trace.push(`${why}: stand again in the next term`);
     return true;

@@ -25,6 +25,8 @@ export interface RaftView {
   readonly appliedTerm: number;
   /** Leader: ticks it may still assume no other leader exists. 0 otherwise. */
   readonly leaseRemainingTicks: number;
+  /** Leader: its lease is 0 for the rest of the term because it sent a TimeoutNow (RaftStatus.leaseVoid). */
+  readonly leaseVoid: boolean;
   /** Leader: index of its noop, the first entry of its term; 0 otherwise. */
   readonly termStartIndex: number;
   readonly ticksSinceLeaderContact: number;

@@ -8,7 +8,7 @@
  * Bounds are generous (safety, not speed); the measured outages are printed
  * with t.comment. Speed belongs to `npm run bench -- failover`.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import {
   assertSilent,
   E2eCluster,
@@ -24,7 +24,7 @@ import {
   skipWithoutLab,
   STABLE_ANSWERS,
 } from './cluster.js';
-import { ADDR, DEV, E2eLab, now, sleep, until, VIP, type AgentId } from './lab.js';
+import { ADDR, DEV, E2eLab, now, sleep, until, VIP, type AgentId, type RunningProbe } from './lab.js';
 import { between, describe, interleaving, longestGap } from './probe.js';
 
 await skipWithoutLab();
@@ -35,6 +35,25 @@ const scenario = cluster.scenario.bind(cluster);
 const ensureActive = cluster.ensureActive.bind(cluster);
 const putConfig = cluster.putConfig.bind(cluster);
 const measured = cluster.measured;
+
+/**
+ * Freezes fw1's agent (SIGSTOP) and resumes it as soon as the client sees fw1's kernel fall
+ * silent, that is once the fence lapsed: usually before another node campaigns.
+ */
+async function freezePastFence(t: Test, probe: RunningProbe): Promise<{ stoppedAt: number; lapsed: boolean; resumedAt: number }> {
+  const stoppedAt = now();
+  lab.signal('fw1', 'SIGSTOP');
+  t.teardown(() => {
+    if (lab.agentRunning('fw1')) lab.signal('fw1', 'SIGCONT');
+  });
+  const lapsed = (await until(async () => {
+    const last = probe.lastAnswerFrom('fw1');
+    return last !== null && now() - last > 60;
+  }, 3000, 5)) === true;
+  const resumedAt = now();
+  lab.signal('fw1', 'SIGCONT');
+  return { stoppedAt, lapsed, resumedAt };
+}
 
 // --- set-up --------------------------------------------------------------------------
 
@@ -347,18 +366,7 @@ if (setupError !== null) {
       if (!(await ensureActive(t, 'fw1'))) return;
       const probe = await lab.startProbe({ maxMs: 30_000 });
       await probe.waitAnswers('fw1', 20, probe.startedAt, 3000);
-      const stoppedAt = now();
-      lab.signal('fw1', 'SIGSTOP');
-      t.teardown(() => {
-        if (lab.agentRunning('fw1')) lab.signal('fw1', 'SIGCONT');
-      });
-      // Resume as soon as the client sees fw1's kernel fall silent (the fence lapsed): usually before fw2 campaigns.
-      const lapsed = await until(async () => {
-        const last = probe.lastAnswerFrom('fw1');
-        return last !== null && now() - last > 60;
-      }, 3000, 5);
-      const resumedAt = now();
-      lab.signal('fw1', 'SIGCONT');
+      const { stoppedAt, lapsed, resumedAt } = await freezePastFence(t, probe);
       const back = await until(async () => probe.countFrom('fw1', resumedAt) + probe.countFrom('fw2', resumedAt) >= STABLE_ANSWERS, 10_000);
       const rows = await probe.stop();
       t.comment(describe(rows, stoppedAt));
@@ -378,9 +386,7 @@ if (setupError !== null) {
     async (t) => {
       if (!(await ensureActive(t, 'fw1'))) return;
       lab.signal('fw2', 'SIGSTOP');
-      let fw1Frozen = false;
       t.teardown(async () => {
-        if (fw1Frozen && lab.agentRunning('fw1')) lab.signal('fw1', 'SIGCONT');
         if (lab.agentRunning('fw2')) lab.signal('fw2', 'SIGCONT');
         await lab.api('fw1', 'PUT', '/v1/members/fw1/maintenance', { on: false }).catch(() => null);
       });
@@ -394,17 +400,7 @@ if (setupError !== null) {
 
       const probe = await lab.startProbe({ maxMs: 30_000 });
       await probe.waitAnswers('fw1', 20, probe.startedAt, 3000);
-      const stoppedAt = now();
-      lab.signal('fw1', 'SIGSTOP');
-      fw1Frozen = true;
-      // Resumed once the client sees fw1's kernel fall silent (the fence lapsed), before the witness campaigns.
-      const lapsed = await until(async () => {
-        const last = probe.lastAnswerFrom('fw1');
-        return last !== null && now() - last > 60;
-      }, 3000, 5);
-      const resumedAt = now();
-      lab.signal('fw1', 'SIGCONT');
-      fw1Frozen = false;
+      const { stoppedAt, lapsed, resumedAt } = await freezePastFence(t, probe);
       const back = await until(async () => probe.countFrom('fw1', resumedAt) >= STABLE_ANSWERS, 10_000);
       const rows = await probe.stop();
       t.comment(describe(rows, stoppedAt));

@@ -41,7 +41,7 @@ function status(role: RaftStatus['role'], term: number, over: Partial<RaftStatus
     id: 'fw1', kind: 'data', term, vote: null, role, leader: role === 'leader' ? 'fw1' : 'fw2', commit: 10, applied: 10, firstIndex: 1, lastIndex: 12, lastTerm: term,
     snapshotIndex: 0, snapshotTerm: 0, snapshotMembership: { voters, learners: [] }, membership: { voters, learners: [] }, pendingMembershipIndex: 0, termStartIndex: role === 'leader' ? 11 : 0,
     progress: role === 'leader' ? { fw2: { id: 'fw2', learner: false, match: 9, next: 13, state: 'replicate', inflight: 0, ticksSinceHeard: 3, ticksSinceAnswer: NEVER_HEARD_TICKS, snapshotOffset: null } } : {},
-    leaseRemainingTicks: role === 'leader' ? 7 : 0, ticksSinceLeaderContact: 0, transferee: null, tick: 500, droppedMessages: 0, timers: { electionTicks: 10, heartbeatTicks: 1, voteRefusalTicks: 10 },
+    leaseRemainingTicks: role === 'leader' ? 7 : 0, leaseVoid: false, ticksSinceLeaderContact: 0, transferee: null, tick: 500, droppedMessages: 0, timers: { electionTicks: 10, heartbeatTicks: 1, voteRefusalTicks: 10 },
     ...over,
   };
 }

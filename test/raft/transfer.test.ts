@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Message } from '../../src/raft/types.js';
 import { messagesBeforeWrite } from '../../src/node/raft-node.js';
 import { Cluster } from './harness.js';
@@ -84,14 +84,20 @@ t.test('the leader votes for the target in the next term and steps down before i
   t.end();
 });
 
-t.test('a leader that has committed nothing of its term hands over without its vote, and keeps leading meanwhile', (t) => {
-  // Its commit index may be behind the target's: its vote could be spent on a target that will not campaign.
+/** Five voters; c leads after a transfer from a, and only b has answered c's noop (its commit is behind). */
+function leaderWithNothingCommitted(t: Test): Cluster {
   const c = new Cluster({ voters: ['a', 'b', 'c', 'd', 'e'] });
   c.elect('a');
   c.settle();
   c.filter = (m) => !(m.type === 'appendResponse' && m.to === 'c' && m.from !== 'b');
   t.ok(c.raft('a').transferLeadership('c').ok);
   c.stabilize();
+  return c;
+}
+
+t.test('a leader that has committed nothing of its term hands over without its vote, and keeps leading meanwhile', (t) => {
+  // Its commit index may be behind the target's: its vote could be spent on a target that will not campaign.
+  const c = leaderWithNothingCommitted(t);
   t.same(c.leaders(), ['c']);
   const s = c.raft('c').status();
   t.ok(s.commit < s.termStartIndex, "c's noop is not committed: only b has answered it");
@@ -209,13 +215,8 @@ t.test('reelect: a leader stands again in the next term; voters grant it inside 
 });
 
 t.test('reelect ends a lease left void by a transfer that did not happen', (t) => {
-  // As above: c leads, has committed nothing of its term, and hands over without its vote.
-  const c = new Cluster({ voters: ['a', 'b', 'c', 'd', 'e'] });
-  c.elect('a');
-  c.settle();
-  c.filter = (m) => !(m.type === 'appendResponse' && m.to === 'c' && m.from !== 'b');
-  t.ok(c.raft('a').transferLeadership('c').ok);
-  c.stabilize();
+  // c hands over to b without its vote, and keeps leading with no lease.
+  const c = leaderWithNothingCommitted(t);
   const s = c.raft('c').status();
   t.ok(c.raft('c').transferLeadership('b').ok);
   c.filter = () => true;

@@ -61,6 +61,8 @@ export interface World {
     term: number;
     appliedTerm: number;
     leaseRemainingTicks: number;
+    /** A TimeoutNow went out in this term (the lease stays 0 until it ends). */
+    leaseVoid: boolean;
     /** A leader whose noop is not applied: entries of earlier terms before its noop it has not applied yet. */
     priorUnapplied: number;
     ticksSinceLeaderContact: number;
@@ -111,6 +113,7 @@ export function defaultWorld(): World {
       term: 5,
       appliedTerm: 5,
       leaseRemainingTicks: 8,
+      leaseVoid: false,
       priorUnapplied: 0,
       ticksSinceLeaderContact: 0,
       lag: 0,
@@ -219,6 +222,7 @@ export function input(...patches: Patch[]): RoleInput {
       lastIndex: commit + w.raft.lag,
       appliedTerm: w.raft.appliedTerm,
       leaseRemainingTicks: w.raft.role === 'leader' ? w.raft.leaseRemainingTicks : 0,
+      leaseVoid: w.raft.role === 'leader' && w.raft.leaseVoid,
       // Its noop: applied once an entry of its own term is, else the next entry after what it applied.
       termStartIndex: w.raft.role !== 'leader' ? 0 : commit + (w.raft.appliedTerm === w.raft.term ? 0 : 1 + w.raft.priorUnapplied),
       ticksSinceLeaderContact: w.raft.ticksSinceLeaderContact,
