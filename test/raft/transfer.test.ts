@@ -233,3 +233,21 @@ t.test('reelect ends a lease left void by a transfer that did not happen', (t) =
   t.ok(c.raft('c').status().leaseRemainingTicks > 0, 'a lease again in the next term');
   t.end();
 });
+
+t.test('reelect with the TimeoutNow of the term it leaves arriving late: both stand in the next term, and one leader results', (t) => {
+  const c = leaderWithNothingCommitted(t);
+  const s = c.raft('c').status();
+  t.ok(c.raft('c').transferLeadership('b').ok);
+  c.filter = () => true;
+  const late = c.take((m) => m.type === 'timeoutNow');
+  t.equal(late.length, 1, 'the TimeoutNow to b is held back');
+  c.raft('c').reelect();
+  for (const m of late) c.raft('b').step(m);
+  c.stabilize();
+  c.tickAll(3 * c.electionTicks);
+  c.stabilize();
+  const leaders = c.leaders();
+  t.equal(leaders.length, 1, `one leader (${leaders.join(', ')})`);
+  t.ok(c.raft(leaders[0] ?? 'c').status().term > s.term, 'in a later term');
+  t.end();
+});
