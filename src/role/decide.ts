@@ -519,17 +519,14 @@ export function witnessHandoffRule(f: Facts, out: RuleOutput): void {
  */
 export function voidLeaseRule(f: Facts, out: RuleOutput): boolean {
   const since = out.memory.leaseVoidSince;
-  if (since === null || f.now - since.tick < f.config.electionTicks) return false;
+  // Only a lease voided by a TimeoutNow stays 0 for the whole term; one that is 0 because
+  // acknowledgements are late comes back by itself, or CheckQuorum ends the term.
+  if (!f.input.raft.leaseVoid || since === null || f.now - since.tick < f.config.electionTicks) return false;
   const anyData = f.input.raft.voters.find((v) => v.kind === 'data' && v.id !== f.id && isReachable(f, v.id));
   const target = bestTarget(f, 'automatic') ?? anyData?.id ?? null;
   if (target === null) {
+    // Standing again in the next term brings a lease back.
     const why = `voidLeaseRule (Raft lease void for ${f.now - since.tick} ticks, and no node to hand leadership to)`;
-    // Only a lease voided by a TimeoutNow stays 0 for the whole term: standing again in the next
-    // term brings one back. A lease that is 0 because acknowledgements are late comes back by itself.
-    if (!f.input.raft.leaseVoid) {
-      out.trace.push(`${why}: waiting for acknowledgements`);
-      return true;
-    }
     out.actions.push({ type: 'reelect', why });
     out.trace.push(`${why}: stand again in the next term`);
     return true;

@@ -115,7 +115,13 @@ t.test('the role input carries the Raft status, what was applied, and the observ
     health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null }, holdingVips: true,
     vipSetup: { revision: state.configRevision, problems: [] },
   });
-  t.match(input.raft, { role: 'leader', term: 4, commit: 10, applied: 9, appliedTerm: 4, leaseRemainingTicks: 7, match: { fw2: 9 }, transferringTo: null });
+  t.match(input.raft, { role: 'leader', term: 4, commit: 10, applied: 9, appliedTerm: 4, leaseRemainingTicks: 7, leaseVoid: false, match: { fw2: 9 }, transferringTo: null });
+  const voided = buildRoleInput({
+    kind: 'data', status: status('leader', 4, { leaseRemainingTicks: 0, leaseVoid: true }), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
+    health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null }, holdingVips: false,
+    vipSetup: { revision: state.configRevision, problems: [] },
+  });
+  t.equal(voided.raft.leaseVoid, true, 'a lease a TimeoutNow voided reaches the role logic');
   t.same(input.raft.ticksSinceAck, { fw2: Infinity }, "a follower that has not answered this leader yet has not (not CheckQuorum's grace)");
   t.equal(input.config.electionTicks, 80, 'timers from the settings (800 ms) at 10 ms per tick');
   t.same(input.local.peers.map((p) => p.id), ['fw2', 'wit']);

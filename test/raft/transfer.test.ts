@@ -206,6 +206,7 @@ t.test('reelect: a leader stands again in the next term; voters grant it inside 
   c.stabilize();
   t.same(c.leaders(), ['a']);
   t.equal(c.raft('a').status().term, term + 1, 'in the next term, at once');
+  t.equal(c.raft('a').status().leaseVoid, false, 'a lease not voided');
   c.tickAll(1);
   c.stabilize();
   t.ok(c.raft('a').status().leaseRemainingTicks > 0, 'with a lease');
@@ -224,12 +225,12 @@ t.test('reelect ends a lease left void by a transfer that did not happen', (t) =
   c.crash('b');
   c.tickAll(c.electionTicks + 1);
   c.stabilize();
-  t.match(c.raft('c').status(), { role: 'leader', term: s.term, transferee: null, leaseRemainingTicks: 0 }, 'the transfer was abandoned, the lease stays void in this term');
+  t.match(c.raft('c').status(), { role: 'leader', term: s.term, transferee: null, leaseRemainingTicks: 0, leaseVoid: true }, 'the transfer was abandoned, the lease stays void in this term');
   c.raft('c').reelect();
   c.stabilize();
   c.tickAll(1);
   c.stabilize();
-  t.match(c.raft('c').status(), { role: 'leader', term: s.term + 1 });
+  t.match(c.raft('c').status(), { role: 'leader', term: s.term + 1, leaseVoid: false });
   t.ok(c.raft('c').status().leaseRemainingTicks > 0, 'a lease again in the next term');
   t.end();
 });
@@ -243,6 +244,7 @@ t.test('reelect with the TimeoutNow of the term it leaves arriving late: both st
   t.equal(late.length, 1, 'the TimeoutNow to b is held back');
   c.raft('c').reelect();
   for (const m of late) c.raft('b').step(m);
+  t.match(c.raft('b').status(), { role: 'candidate', term: s.term + 1 }, 'b stands in the next term too');
   c.stabilize();
   c.tickAll(3 * c.electionTicks);
   c.stabilize();

@@ -53,6 +53,8 @@ t.test('witness bridge: A behind, B down, W ahead -> W leads, catches A up, hand
   t.match(c.raft('w').propose(new Uint8Array(1)), { ok: false, refusal: { code: 'NOT_LEADER', leader: null } }, 'a witness leader refuses client proposals');
   t.match(c.raft('w').proposeMembership({ op: 'remove', id: 'b' }), { ok: false, refusal: { code: 'NOT_LEADER', leader: null } });
   const wTerm = c.raft('w').status().term;
+  c.raft('w').reelect();
+  t.match(c.raft('w').status(), { role: 'leader', term: wTerm }, 'a witness leader does not stand again (reelect): it only bridges');
   // Now A is caught up; the TimeoutNow is held to be looked at.
   const handover: Message[] = [];
   c.filter = (m) => {
