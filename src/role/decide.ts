@@ -593,14 +593,17 @@ export function twoVoterPeer(f: Facts): NodeId | null {
  * (the holder keeps it as soon as the peer falls silent, and while the two
  * have no leader; another node waits a full election timeout plus the drift
  * margin and lets go once it hears its peer), its monitors are healthy and
- * it is not in maintenance. Split brain is possible in this mode.
+ * it is not in maintenance, unless it holds the lease: the holder keeps the
+ * role in maintenance while no node can relieve it, as with a witness.
+ * Split brain is possible in this mode.
  */
 export function twoNodeUnilateralRule(f: Facts): VipAction | null {
   const peer = twoVoterPeer(f);
-  if (peer === null || f.kind !== 'data' || f.me === undefined || f.me.maintenance) return null;
+  if (peer === null || f.kind !== 'data' || f.me === undefined) return null;
   if (!healthOk(f.input.local.health)) return null;
   const silent = silentTicks(f, peer);
   const holder = f.lease?.holder === f.id;
+  if (f.me.maintenance && !holder) return null;
   // After a partition heals the two have no Raft leader until they elect one (an election timeout
   // or two): the holder of the committed lease keeps answering meanwhile rather than leave a gap;
   // a node that took the role without a commit lets go as soon as it hears its peer.

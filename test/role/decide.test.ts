@@ -303,6 +303,9 @@ const cases: Case[] = [
     given: [noWitness, as('fw2', 'candidate'), silent('fw1', DEAD), local({ health: 'failed' })], expect: { vips: 'release' } },
   { rule: 'twoNodeUnilateralRule', name: 'no witness, survivor in maintenance: no unilateral takeover',
     given: [noWitness, as('fw2', 'candidate'), silent('fw1', DEAD), member('fw2', { maintenance: true })], expect: { vips: 'release' } },
+  { rule: 'twoNodeUnilateralRule', name: 'no witness, the holder in maintenance keeps the VIPs when its peer falls silent (nobody can relieve it)',
+    given: [noWitness, raft({ role: 'candidate', leader: null }), member('fw1', { maintenance: true }), silent('fw2', 2)],
+    expect: { vips: 'hold', epoch: 3, mode: 'unilateral', actions: [], conditions: ['UNILATERAL'] } },
   { rule: 'twoNodeUnilateralRule', name: 'with a witness, silence alone never gives the role',
     given: [as('fw2', 'candidate'), silent('fw1', DEAD)], expect: { vips: 'release', absent: ['NO_WITNESS', 'UNILATERAL'] } },
 
