@@ -445,9 +445,13 @@ export function guardedTakeoverRule(f: Facts, target: NodeId): string | null {
     : `${target} reports that it cannot reach ${f.id} (${why}), so a resource failure on ${f.id} does not move the role (R10); a manual switchover still can`;
 }
 
-/** Resource failure on the active (R4): its own monitors report failure, so the role moves to a healthy standby. */
+/**
+ * Resource failure on the active (R4): its own monitors report failure, or
+ * a device its VIPs need is gone from the host (a lost link: it cannot
+ * serve them), so the role moves to a healthy standby.
+ */
 export function resourceFailureRule(f: Facts, out: RuleOutput): boolean {
-  if (f.input.local.health !== 'failed') return false;
+  if (f.input.local.health !== 'failed' && !vipDevicesLost(f)) return false;
   const guarded: NodeId[] = [];
   for (;;) {
     const target = bestTarget(f, 'automatic', guarded);
@@ -462,6 +466,12 @@ export function resourceFailureRule(f: Facts, out: RuleOutput): boolean {
   }
   out.trace.push(`resourceFailureRule: ${f.id} failed but no node can take the role`);
   return true;
+}
+
+/** This node's last VIP device check, of the current settings, found a problem. */
+function vipDevicesLost(f: Facts): boolean {
+  const setup = f.input.local.vipSetup;
+  return setup !== null && setup.revision === f.state.configRevision && setup.problems.length > 0;
 }
 
 /** Flap damping: while engaged, automatic moves other than a failover from a dead or failed active stop. */

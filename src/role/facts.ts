@@ -56,7 +56,7 @@ export function facts(input: RoleInput): Facts {
  * gone: a failback while automatic failback is off or another node is
  * preferred; a maintenance move while the active is out of maintenance; a
  * resource failure move once the active reported itself healthy (or
- * degraded) again after the move was asked for. A move waiting for its
+ * degraded), with its VIP devices found, after the move was asked for. A move waiting for its
  * target (MOVE_PENDING) would otherwise go ahead whenever the target passes
  * again, against what the operator set meanwhile or away from an active
  * that recovered. This is derived, not recorded: the intent stays in the
@@ -77,7 +77,8 @@ export function wantedIntent(state: ClusterState, lease: Lease | null): MoveInte
       return findMember(state, lease.holder)?.maintenance === true ? intent : null;
     case 'resource-failure': {
       const report = findMember(state, lease.holder)?.health ?? null;
-      return report !== null && report.index > intent.index && healthOk(report.health) ? null : intent;
+      const recovered = report !== null && report.index > intent.index && healthOk(report.health) && (report.vipSetup?.problems.length ?? 0) === 0;
+      return recovered ? null : intent;
     }
     case 'switchover':
     case 'forced':

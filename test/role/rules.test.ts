@@ -247,4 +247,12 @@ t.test('a resource failure move is void once the active reports itself healthy a
   t.notOk(moving(reported('healthy', true)), 'so fw1 keeps the role');
   t.notOk(moving(reported('degraded', true)), 'degraded is not failed either');
   t.ok(moving(reported('unknown', true)), 'unknown health does not void it');
+  const devicesGone = (i: RoleInput): RoleInput => {
+    const fw1 = findMember(i.state, 'fw1');
+    const report = fw1?.health;
+    if (report === undefined || report === null) throw new Error('fixture: fw1 reports');
+    const gone = { ...report, vipSetup: { revision: i.state.configRevision, problems: ['VIP 192.0.2.1/24: device "eth9" does not exist'] } };
+    return { ...i, state: { ...i.state, members: i.state.members.map((m) => (m.id === 'fw1' ? { ...m, health: gone } : m)) } };
+  };
+  t.ok(moving(devicesGone(reported('healthy', true))), 'healthy monitors but a VIP device still gone: the move stands');
 });
