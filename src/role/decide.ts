@@ -464,7 +464,7 @@ export function resourceFailureRule(f: Facts, out: RuleOutput): boolean {
     guarded.push(target);
     out.conditions.push({ code: 'GUARDED_TAKEOVER', severity: 'warning', node: target, message: guard });
   }
-  out.trace.push(`resourceFailureRule: ${f.id} failed but no node can take the role`);
+  out.trace.push(`resourceFailureRule: ${f.id} failed or lost a VIP device, but no node can take the role`);
   return true;
 }
 
@@ -474,7 +474,7 @@ function vipDevicesLost(f: Facts): boolean {
   return setup !== null && setup.revision === f.state.configRevision && setup.problems.length > 0;
 }
 
-/** Flap damping: while engaged, automatic moves other than a failover from a dead or failed active stop. */
+/** Flap damping: while engaged, automatic moves other than a failover from a dead or failed active (or one that lost a VIP device) stop. */
 export function flapDampingRule(state: ClusterState): string | null {
   return flapDampedSentence(state);
 }
