@@ -510,11 +510,13 @@ export class Agent {
    * takes a new epoch (shouldRegrantAfterLapse).
    */
   private maybeRegrantAfterLapse(holds: number | null): void {
-    const status = this.node.status();
+    // Every role pass asks, so the common case (nothing lapsed) returns before a status is built.
     const lapsed = this.driver.lapsed?.() ?? null;
+    if (holds === null || lapsed !== holds) return;
+    const status = this.node.status();
     const retryTicks = roleConfigFromSettings(this.state.settings, { tickMs: TICK_MS }).retryTicks;
     const regrant = { self: this.id, holds, lapsed, previous: this.regranted, state: this.state, status, nowTick: this.nowTick, retryTicks };
-    if (holds === null || !shouldRegrantAfterLapse(regrant)) return;
+    if (!shouldRegrantAfterLapse(regrant)) return;
     this.regranted = { epoch: holds, term: status.term, tick: this.nowTick };
     this.log.warn({ epoch: holds }, `the kernel fence of epoch ${holds} lapsed; taking the role again under epoch ${holds + 1}`);
     const v = regrantVersion(this.state, this.id);

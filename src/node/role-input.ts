@@ -8,7 +8,7 @@
  * input with this same code.
  */
 import type { CommandOf, HealthState, MemberInfo } from '../fsm/commands.js';
-import { findMember, memberVersions, type ClusterState, type HealthReport, type MemberRecord } from '../fsm/state.js';
+import { findMember, versionWriteBlock, type ClusterState, type HealthReport, type MemberRecord } from '../fsm/state.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
@@ -262,7 +262,7 @@ export function decisionHolds(actions: readonly RoleAction[]): number | null {
  * would not apply it, and its lease would differ from then on).
  */
 export function regrantVersion(state: ClusterState, self: NodeId): 1 | 2 {
-  return findMember(state, self)?.maintenance === true && memberVersions(state).length <= 1 ? 2 : 1;
+  return findMember(state, self)?.maintenance === true && versionWriteBlock(state) === null ? 2 : 1;
 }
 
 /** The state already records this node as it would register itself. */

@@ -56,10 +56,10 @@ export function facts(input: RoleInput): Facts {
  * gone: a failback while automatic failback is off or another node is
  * preferred; a maintenance move while the active is out of maintenance; a
  * resource failure move once the active reported itself healthy (or
- * degraded), with its VIP devices found, after the move was asked for. A move waiting for its
- * target (MOVE_PENDING) would otherwise go ahead whenever the target passes
- * again, against what the operator set meanwhile or away from an active
- * that recovered. This is derived, not recorded: the intent stays in the
+ * degraded), with its VIP devices found, after the move was asked for. A
+ * move waiting for its target (MOVE_PENDING) would otherwise go ahead
+ * whenever the target passes again, against what the operator set
+ * meanwhile or away from an active that recovered. This is derived, not recorded: the intent stays in the
  * state until the next grant, so restoring the setting first brings the
  * move back (a failback then without a new hold-down). Recording it would
  * change what older versions apply. A switchover (forced or not) stands

@@ -542,12 +542,12 @@ export class RoleLayer {
   /** Agent.maybeRegrantAfterLapse. */
   private maybeRegrantAfterLapse(n: NodeModel, holds: number | null): void {
     const raft = this.host.raft(n.idx);
-    if (raft === null) return;
+    if (raft === null || holds === null || n.lapsedEpoch !== holds) return;
     const status = raft.status();
     const state = this.host.app(n.idx).state;
     const retryTicks = n.lastInput?.config.retryTicks ?? 2 * this.host.profile.electionTicks;
     const regrant = { self: n.id, holds, lapsed: n.lapsedEpoch, previous: n.regranted, state, status, nowTick: n.nowTick, retryTicks };
-    if (holds === null || !shouldRegrantAfterLapse(regrant)) return;
+    if (!shouldRegrantAfterLapse(regrant)) return;
     n.regranted = { epoch: holds, term: status.term, tick: n.nowTick };
     this.host.emit(`${n.id} fence of epoch ${holds} lapsed: taking epoch ${holds + 1}`);
     this.submit(n, 'grantLease', { holder: n.id, epoch: holds + 1, reason: 'fence-lapsed', term: status.term }, undefined, regrantVersion(state, n.id));
