@@ -4,7 +4,7 @@
  * compared against every stored hash in constant time, so neither the match
  * position nor a matching prefix shows in the timing.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { isRole, ROLES, type Principal, type Role } from './roles.js';
@@ -41,7 +41,7 @@ export interface TokenAuthenticator {
 }
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 /** A new random token (URL-safe, 256 bits) and its hash for the tokens file. */
@@ -63,7 +63,7 @@ export class TokenStore implements TokenAuthenticator {
 
   authenticate(token: string): Principal | null {
     if (token.length === 0 || token.length > TOKEN_LIMITS.tokenChars) return null;
-    const digest = createHash('sha256').update(token, 'utf8').digest();
+    const digest = hash('sha256', token, 'buffer');
     let found: Principal | null = null;
     // Every entry is compared, match or not: the loop's duration does not depend on where the match is.
     for (const e of this.entries) {

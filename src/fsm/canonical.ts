@@ -4,7 +4,7 @@
  * commands therefore produce byte-identical snapshots, and a backup's
  * checksum does not depend on who wrote the file.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { assert } from '../util/assert.js';
 
@@ -51,5 +51,5 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }
