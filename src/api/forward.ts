@@ -40,12 +40,16 @@ export async function forwardToLeader(
   if (body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
   let res: Response;
   let payload: Buffer;
+  // Not AbortSignal.timeout: its timer outlives the request (a minute by
+  // default), and a client pointed at a standby would keep one per request.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new DOMException(`no answer within ${options.timeoutMs} ms`, 'TimeoutError')), options.timeoutMs);
   try {
     res = await options.fetch(`${leader.url}${request.url}`, {
       method: request.method,
       headers,
       body,
-      signal: AbortSignal.timeout(options.timeoutMs),
+      signal: abort.signal,
       redirect: 'manual',
     });
     payload = Buffer.from(await res.arrayBuffer());
@@ -56,6 +60,8 @@ export async function forwardToLeader(
         `(${describeFetchError(cause)}); if the request may have reached ${leader.id}, read the state before retrying`,
       { cause },
     );
+  } finally {
+    clearTimeout(timer);
   }
   reply.code(res.status);
   for (const name of RESPONSE_HEADERS) {

@@ -3,7 +3,7 @@
  * token; reads are answered locally; a dead leader gives NOT_LEADER naming
  * it; a request is forwarded at most once.
  */
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import t from 'tap';
 import { FakeService } from './fake-service.js';
 import { startApi } from './harness.js';
@@ -95,4 +95,38 @@ t.test('a request is forwarded once: two nodes that each think the other leads d
   });
   t.equal(leader.service.lastCall('putConfig'), undefined);
   t.equal(follower.service.lastCall('putConfig'), undefined);
+});
+
+t.test('a forward times out by itself, and a finished one leaves no timer behind', async (t) => {
+  const signals: AbortSignal[] = [];
+  const recording: typeof fetch = (input, init) => {
+    if (init?.signal) signals.push(init.signal);
+    return fetch(input, init);
+  };
+  const leader = await startApi(t, { service: new FakeService('fw2') });
+  const follower = await startApi(t, { service: new FakeService('fw1'), forward: { timeoutMs: 150, fetch: recording } });
+  follower.service.leader = { id: 'fw2', url: leader.url };
+  const ok = await follower.call('PUT', '/v1/config', { json: {} });
+  t.equal(ok.status, 200);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(signals.length, 1);
+  t.equal(signals[0]?.aborted, false, 'the answered forward was not aborted later by its timer');
+
+  // A leader that accepts the connection and never answers.
+  const held = new Set<Socket>();
+  const silent = createServer((socket) => held.add(socket));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  t.teardown(async () => {
+    for (const socket of held) socket.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  });
+  const addr = silent.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  follower.service.leader = { id: 'fw2', url: `http://127.0.0.1:${port}` };
+  const started = performance.now();
+  const slow = await follower.call('PUT', '/v1/config', { json: {} });
+  t.equal(slow.status, 503);
+  t.match(slow.body?.['message'], 'could not forward the request to the leader fw2');
+  t.match(slow.body?.['message'], '(timed out)');
+  t.ok(performance.now() - started < 5000, 'it gave up on its own timer');
 });
