@@ -207,7 +207,9 @@ export type DecodeResult = { readonly ok: true; readonly command: ClusterCommand
 export function decodeCommand(data: Uint8Array): DecodeResult {
   let raw: unknown;
   try {
-    raw = packr.unpack(data) as unknown;
+    // Through a throwaway view: msgpackr caches a DataView on the buffer it
+    // reads, and `data` lives in the Raft log (a retained DataView per entry).
+    raw = packr.unpack(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)) as unknown;
   } catch (cause) {
     return { ok: false, code: 'MALFORMED_COMMAND', message: `not a msgpack command: ${(cause as Error).message}` };
   }
