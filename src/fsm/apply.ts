@@ -99,6 +99,8 @@ export function apply(state: ClusterState, index: number, command: ClusterComman
       return applyGrantLease(s, index, command);
     case 'moveIntent':
       return applyMoveIntent(s, index, command);
+    case 'withdrawIntent':
+      return applyWithdrawIntent(s, index, command);
     case 'setMaintenance':
       return applySetMaintenance(s, index, command);
     case 'createBackup':
@@ -316,6 +318,26 @@ function applyMoveIntent(s: ClusterState, index: number, c: CommandOf<'moveInten
     intent: { to: c.to, reason: c.reason, epoch: c.epoch, principal: c.principal, at: c.at, index },
   };
   return ok(next, index, c, { ok: true, detail: `move intent: ${lease.holder} -> ${c.to} (${c.reason})` });
+}
+
+/**
+ * Refused while members run different versions: an older build cannot apply
+ * it, and would go on carrying out the move its copy of the state still has.
+ */
+function applyWithdrawIntent(s: ClusterState, index: number, c: CommandOf<'withdrawIntent'>): Applied {
+  const versions = versionWriteBlock(s);
+  if (versions !== null) return refuse(s, index, c, { ok: false, code: 'VERSION_MISMATCH', message: versions });
+  const intent = s.intent;
+  if (intent === null || intent.index !== c.intentIndex) {
+    return refuse(s, index, c, {
+      ok: false,
+      code: 'NOT_FOUND',
+      message: `no move asked for at log index ${c.intentIndex} is waiting: it was carried out or replaced`,
+    });
+  }
+  const next: ClusterState = { ...s, intent: null };
+  const from = s.lease?.holder ?? 'nobody';
+  return ok(next, index, c, { ok: true, detail: `move intent withdrawn: ${from} -> ${intent.to} (${intent.reason}, asked for at index ${intent.index})` });
 }
 
 function applySetMaintenance(s: ClusterState, index: number, c: CommandOf<'setMaintenance'>): Applied {

@@ -31,6 +31,7 @@ export const COMMAND_VERSIONS = {
   setPolicy: 1,
   grantLease: 2,
   moveIntent: 1,
+  withdrawIntent: 1,
   setMaintenance: 1,
   createBackup: 1,
   importBackup: 1,
@@ -159,6 +160,12 @@ const COMMAND_SCHEMAS = {
     /** The lease epoch being moved away from: the intent is void once another grant happens. */
     epoch: Count,
   }),
+  /**
+   * An operator's move that was not carried out in time, withdrawn by the API
+   * call that asked for it, so that it does not happen later by surprise.
+   * Names the intent by the log index it was committed at.
+   */
+  withdrawIntent: base('withdrawIntent', { intentIndex: Type.Integer({ minimum: 1 }) }),
   setMaintenance: base('setMaintenance', { node: Id, on: Type.Boolean() }),
   createBackup: base('createBackup', { comment: Text }),
   importBackup: base('importBackup', { backup: BackupFileSchema }),

@@ -34,7 +34,7 @@ import { formatBackupFile, parseBackupFile, toBackupFile } from '../fsm/backup.j
 import { encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
 import { canonicalJson, sha256Hex } from '../fsm/canonical.js';
 import { formatSettingsErrors, validateSettings } from '../fsm/settings.js';
-import { versionWriteBlock, type Backup } from '../fsm/state.js';
+import { versionWriteBlock, type Backup, type Lease } from '../fsm/state.js';
 import { memberRole, switchoverCheck } from '../role/decide.js';
 import { ProposalError, type AppliedResult } from './raft-node.js';
 import { TICK_MS, toApiCondition, type Agent } from './agent.js';
@@ -193,21 +193,51 @@ export class AgentService implements ClusterService {
     if (!check.ok) throw new ServiceError('SWITCHOVER_REFUSED', check.message);
     const previous = a.state.lease?.holder ?? null;
     const startedAt = performance.now();
-    const result = await this.write('moveIntent', { to: check.to, reason: check.reason, epoch: check.epoch }, principal);
-    this.throwIfRefused(result, 'SWITCHOVER_REFUSED');
-    const lease = await this.waitFor(
-      () => {
-        const l = a.state.lease;
-        return l !== null && l.holder === check.to && l.epoch > check.epoch ? l : null;
-      },
-      SWITCHOVER_TIMEOUT_MS,
-      `${check.to} did not take the active role within ${SWITCHOVER_TIMEOUT_MS / 1000} s; read the status before retrying`,
-    );
+    const intent = await this.propose('moveIntent', { to: check.to, reason: check.reason, epoch: check.epoch }, principal);
+    this.throwIfRefused(intent.result as ApplyResult, 'SWITCHOVER_REFUSED');
+    const taken = (): Lease | null => {
+      const l = a.state.lease;
+      return l !== null && l.holder === check.to && l.epoch > check.epoch ? l : null;
+    };
+    const lease = (await this.poll(taken, SWITCHOVER_TIMEOUT_MS)) ?? (await this.withdrawSwitchover(check.to, intent.index, taken, principal));
     return {
       active: { node: lease.holder, epoch: lease.epoch, since: lease.since, reason: lease.reason },
       previous,
       durationMs: Math.round(performance.now() - startedAt),
     };
+  }
+
+  /**
+   * A switchover not carried out in time is withdrawn rather than left
+   * waiting: the caller is told it failed, so it must not happen later (when
+   * the target recovers, hours on). Returns the lease if the move completed
+   * after all; otherwise throws TIMEOUT saying what became of the move.
+   */
+  private async withdrawSwitchover(to: string, intentIndex: number, taken: () => Lease | null, principal: Principal): Promise<Lease> {
+    const late = `${to} did not take the active role within ${SWITCHOVER_TIMEOUT_MS / 1000} s`;
+    const block = versionWriteBlock(this.agent.state);
+    if (block !== null) {
+      // An older build could not apply the withdrawal and would still carry the move out.
+      throw new ServiceError(
+        'TIMEOUT',
+        `${late}; the move still waits and happens once ${to} can take the role: it cannot be withdrawn while members run different versions; read the status`,
+      );
+    }
+    let result: ApplyResult;
+    try {
+      result = (await this.propose('withdrawIntent', { intentIndex }, principal)).result as ApplyResult;
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new ServiceError('TIMEOUT', `${late}; withdrawing the move failed too (${why}), so it may still happen; read the status`);
+    }
+    const lease = this.agent.state.lease;
+    if (result.ok) {
+      const holder = lease === null ? 'nobody' : `${lease.holder} (epoch ${lease.epoch})`;
+      throw new ServiceError('TIMEOUT', `${late}; the move was withdrawn and will not happen later; the active role is with ${holder}; read the status for why ${to} could not take it`);
+    }
+    const done = taken();
+    if (done !== null) return done;
+    throw new ServiceError('TIMEOUT', `${late}; the move had already ended or been replaced by another; read the status`);
   }
 
   async setMaintenance(id: string, on: boolean, principal: Principal): Promise<MaintenanceResult> {
@@ -406,14 +436,21 @@ export class AgentService implements ClusterService {
     fields: Parameters<typeof makeCommand<K>>[1],
     principal: Principal,
   ): Promise<ApplyResult> {
+    return (await this.propose(type, fields, principal)).result as ApplyResult;
+  }
+
+  /** As write(), with the log index the command was applied at. */
+  private async propose<K extends CommandType>(
+    type: K,
+    fields: Parameters<typeof makeCommand<K>>[1],
+    principal: Principal,
+  ): Promise<AppliedResult> {
     const command: ClusterCommand = makeCommand(type, fields, { at: new Date().toISOString(), principal: principal.name });
-    let applied: AppliedResult;
     try {
-      applied = await this.agent.node.propose(encodeCommand(command));
+      return await this.agent.node.propose(encodeCommand(command));
     } catch (error) {
       throw serviceErrorFrom(error, this.agent);
     }
-    return applied.result as ApplyResult;
   }
 
   private async membership(change: Parameters<Agent['node']['proposeMembership']>[0]): Promise<void> {
@@ -472,11 +509,17 @@ export class AgentService implements ClusterService {
   }
 
   private async waitFor<T>(probe: () => T | null, timeoutMs: number, message: string): Promise<T> {
+    const got = await this.poll(probe, timeoutMs);
+    if (got === null) throw new ServiceError('TIMEOUT', message);
+    return got;
+  }
+
+  /** What `probe` returns once it is not null, or null after `timeoutMs`. */
+  private async poll<T>(probe: () => T | null, timeoutMs: number): Promise<T | null> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const got = probe();
-      if (got !== null) return got;
-      if (performance.now() > deadline) throw new ServiceError('TIMEOUT', message);
+      if (got !== null || performance.now() > deadline) return got;
       await new Promise((r) => setTimeout(r, 5));
     }
   }

@@ -309,6 +309,40 @@ t.test('the HTTP API against a live 3-node cluster', async (t) => {
     t.same(after.active, before.active, 'nothing moved');
   });
 
+  await t.test('a switchover its target cannot finish is withdrawn when the call times out, and does not happen later', async (t) => {
+    const before = await c.waitForActive('fw1');
+    t.teardown(() => c.resume('fw2'));
+    // fw2 passes the check (heard from just now), then hangs before it can take the role.
+    const call = c.call('wit', 'POST', '/v1/switchover', { token: 'operator', json: { to: 'fw2' }, timeoutMs: 40_000 });
+    await new Promise((r) => setTimeout(r, 2));
+    c.pause('fw2');
+    const r = await call;
+    t.equal(r.status, 504, r.text);
+    t.equal(r.body?.['code'], 'TIMEOUT');
+    t.match(r.body?.['message'], /^fw2 did not take the active role within 15 s; the move was withdrawn and will not happen later; the active role is with fw1 \(epoch \d+\)/);
+    // fw2 is frozen: ask the others.
+    const held = await c.waitFor('fw1 holds the role', async () => {
+      const s = await c.status('fw1');
+      return s.active?.node === 'fw1' && (await c.status('wit')).active?.epoch === s.active.epoch ? s : null;
+    });
+    t.ok((held.active?.epoch ?? 0) >= (before.active?.epoch ?? 0));
+    const audit = await c.call('fw1', 'GET', '/v1/audit?limit=20', { token: 'viewer' });
+    const rows = audit.body?.['entries'] as Array<{ action: string; actor: string; outcome?: string }>;
+    t.ok(rows.some((row) => row.action === 'withdrawIntent' && row.actor === 'oncall' && row.outcome === 'applied'), 'the withdrawal is in the audit trail, by the caller');
+
+    c.resume('fw2');
+    await c.waitFor('fw2 is the standby again', async () => {
+      const s = await c.status('fw1');
+      return s.members.find((m) => m.id === 'fw2')?.role === 'standby' && s.members.find((m) => m.id === 'fw2')?.health === 'healthy' ? s : null;
+    });
+    // Without the withdrawal, the move would be carried out as soon as fw2 could take the role.
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = await c.status('fw1');
+    t.equal(after.active?.node, 'fw1', 'the move did not happen later');
+    t.equal(after.active?.epoch, held.active?.epoch, 'the same lease');
+    t.notOk(after.conditions.some((x) => x.code === 'MOVE_PENDING'), 'no move waits');
+  });
+
   await t.test('PUT /v1/members/:id/maintenance on the active moves the role away; off again, failback brings it back', async (t) => {
     const settings = { ...BASE_SETTINGS, failback: { auto: true, holdDownMs: 300 } };
     const put = await c.call('fw2', 'PUT', '/v1/config', { json: settings });

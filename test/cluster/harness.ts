@@ -176,6 +176,18 @@ export class TestCluster {
     await exitOf(child);
   }
 
+  /** SIGSTOP by PID: the agent freezes, sockets open, as a hung process does. */
+  pause(id: NodeName): void {
+    const child = this.node(id).child;
+    if (child !== null && !hasExited(child)) child.kill('SIGSTOP');
+  }
+
+  /** SIGCONT by PID. */
+  resume(id: NodeName): void {
+    const child = this.node(id).child;
+    if (child !== null && !hasExited(child)) child.kill('SIGCONT');
+  }
+
   /**
    * SIGTERM by PID (a clean stop), then SIGKILL if it is still running after
    * STOP_GRACE_MS. Returns how it ended.

@@ -221,6 +221,34 @@ t.test('moveIntent: recorded for the current epoch, voided by the next grant', a
   t.equal(log.state.intent, null);
 });
 
+t.test('withdrawIntent: clears the waiting move it names, nothing else; refused while versions differ', async (t) => {
+  const log = pair();
+  log.run(cmd('grantLease', { holder: 'fw1', epoch: 1, reason: 'bootstrap', term: 1 }));
+  t.match(log.run(cmd('withdrawIntent', { intentIndex: 4 })), { ok: false, code: 'NOT_FOUND', message: /no move asked for at log index 4 is waiting/ });
+  log.run(cmd('moveIntent', { to: 'fw2', reason: 'switchover', epoch: 1 }));
+  const asked = log.state.intent?.index ?? 0;
+  t.ok(asked > 0);
+  t.match(log.run(cmd('withdrawIntent', { intentIndex: asked + 1 })), { ok: false, code: 'NOT_FOUND' }, 'another index: not this move');
+  t.equal(log.state.intent?.index, asked, 'the move still waits');
+  t.match(log.run(cmd('withdrawIntent', { intentIndex: asked }, { principal: 'alice' })), { ok: true });
+  t.equal(log.state.intent, null);
+  t.equal(log.state.lease?.holder, 'fw1', 'the lease is untouched');
+  t.match(log.state.audit.at(-1), { principal: 'alice', outcome: 'applied', detail: `move intent withdrawn: fw1 -> fw2 (switchover, asked for at index ${asked})` });
+  t.match(log.run(cmd('withdrawIntent', { intentIndex: asked })), { ok: false, code: 'NOT_FOUND' }, 'twice: nothing left to withdraw');
+
+  log.run(cmd('moveIntent', { to: 'fw2', reason: 'switchover', epoch: 1 }));
+  const again = log.state.intent?.index ?? 0;
+  log.run(cmd('grantLease', { holder: 'fw2', epoch: 2, reason: 'switchover', term: 2 }));
+  t.match(log.run(cmd('withdrawIntent', { intentIndex: again })), { ok: false, code: 'NOT_FOUND' }, 'a move carried out cannot be withdrawn');
+  t.equal(log.state.lease?.holder, 'fw2');
+
+  log.run(cmd('moveIntent', { to: 'fw1', reason: 'switchover', epoch: 2 }));
+  const mixed = log.state.intent?.index ?? 0;
+  log.run(register('wit', 'witness', '0.4.0'));
+  t.match(log.run(cmd('withdrawIntent', { intentIndex: mixed })), { ok: false, code: 'VERSION_MISMATCH' }, 'an older build could not apply it');
+  t.equal(log.state.intent?.index, mixed);
+});
+
 t.test('flap damping engages after too many moves in the window and only an operator clears it', async (t) => {
   const log = pair();
   log.run(cmd('setSettings', { settings: { ...GOOD_SETTINGS, flapDamping: { maxMoves: 2, windowMs: 60_000 } }, ifRevision: 0 }));

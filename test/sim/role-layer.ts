@@ -764,6 +764,13 @@ export class RoleLayer {
     this.stats.operatorActions++;
     switch (action) {
       case 'switchover': {
+        const waiting = state.intent;
+        if (waiting !== null && (waiting.reason === 'switchover' || waiting.reason === 'forced') && rng.chance(0.3)) {
+          // The API call that asked for it gave up (its timeout) and withdraws it, at any point of the move.
+          this.host.emit(`operator: withdraw the move to ${waiting.to} asked for at ${waiting.index}`);
+          this.propose(leader, 'withdrawIntent', { intentIndex: waiting.index });
+          return;
+        }
         // Any node's API serves it, from that node's last role input; the write goes to the leader.
         const candidates = this.nodes.filter((m) => m.running && m.lastInput !== null);
         if (candidates.length === 0) return;
