@@ -315,12 +315,18 @@ export class TestCluster {
   }
 
   /** PUT /v1/config without If-Match, retried while the cluster is still electing; returns the new revision. */
+  /** PUTs the settings and waits until every running node has applied them (followers apply a commit up to a tick later). */
   async applySettings(settings: unknown, via: NodeName = 'fw1'): Promise<number> {
-    return this.waitFor('the settings are applied', async () => {
+    const revision = await this.waitFor('the settings are committed', async () => {
       const r = await this.call(via, 'PUT', '/v1/config', { json: settings, timeoutMs: 10_000 });
       if (r.status === 400) throw new Error(`settings refused: ${r.text}`);
       return r.status === 200 ? (r.body?.['revision'] as number) : null;
     });
+    await this.waitFor(`every running node has applied settings revision ${revision}`, async () => {
+      const statuses = await Promise.all(this.running().map((id) => this.status(id)));
+      return statuses.every((s) => s.configRevision >= revision) ? true : null;
+    });
+    return revision;
   }
 
   /** Opens GET /v1/events on a node and collects the events as they arrive. */
