@@ -48,7 +48,7 @@ export const ERROR_CODES = {
   NO_QUORUM: { httpStatus: 503, meaning: 'A quorum of voters is not reachable, so nothing can be committed now.' },
   TIMEOUT: {
     httpStatus: 504,
-    meaning: 'The operation did not finish in time; its outcome is unknown, read the state again before retrying.',
+    meaning: 'The operation did not finish in time; unless the message says what became of it, its outcome is unknown: read the state again before retrying.',
   },
   UNHEALTHY: { httpStatus: 503, meaning: 'GET /healthz: the agent is not healthy.' },
   NOT_READY: { httpStatus: 503, meaning: 'GET /readyz: the node is not ready to serve (not joined, no leader...).' },

@@ -196,7 +196,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       schema: {
         tags: ['role'],
         summary: 'Move the active role (to a given node, or to the other data node)',
-        description: 'Answers once the new active holds the role, or SWITCHOVER_REFUSED with the reason.',
+        description:
+          'Answers once the new active holds the role, or SWITCHOVER_REFUSED with the reason. If the target has not taken the role ' +
+          'within 15 s, the move is withdrawn so that it does not happen later, and the answer is TIMEOUT saying so ' +
+          '(or saying why it could not be withdrawn).',
         body: SwitchoverBodySchema,
         response: ok(SwitchoverResultSchema),
       },

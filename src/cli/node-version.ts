@@ -1,9 +1,13 @@
-/** The oldest Node.js hapair runs on: `crypto.hash` (one-shot hashing) came in 20.12. */
-export const MIN_NODE = { major: 20, minor: 12 } as const;
+/**
+ * The Node.js releases hapair runs on: it needs `crypto.hash` (one-shot
+ * hashing), which came in 20.12 and, on the 21 line, in 21.7.
+ */
+const MIN_MINOR: Readonly<Record<number, number>> = { 20: 12, 21: 7 };
 
 /** Why this Node.js cannot run hapair, or null. `version` as in process.versions.node. */
 export function nodeVersionProblem(version: string): string | null {
   const [major = 0, minor = 0] = version.split('.').map(Number);
-  if (major > MIN_NODE.major || (major === MIN_NODE.major && minor >= MIN_NODE.minor)) return null;
-  return `hapair needs Node.js ${MIN_NODE.major}.${MIN_NODE.minor} or newer; this is ${version} (see docs/install.md)`;
+  const min = MIN_MINOR[major];
+  if (major > 21 || (min !== undefined && minor >= min)) return null;
+  return `hapair needs Node.js 20.12 or newer (21.7 or newer on the 21 line); this is ${version} (see docs/install.md)`;
 }

@@ -325,8 +325,10 @@ function applyMoveIntent(s: ClusterState, index: number, c: CommandOf<'moveInten
  * it, and would go on carrying out the move its copy of the state still has.
  */
 function applyWithdrawIntent(s: ClusterState, index: number, c: CommandOf<'withdrawIntent'>): Applied {
-  const versions = versionWriteBlock(s);
-  if (versions !== null) return refuse(s, index, c, { ok: false, code: 'VERSION_MISMATCH', message: versions });
+  if (versionWriteBlock(s) !== null) {
+    const message = 'members run different software versions: a move is withdrawn only while every node runs the same version';
+    return refuse(s, index, c, { ok: false, code: 'VERSION_MISMATCH', message });
+  }
   const intent = s.intent;
   if (intent === null || intent.index !== c.intentIndex) {
     return refuse(s, index, c, {

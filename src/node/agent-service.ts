@@ -41,6 +41,8 @@ import { TICK_MS, toApiCondition, type Agent } from './agent.js';
 import { VERSION } from './version.js';
 
 const SWITCHOVER_TIMEOUT_MS = 15_000;
+/** How long a switchover that timed out keeps trying to withdraw its move. */
+const WITHDRAW_RETRY_MS = 5_000;
 /** A join answers within this (the CLI and the forwarding hop wait 60 s by default). */
 const JOIN_TIMEOUT_MS = 45_000;
 /** Notes listed in a NotesView, newest first. */
@@ -215,29 +217,50 @@ export class AgentService implements ClusterService {
    */
   private async withdrawSwitchover(to: string, intentIndex: number, taken: () => Lease | null, principal: Principal): Promise<Lease> {
     const late = `${to} did not take the active role within ${SWITCHOVER_TIMEOUT_MS / 1000} s`;
-    const block = versionWriteBlock(this.agent.state);
-    if (block !== null) {
-      // An older build could not apply the withdrawal and would still carry the move out.
-      throw new ServiceError(
-        'TIMEOUT',
-        `${late}; the move still waits and happens once ${to} can take the role: it cannot be withdrawn while members run different versions; read the status`,
-      );
+    // An older build could not apply the withdrawal and would still carry the move out.
+    const stillWaits = new ServiceError(
+      'TIMEOUT',
+      `${late}; the move still waits and happens once ${to} can take the role: it cannot be withdrawn while members run different versions; read the status`,
+    );
+    // A leadership transfer of the move itself, or this node briefly not leading, refuses the write: try again for a while.
+    const deadline = performance.now() + WITHDRAW_RETRY_MS;
+    let failure = '';
+    for (;;) {
+      const done = taken();
+      if (done !== null) return done;
+      if (this.agent.state.intent?.index !== intentIndex) {
+        throw new ServiceError('TIMEOUT', `${late}; the move had already ended or been replaced by another; read the status`);
+      }
+      if (versionWriteBlock(this.agent.state) !== null) throw stillWaits;
+      if (performance.now() > deadline) {
+        throw new ServiceError('TIMEOUT', `${late}; withdrawing the move failed too (${failure}), so it may still happen; read the status`);
+      }
+      let result: ApplyResult | null = null;
+      try {
+        result = (await this.propose('withdrawIntent', { intentIndex }, principal)).result as ApplyResult;
+      } catch (error) {
+        failure = error instanceof Error ? error.message : String(error);
+      }
+      if (result?.ok === true) throw this.withdrawn(late, to);
+      if (result?.ok === false && result.code === 'VERSION_MISMATCH') throw stillWaits;
+      // NOT_FOUND: the move ended or was replaced just before; the checks above say which.
+      if (result === null) await new Promise((r) => setTimeout(r, 50));
     }
-    let result: ApplyResult;
-    try {
-      result = (await this.propose('withdrawIntent', { intentIndex }, principal)).result as ApplyResult;
-    } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
-      throw new ServiceError('TIMEOUT', `${late}; withdrawing the move failed too (${why}), so it may still happen; read the status`);
-    }
+  }
+
+  /** What a withdrawn switchover leaves: the holder keeps the role only if it leads with a Raft lease (a failed transfer voids it). */
+  private withdrawn(late: string, to: string): ServiceError {
     const lease = this.agent.state.lease;
-    if (result.ok) {
-      const holder = lease === null ? 'nobody' : `${lease.holder} (epoch ${lease.epoch})`;
-      throw new ServiceError('TIMEOUT', `${late}; the move was withdrawn and will not happen later; the active role is with ${holder}; read the status for why ${to} could not take it`);
+    const raft = this.agent.node.status();
+    const holder = lease === null ? 'nobody' : `${lease.holder} (epoch ${lease.epoch})`;
+    if (lease !== null && lease.holder === this.agent.id && raft.role === 'leader' && !raft.leaseVoid) {
+      return new ServiceError('TIMEOUT', `${late}; the move was withdrawn and will not happen later: ${holder} keeps the active role; read the status for why ${to} could not take it`);
     }
-    const done = taken();
-    if (done !== null) return done;
-    throw new ServiceError('TIMEOUT', `${late}; the move had already ended or been replaced by another; read the status`);
+    return new ServiceError(
+      'TIMEOUT',
+      `${late}; the move was withdrawn, but the active role is with ${holder}, which does not lead with a Raft lease now (the attempt may have voided it), ` +
+        `so the role may still pass to ${to} as a failover; read the status`,
+    );
   }
 
   async setMaintenance(id: string, on: boolean, principal: Principal): Promise<MaintenanceResult> {

@@ -314,8 +314,10 @@ export class TestCluster {
     return pick;
   }
 
-  /** PUT /v1/config without If-Match, retried while the cluster is still electing; returns the new revision. */
-  /** PUTs the settings and waits until every running node has applied them (followers apply a commit up to a tick later). */
+  /**
+   * PUT /v1/config without If-Match, retried while the cluster is still electing; then waits until every running
+   * node has applied it (followers apply a commit up to a tick later). Returns the new revision.
+   */
   async applySettings(settings: unknown, via: NodeName = 'fw1'): Promise<number> {
     const revision = await this.waitFor('the settings are committed', async () => {
       const r = await this.call(via, 'PUT', '/v1/config', { json: settings, timeoutMs: 10_000 });

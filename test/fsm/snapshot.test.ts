@@ -43,6 +43,7 @@ const command: fc.Arbitrary<ClusterCommand> = fc.oneof(
     ([holder, epoch, reason, v, m]) => makeCommand('grantLease', { holder, epoch, reason, term: epoch }, { ...m, v }),
   ),
   fc.tuple(id, fc.integer({ min: 0, max: 3 }), meta).map(([to, epoch, m]) => makeCommand('moveIntent', { to, reason: 'switchover', epoch }, m)),
+  fc.tuple(fc.integer({ min: 1, max: 40 }), meta).map(([intentIndex, m]) => makeCommand('withdrawIntent', { intentIndex }, m)),
   fc.tuple(id, fc.boolean(), meta).map(([node, on, m]) => makeCommand('setMaintenance', { node, on }, m)),
   fc.tuple(fc.string({ maxLength: 10 }), meta).map(([comment, m]) => makeCommand('createBackup', { comment }, m)),
   fc.tuple(fc.integer({ min: 4, max: 20 }), revision, meta).map(([i, ifRevision, m]) => makeCommand('restoreBackup', { id: `b${i}`, ifRevision }, m)),

@@ -106,6 +106,8 @@ export interface RoleStats {
   /** Renewals the driver refused because the fence had lapsed. */
   lapses: number;
   switchovers: number;
+  /** Operator moves withdrawn (asked for; refused when the move already ended). */
+  withdrawals: number;
   operatorActions: number;
   sickSpells: number;
   /** Virtual ticks during which no node answered for the VIPs, after the first hold. */
@@ -113,7 +115,7 @@ export interface RoleStats {
 }
 
 export function emptyRoleStats(): RoleStats {
-  return { vipHolds: 0, epochs: 0, fenceExpiries: 0, lapses: 0, switchovers: 0, operatorActions: 0, sickSpells: 0, vipGapTicks: 0 };
+  return { vipHolds: 0, epochs: 0, fenceExpiries: 0, lapses: 0, switchovers: 0, withdrawals: 0, operatorActions: 0, sickSpells: 0, vipGapTicks: 0 };
 }
 
 type OpKind = 'hold' | 'release' | 'cleanup' | 'policy';
@@ -768,6 +770,7 @@ export class RoleLayer {
         if (waiting !== null && (waiting.reason === 'switchover' || waiting.reason === 'forced') && rng.chance(0.3)) {
           // The API call that asked for it gave up (its timeout) and withdraws it, at any point of the move.
           this.host.emit(`operator: withdraw the move to ${waiting.to} asked for at ${waiting.index}`);
+          this.stats.withdrawals++;
           this.propose(leader, 'withdrawIntent', { intentIndex: waiting.index });
           return;
         }

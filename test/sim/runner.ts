@@ -132,7 +132,7 @@ export class Summary {
     const r = (k: keyof RoleStats, digits = 1): string => this.roleAverage(k).toFixed(digits);
     return (
       `epochs ${r('epochs')}, VIP holds ${r('vipHolds')}, fence expiries ${r('fenceExpiries')}, lapses ${r('lapses')}, ` +
-      `switchovers ${r('switchovers')}, operator actions ${r('operatorActions')}, monitor failures ${r('sickSpells')}, no VIPs ${r('vipGapTicks', 0)} ticks`
+      `switchovers ${r('switchovers')}, withdrawals ${r('withdrawals', 2)}, operator actions ${r('operatorActions')}, monitor failures ${r('sickSpells')}, no VIPs ${r('vipGapTicks', 0)} ticks`
     );
   }
 }
