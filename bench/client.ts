@@ -12,6 +12,8 @@ import { runLoad, type LoadPlan, type SequentialRecord } from './lib/load.js';
 
 interface ClientArgs extends LoadPlan {
   readonly kind: 'etcd' | 'hapair';
+  /** The bench's round, for the record's file name. */
+  readonly round?: number;
   readonly url: string;
   readonly token?: string;
 }
@@ -59,12 +61,12 @@ const send = (i: number): Promise<void> => {
   }
 };
 
-// BENCH_RECORD_DIR=dir keeps every sequential proposal (dir/raft-<system>.json, overwritten each run).
+// BENCH_RECORD_DIR=dir keeps every sequential proposal (dir/raft-<system>-r<round>.json, overwritten each run).
 const recordDir = process.env.BENCH_RECORD_DIR ?? '';
 // Made before the load, so that a bad path fails at once rather than after it.
 if (recordDir !== '') mkdirSync(recordDir, { recursive: true });
 const record: SequentialRecord[] | undefined = recordDir === '' ? undefined : [];
 const result = await runLoad(args, send, record);
-if (record !== undefined) writeFileSync(join(recordDir, `raft-${args.kind}.json`), JSON.stringify(record));
+if (record !== undefined) writeFileSync(join(recordDir, `raft-${args.kind}-r${args.round ?? 1}.json`), JSON.stringify(record));
 agent.destroy();
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -12,6 +12,8 @@ export interface LoadResult {
   readonly throughputOps: number;
   /** Keys (proposal numbers) the system acknowledged, for the end-of-run durability check. */
   readonly acknowledged: number;
+  /** Every sequential latency, sorted: rounds of a bench are pooled from these. */
+  readonly seqLatenciesMs: readonly number[];
 }
 
 export interface LoadPlan {
@@ -63,12 +65,21 @@ export async function runLoad(plan: LoadPlan, send: (i: number) => Promise<void>
   };
   await Promise.all(Array.from({ length: plan.inFlight }, worker));
   const elapsedS = (performance.now() - startedAt) / 1000;
-  const round = (x: number): number => Math.round(x * 1000) / 1000;
   return {
-    seqP50Ms: round(percentile(latencies, 50)),
-    seqP99Ms: round(percentile(latencies, 99)),
-    seqMaxMs: round(latencies[latencies.length - 1] ?? Number.NaN),
+    ...latencySummary(latencies),
     throughputOps: Math.round(done / elapsedS),
     acknowledged: next,
+    seqLatenciesMs: latencies.map(roundMs),
+  };
+}
+
+const roundMs = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** p50, p99 and max of sorted latencies, in ms to the microsecond. */
+export function latencySummary(sortedMs: readonly number[]): { seqP50Ms: number; seqP99Ms: number; seqMaxMs: number } {
+  return {
+    seqP50Ms: roundMs(percentile(sortedMs, 50)),
+    seqP99Ms: roundMs(percentile(sortedMs, 99)),
+    seqMaxMs: roundMs(sortedMs[sortedMs.length - 1] ?? Number.NaN),
   };
 }
