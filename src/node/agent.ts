@@ -58,6 +58,7 @@ import {
 } from './role-input.js';
 import { VERSION } from './version.js';
 import { VipPipeline, type PendingTransfer } from './vip-pipeline.js';
+import { localConditions } from './local-conditions.js';
 
 /** One tick of the Raft core and of the role loop. Timers in the settings are whole multiples of it. */
 export const TICK_MS = 10;
@@ -128,6 +129,8 @@ export class Agent {
   private reconcileTimer: NodeJS.Timeout | null = null;
   /** Repairs of the network layer (fence table flushed, VIP removed by hand), shown as a condition for a while. */
   private lastRepair: { atTick: number; detail: string } | null = null;
+  /** What the network layer's last check, or a release, could not put right; cleared by a check that finds nothing wrong. */
+  private networkErrors: readonly string[] = [];
   private announcedRole: 'active' | 'standby' | 'fault' | null = null;
   private timerPolicy!: TimerPolicy;
   /** The timers last given to the core (as JSON), to give them again only when they change. */
@@ -755,6 +758,8 @@ export class Agent {
           onEvent: (e) => {
             this.log.warn({ event: e.type }, `network: ${e.type}: ${e.detail}`);
             if (e.type === 'fence-restored' || e.type === 'vip-repaired') this.lastRepair = { atTick: this.nowTick, detail: e.detail };
+            // The check a second later removes them, or says why it cannot.
+            if (e.type === 'release-incomplete') this.networkErrors = [`VIPs not removed after releasing the role: ${e.detail}`];
           },
         });
       }
@@ -769,6 +774,7 @@ export class Agent {
     const report = (await this.driver.cleanupAtStart?.(vips)) ?? { repaired: [], errors: [] };
     for (const line of report.repaired) this.log.warn(`start-up clean-up: ${line}`);
     for (const line of report.errors) this.log.error(`start-up clean-up failed: ${line}`);
+    this.networkErrors = report.errors.map((line) => `start-up clean-up: ${line}`);
     // Before the node may hold the VIPs: a takeover must not share the event loop with the warm-up.
     if (report.errors.length === 0 && this.driver instanceof LinuxDriver && !this.driverWarmed && !this.stopping) {
       this.driverWarmed = true;
@@ -802,29 +808,19 @@ export class Agent {
       this.lastRepair = { atTick: this.nowTick, detail: line };
     }
     for (const line of report.errors) this.log.error(`network layer could not be repaired: ${line}`);
+    this.networkErrors = report.errors;
   }
 
   /** Conditions only this node can see (its network layer), added to the role logic's. */
   private withLocalConditions(decision: RoleDecision): RoleDecision {
-    const local: Condition[] = [];
-    const repair = this.lastRepair;
-    if (repair !== null && this.nowTick - repair.atTick <= 60_000 / TICK_MS) {
-      local.push({
-        code: 'NETWORK_REPAIRED',
-        severity: 'warning',
-        node: this.id,
-        message: `${this.id} found its network layer changed behind its back and restored it: ${repair.detail} (check for another tool managing nftables or addresses)`,
-      });
-    }
-    const vipProblems = this.vipSetup?.problems ?? [];
-    if (vipProblems.length > 0) {
-      local.push({
-        code: 'SETUP_INVALID',
-        severity: 'error',
-        node: this.id,
-        message: `${vipProblems.join('; ')}: ${this.id} cannot hold these VIPs (fix network.interfaces in its node config and restart its agent)`,
-      });
-    }
+    const local = localConditions({
+      id: this.id,
+      nowTick: this.nowTick,
+      tickMs: TICK_MS,
+      lastRepair: this.lastRepair,
+      networkErrors: this.networkErrors,
+      vipProblems: this.vipSetup?.problems ?? [],
+    });
     return local.length === 0 ? decision : { ...decision, conditions: [...decision.conditions, ...local] };
   }
 

@@ -1,0 +1,53 @@
+/**
+ * Conditions only this node can see, about its own network layer and node
+ * config, added to those of the role logic. Pure, so that each sentence is
+ * tested without a kernel.
+ */
+import type { Condition } from '../role/types.js';
+
+/** How long a repair of the network layer stays shown. */
+export const REPAIR_SHOWN_MS = 60_000;
+
+export interface LocalFacts {
+  readonly id: string;
+  readonly nowTick: number;
+  readonly tickMs: number;
+  /** The last repair of the fence or a VIP, when it happened. */
+  readonly lastRepair: { readonly atTick: number; readonly detail: string } | null;
+  /** What the last check of the network layer could not put right (empty: nothing). */
+  readonly networkErrors: readonly string[];
+  /** This node's setup check of its VIPs for the settings in force. */
+  readonly vipProblems: readonly string[];
+}
+
+export function localConditions(f: LocalFacts): Condition[] {
+  const out: Condition[] = [];
+  const repair = f.lastRepair;
+  if (repair !== null && (f.nowTick - repair.atTick) * f.tickMs <= REPAIR_SHOWN_MS) {
+    out.push({
+      code: 'NETWORK_REPAIRED',
+      severity: 'warning',
+      node: f.id,
+      message: `${f.id} found its network layer changed behind its back and restored it: ${repair.detail} (check for another tool managing nftables or addresses)`,
+    });
+  }
+  if (f.networkErrors.length > 0) {
+    out.push({
+      code: 'NETWORK_FAULT',
+      severity: 'error',
+      node: f.id,
+      message:
+        `${f.id} cannot put its network layer as the role needs it: ${f.networkErrors.join('; ')}; ` +
+        `it tries again every second (read its log, and ip addr and nft list ruleset on ${f.id})`,
+    });
+  }
+  if (f.vipProblems.length > 0) {
+    out.push({
+      code: 'SETUP_INVALID',
+      severity: 'error',
+      node: f.id,
+      message: `${f.vipProblems.join('; ')}: ${f.id} cannot hold these VIPs (fix network.interfaces in its node config and restart its agent)`,
+    });
+  }
+  return out;
+}

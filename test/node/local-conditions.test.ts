@@ -1,0 +1,39 @@
+import t from 'tap';
+import { localConditions, type LocalFacts } from '../../src/node/local-conditions.js';
+
+const quiet: LocalFacts = { id: 'fw1', nowTick: 10_000, tickMs: 10, lastRepair: null, networkErrors: [], vipProblems: [] };
+
+t.test('nothing wrong: no condition', async (t) => {
+  t.same(localConditions(quiet), []);
+});
+
+t.test('a repair is shown for a minute, then not', async (t) => {
+  const repaired = { ...quiet, lastRepair: { atTick: 10_000 - 6000, detail: 'fence restored: table inet hapair_fence was missing' } };
+  t.match(localConditions(repaired), [
+    { code: 'NETWORK_REPAIRED', severity: 'warning', node: 'fw1', message: /^fw1 found its network layer changed behind its back and restored it: fence restored/ },
+  ]);
+  t.same(localConditions({ ...repaired, nowTick: 10_001 }), [], 'a minute and a tick later');
+});
+
+t.test('what the check could not put right is an error naming each problem', async (t) => {
+  const faulty = { ...quiet, networkErrors: ['ip addr del 10.0.0.1/24 dev eth1: Operation not permitted', 'fence restore failed: nft: No such file or directory'] };
+  const [c, ...rest] = localConditions(faulty);
+  t.same(rest, []);
+  t.match(c, { code: 'NETWORK_FAULT', severity: 'error', node: 'fw1' });
+  t.equal(
+    c?.message,
+    'fw1 cannot put its network layer as the role needs it: ip addr del 10.0.0.1/24 dev eth1: Operation not permitted; ' +
+      'fence restore failed: nft: No such file or directory; it tries again every second (read its log, and ip addr and nft list ruleset on fw1)',
+  );
+});
+
+t.test('a VIP the node config cannot place is SETUP_INVALID; all three can stand together', async (t) => {
+  const all = localConditions({
+    ...quiet,
+    lastRepair: { atTick: 10_000, detail: 'VIP 10.0.0.1/24 added back on eth1' },
+    networkErrors: ['cannot read addresses (ip -j addr show)'],
+    vipProblems: ['VIP 10.0.0.1/24: interface "lan" is not in network.interfaces'],
+  });
+  t.same(all.map((c) => c.code), ['NETWORK_REPAIRED', 'NETWORK_FAULT', 'SETUP_INVALID']);
+  t.match(all[2]?.message, /^VIP 10\.0\.0\.1\/24: interface "lan" is not in network\.interfaces: fw1 cannot hold these VIPs/);
+});
