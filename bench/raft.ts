@@ -40,7 +40,8 @@ const PLAN: LoadPlan = {
 async function client(kind: 'etcd' | 'hapair', round: number, url: string, token?: string): Promise<LoadResult> {
   const args = JSON.stringify({ ...PLAN, kind, round, url, ...(token === undefined ? {} : { token }) });
   const { stdout } = await run(process.execPath, ['--import', 'tsx', join(here, 'client.ts'), args], {
-    maxBuffer: 1 << 20,
+    // Every sequential latency comes back (about 8 bytes each).
+    maxBuffer: 64 << 20,
   });
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as LoadResult;
 }
@@ -126,7 +127,7 @@ export async function runRaftBench(): Promise<void> {
   );
   const rounds: { hapair: Round; etcd: Round }[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    // ABBA...: a slow stretch of the machine falls on both systems alike, not on whichever always runs second.
+    // Alternating which runs first: a slow stretch of the machine falls on both systems, not on whichever always runs second.
     const order: readonly ('hapair' | 'etcd')[] = i % 2 === 0 ? ['hapair', 'etcd'] : ['etcd', 'hapair'];
     const got: Partial<Record<'hapair' | 'etcd', Round>> = {};
     for (const system of order) {

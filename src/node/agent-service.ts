@@ -34,7 +34,7 @@ import { formatBackupFile, parseBackupFile, toBackupFile } from '../fsm/backup.j
 import { encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
 import { canonicalJson, sha256Hex } from '../fsm/canonical.js';
 import { formatSettingsErrors, validateSettings } from '../fsm/settings.js';
-import { versionWriteBlock, type Backup, type Lease } from '../fsm/state.js';
+import { versionWriteBlock, type Backup, type ClusterState, type Lease } from '../fsm/state.js';
 import { memberRole, switchoverCheck } from '../role/decide.js';
 import { ProposalError, type AppliedResult } from './raft-node.js';
 import { TICK_MS, toApiCondition, type Agent } from './agent.js';
@@ -224,11 +224,13 @@ export class AgentService implements ClusterService {
     );
     // A leadership transfer of the move itself, or this node briefly not leading, refuses the write: try again for a while.
     const deadline = performance.now() + WITHDRAW_RETRY_MS;
-    let failure = '';
+    let failure = 'no answer';
     for (;;) {
       const done = taken();
       if (done !== null) return done;
       if (this.agent.state.intent?.index !== intentIndex) {
+        // A write of ours whose outcome was unknown may be what withdrew it.
+        if (withdrawnBy(this.agent.state, intentIndex)) throw this.withdrawn(late, to);
         throw new ServiceError('TIMEOUT', `${late}; the move had already ended or been replaced by another; read the status`);
       }
       if (versionWriteBlock(this.agent.state) !== null) throw stillWaits;
@@ -244,7 +246,7 @@ export class AgentService implements ClusterService {
       if (result?.ok === true) throw this.withdrawn(late, to);
       if (result?.ok === false && result.code === 'VERSION_MISMATCH') throw stillWaits;
       // NOT_FOUND: the move ended or was replaced just before; the checks above say which.
-      if (result === null) await new Promise((r) => setTimeout(r, 50));
+      if (result?.ok !== false || result.code !== 'NOT_FOUND') await new Promise((r) => setTimeout(r, 50));
     }
   }
 
@@ -546,6 +548,12 @@ export class AgentService implements ClusterService {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
+}
+
+/** The audit trail shows the move committed at `intentIndex` withdrawn (its detail names the index). */
+function withdrawnBy(state: ClusterState, intentIndex: number): boolean {
+  const mark = `asked for at index ${intentIndex})`;
+  return state.audit.some((r) => r.command === 'withdrawIntent' && r.outcome === 'applied' && r.detail.endsWith(mark));
 }
 
 /**

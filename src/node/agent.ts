@@ -67,6 +67,8 @@ const VIP_CHECK_MS = 10_000;
 /** A member report is re-sent at most this often while the state does not show it. */
 const REPORT_RETRY_TICKS = REPORT_RETRY_MS / TICK_MS;
 const HEALTH_REPORT_MIN_TICKS = HEALTH_REPORT_MIN_MS / TICK_MS;
+/** The network layer's check: fence, VIPs, stray addresses. */
+const RECONCILE_MS = 1000;
 
 export interface AgentOptions {
   readonly config: NodeConfig;
@@ -126,6 +128,8 @@ export class Agent {
   });
   /** VIPs left by a crash are removed once the log has caught up, before this node may take the role. */
   private startupCleanup: 'pending' | 'running' | 'done' = 'pending';
+  /** A failed start-up clean-up is tried again at the pace of the network layer's check, not every tick. */
+  private cleanupRetryTick = 0;
   private reconcileTimer: NodeJS.Timeout | null = null;
   /** Repairs of the network layer (fence table flushed, VIP removed by hand), shown as a condition for a while. */
   private lastRepair: { atTick: number; detail: string } | null = null;
@@ -238,7 +242,7 @@ export class Agent {
     this.updatePeers();
     await this.startApi();
     this.roleTimer = setInterval(() => this.roleTick(), TICK_MS);
-    this.reconcileTimer = setInterval(() => void this.reconcile(), 1000);
+    this.reconcileTimer = setInterval(() => void this.reconcile(), RECONCILE_MS);
     this.log.info({ version: VERSION, peer: config.peer.listen, api: config.api.listen }, `hapair ${VERSION} agent ${this.id} started`);
   }
 
@@ -379,7 +383,7 @@ export class Agent {
     this.nowTick = this.currentTick();
     const status = this.node.status();
     if (status.membership !== this.peersMembership) this.updatePeers();
-    if (this.startupCleanup === 'pending' && this.node.applied >= status.commit) void this.cleanupAtStart();
+    if (this.startupCleanup === 'pending' && this.nowTick >= this.cleanupRetryTick && this.node.applied >= status.commit) void this.cleanupAtStart();
     const input = this.roleInput(status);
     const decision = this.withLocalConditions(decide(input));
     this.memory = decision.memory;
@@ -774,13 +778,15 @@ export class Agent {
     const report = (await this.driver.cleanupAtStart?.(vips)) ?? { repaired: [], errors: [] };
     for (const line of report.repaired) this.log.warn(`start-up clean-up: ${line}`);
     for (const line of report.errors) this.log.error(`start-up clean-up failed: ${line}`);
-    this.networkErrors = report.errors.map((line) => `start-up clean-up: ${line}`);
+    // A VIP that names an unmapped interface or a missing device is SETUP_INVALID's (with the fix to make).
+    this.networkErrors = report.errors.filter((line) => !line.startsWith('VIP ')).map((line) => `start-up clean-up: ${line}`);
     // Before the node may hold the VIPs: a takeover must not share the event loop with the warm-up.
     if (report.errors.length === 0 && this.driver instanceof LinuxDriver && !this.driverWarmed && !this.stopping) {
       this.driverWarmed = true;
       await this.warmDriver(this.driver, vips);
     }
     this.startupCleanup = report.errors.length === 0 ? 'done' : 'pending';
+    if (report.errors.length > 0) this.cleanupRetryTick = this.nowTick + RECONCILE_MS / TICK_MS;
   }
 
   /** LinuxDriver.warmUp with this node's VIPs (a documentation address before any is configured). */
