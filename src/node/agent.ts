@@ -826,6 +826,7 @@ export class Agent {
       lastRepair: this.lastRepair,
       networkErrors: this.networkErrors,
       vipProblems: this.vipSetup?.problems ?? [],
+      removed: this.node.isRemoved(),
     });
     return local.length === 0 ? decision : { ...decision, conditions: [...decision.conditions, ...local] };
   }

@@ -18,10 +18,22 @@ export interface LocalFacts {
   readonly networkErrors: readonly string[];
   /** This node's setup check of its VIPs for the settings in force. */
   readonly vipProblems: readonly string[];
+  /** The membership this node applied no longer lists it. */
+  readonly removed: boolean;
 }
 
 export function localConditions(f: LocalFacts): Condition[] {
   const out: Condition[] = [];
+  if (f.removed) {
+    out.push({
+      code: 'REMOVED',
+      severity: 'warning',
+      node: f.id,
+      message:
+        `${f.id} was removed from the cluster and takes no part in it any more: stop its agent, ` +
+        `and empty its data directory before it joins again (hapair join)`,
+    });
+  }
   const repair = f.lastRepair;
   if (repair !== null && (f.nowTick - repair.atTick) * f.tickMs <= REPAIR_SHOWN_MS) {
     out.push({

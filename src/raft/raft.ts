@@ -424,6 +424,11 @@ export class Raft {
     return { leader: this.leader, term: this.term };
   }
 
+  /** Cheap: whether the membership this node knows lists it (voter or learner). */
+  isMember(): boolean {
+    return this.kind() !== null;
+  }
+
   hasReady(): boolean {
     if (this.inFlightReady !== null) return false;
     return (

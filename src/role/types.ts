@@ -167,7 +167,7 @@ export const CONDITION_CODES = [
   'APPLY_ERROR',
 ] as const;
 /** Conditions about a node's own network layer, raised by the agent rather than by decide(). */
-export const AGENT_CONDITION_CODES = ['NETWORK_REPAIRED', 'NETWORK_FAULT', 'SETUP_INVALID'] as const;
+export const AGENT_CONDITION_CODES = ['NETWORK_REPAIRED', 'NETWORK_FAULT', 'SETUP_INVALID', 'REMOVED'] as const;
 export type ConditionCode = (typeof CONDITION_CODES)[number] | (typeof AGENT_CONDITION_CODES)[number];
 export type Severity = 'info' | 'warning' | 'error';
 

@@ -170,6 +170,13 @@ t.test('R5/R7: a node in service, a data node and a witness join, then leave', a
     t.match(w.stdout, /^wit left; members: fw1 \(data\), fw2 \(data\)\n/);
     t.match(w.stdout, /^setup check passed: 2 members/m);
     await events.next('member left wit', (e) => e.type === 'member' && e.data['node'] === 'wit' && e.data['change'] === 'left');
+    // Its agent still runs: it knows it is out, and says so.
+    const removed = await c.waitFor('wit shows REMOVED', async () => {
+      const s = await c.status('wit');
+      return s.conditions.find((x) => x.code === 'REMOVED') ?? null;
+    });
+    t.match(removed, { severity: 'warning', node: 'wit', message: /^wit was removed from the cluster and takes no part in it any more: stop its agent/ });
+    t.notOk((await c.status('fw1')).conditions.some((x) => x.code === 'REMOVED'), 'the members left show nothing of it');
 
     const active = (await c.status('fw1')).active?.node;
     t.equal(active, 'fw1');

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { localConditions, type LocalFacts } from '../../src/node/local-conditions.js';
 
-const quiet: LocalFacts = { id: 'fw1', nowTick: 10_000, tickMs: 10, lastRepair: null, networkErrors: [], vipProblems: [] };
+const quiet: LocalFacts = { id: 'fw1', nowTick: 10_000, tickMs: 10, lastRepair: null, networkErrors: [], vipProblems: [], removed: false };
 
 t.test('nothing wrong: no condition', async (t) => {
   t.same(localConditions(quiet), []);
@@ -36,4 +36,15 @@ t.test('a VIP the node config cannot place is SETUP_INVALID; all three can stand
   });
   t.same(all.map((c) => c.code), ['NETWORK_REPAIRED', 'NETWORK_FAULT', 'SETUP_INVALID']);
   t.match(all[2]?.message, /^VIP 10\.0\.0\.1\/24: interface "lan" is not in network\.interfaces: fw1 cannot hold these VIPs/);
+});
+
+t.test('a removed node says so, and what to do', async (t) => {
+  t.same(localConditions({ ...quiet, removed: true }), [
+    {
+      code: 'REMOVED',
+      severity: 'warning',
+      node: 'fw1',
+      message: 'fw1 was removed from the cluster and takes no part in it any more: stop its agent, and empty its data directory before it joins again (hapair join)',
+    },
+  ]);
 });

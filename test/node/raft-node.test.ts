@@ -317,3 +317,35 @@ t.test('a single voter, elected once its own vote is on disk, also writes its fi
   const batch = store.batches.find((b) => b.entries.some((e) => e.term === term));
   t.same(batch?.entries.map((e) => e.payload.type), ['noop', 'command'], 'noop and proposal in one write');
 });
+
+t.test('a removed node knows it is out; the others and a node waiting to join do not think they are', async (t) => {
+  const { nodes, hub } = await threeNodes((id) => new MemoryStorage(id));
+  t.teardown(() => Promise.all(nodes.map((n) => n.stop())));
+  t.same(nodes.map((n) => n.isRemoved()), [false, false, false], 'members');
+  const leader = nodes.find((n) => n.status().role === 'leader') as RaftNode;
+  const gone = nodes.find((n) => n !== leader) as RaftNode;
+  await leader.proposeMembership({ op: 'remove', id: gone.id });
+  await until('the removed node learns it is out', () => gone.isRemoved());
+  t.same(
+    nodes.filter((n) => n !== gone).map((n) => n.isRemoved()),
+    [false, false],
+    'the others are still members',
+  );
+
+
+  // A node that has not joined yet (no log, not in the membership it knows) is not "removed".
+  const fresh = new RaftNode({
+    id: 'd',
+    storage: new MemoryStorage('d'),
+    transport: hub.transport('d'),
+    stateMachine: new Recorder(),
+    bootstrap: null,
+    tickMs: 5,
+    electionTicks: 20,
+    heartbeatTicks: 2,
+    random: () => 0.5,
+  });
+  t.teardown(() => fresh.stop());
+  await fresh.start();
+  t.equal(fresh.isRemoved(), false, 'waiting to join');
+});
