@@ -18,7 +18,7 @@ import { parseHostPort } from '../config/address.js';
 import { COMMAND_LIMITS, encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
 import type { ApplyResult } from '../fsm/apply.js';
 import type { ClusterState, VipSetupReport } from '../fsm/state.js';
-import { desiredVipState, type DesiredVipState, type DriverResult, type NetworkDriver } from '../network/driver.js';
+import { desiredVipState, type DesiredVipState, type DriverResult, type NetworkDriver, type ReconcileReport } from '../network/driver.js';
 import { SimNetworkDriver } from '../network/sim-driver.js';
 import { LinuxDriver } from '../network/linux-driver.js';
 import { HookRunner } from '../network/hooks.js';
@@ -775,11 +775,16 @@ export class Agent {
   private async cleanupAtStart(): Promise<void> {
     this.startupCleanup = 'running';
     const vips: readonly VipSettings[] = this.state.settings.vips;
-    const report = (await this.driver.cleanupAtStart?.(vips)) ?? { repaired: [], errors: [] };
+    let report: ReconcileReport;
+    try {
+      report = (await this.driver.cleanupAtStart?.(vips)) ?? { repaired: [], errors: [] };
+    } catch (error) {
+      // Not left 'running' for good: it is tried again like any failed clean-up.
+      report = { repaired: [], errors: [error instanceof Error ? error.message : String(error)] };
+    }
     for (const line of report.repaired) this.log.warn(`start-up clean-up: ${line}`);
     for (const line of report.errors) this.log.error(`start-up clean-up failed: ${line}`);
-    // A VIP that names an unmapped interface or a missing device is SETUP_INVALID's (with the fix to make).
-    this.networkErrors = report.errors.filter((line) => !line.startsWith('VIP ')).map((line) => `start-up clean-up: ${line}`);
+    this.networkErrors = report.errors.filter((line) => !isSetupProblem(line)).map((line) => `start-up clean-up: ${line}`);
     // Before the node may hold the VIPs: a takeover must not share the event loop with the warm-up.
     if (report.errors.length === 0 && this.driver instanceof LinuxDriver && !this.driverWarmed && !this.stopping) {
       this.driverWarmed = true;
@@ -817,7 +822,7 @@ export class Agent {
     this.networkErrors = report.errors;
   }
 
-  /** Conditions only this node can see (its network layer), added to the role logic's. */
+  /** Conditions only this node can see (its network layer, node config and membership), added to the role logic's. */
   private withLocalConditions(decision: RoleDecision): RoleDecision {
     const local = localConditions({
       id: this.id,
@@ -940,6 +945,15 @@ function bootstrapMembership(config: NodeConfig): Membership | null {
 /** Election jitter needs no secrecy, only independence between nodes: seed a small PRNG from crypto. */
 function seededRandom(): () => number {
   return xorshift32(randomBytes(4).readUInt32LE(0));
+}
+
+/**
+ * A start-up clean-up error that SETUP_INVALID already names, with the fix
+ * to make: a VIP on an interface the node config does not map, or on a
+ * device that does not exist. Any other failure is NETWORK_FAULT's.
+ */
+function isSetupProblem(line: string): boolean {
+  return line.includes('is not mapped to a device') || (line.startsWith('VIP device ') && /does not exist/i.test(line));
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * Conditions only this node can see, about its own network layer and node
- * config, added to those of the role logic. Pure, so that each sentence is
+ * Conditions only this node can see, about its own network layer, node
+ * config and membership, added to those of the role logic. Pure, so that each sentence is
  * tested without a kernel.
  */
 import type { Condition } from '../role/types.js';
@@ -18,7 +18,7 @@ export interface LocalFacts {
   readonly networkErrors: readonly string[];
   /** This node's setup check of its VIPs for the settings in force. */
   readonly vipProblems: readonly string[];
-  /** The membership this node applied no longer lists it. */
+  /** The committed membership no longer lists this node, which it once did (Raft.isRemoved). */
   readonly removed: boolean;
 }
 

@@ -123,8 +123,6 @@ export class RaftNode {
   private unwrittenHard: HardState | null = null;
   private appliedSinceSnapshot = 0;
   private fatal: Error | null = null;
-  /** See isRemoved(): a store with a log of its own counts as having been a member. */
-  private wasMember = false;
 
   constructor(options: RaftNodeOptions) {
     this.id = options.id;
@@ -134,7 +132,6 @@ export class RaftNode {
   async start(): Promise<void> {
     const initial = await this.options.storage.load(this.options.bootstrap);
     this.persistedHard = initial.hardState;
-    this.wasMember = initial.snapshot !== null || initial.entries.length > 0;
     const raft = new Raft(
       {
         id: this.id,
@@ -235,19 +232,9 @@ export class RaftNode {
     return this.appliedIndex;
   }
 
-  /**
-   * The membership this node knows no longer lists it, though it was a
-   * member (seen so since it started, or it started from a log of its own):
-   * it was removed. A node joining is not, not even while it installs a
-   * snapshot taken before it was added.
-   */
+  /** See Raft.isRemoved. */
   isRemoved(): boolean {
-    if (this.raft === null) return false;
-    if (this.raft.isMember()) {
-      this.wasMember = true;
-      return false;
-    }
-    return this.wasMember;
+    return this.raft?.isRemoved() ?? false;
   }
 
   /** Term of the last applied entry (a new leader's view is current once its own noop is applied). */

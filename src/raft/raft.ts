@@ -196,6 +196,8 @@ export class Raft {
   private timeoutNowSentForTransfer = false;
   /** Once TimeoutNow went out in this term, voters may elect the target at once: no lease until the term ends. */
   private leaseVoid = false;
+  /** A committed membership has listed this node (see isRemoved). */
+  private listed = false;
   private readonly reads = new ReadOnlyQueue(MAX_PENDING_READS);
   private readonly snapshotReceiver: SnapshotReceiver;
   /** Proposals appended since the last broadcast: sent as one batch per follower at the next ready(). */
@@ -243,6 +245,7 @@ export class Raft {
       this.membership = this.replayMembership(this.snapMembership, this.log.snapshotIndex, this.log.committed);
       if (!fresh) this.restarted = true;
     }
+    this.listed = this.listedIn(this.snapMembership, this.log.snapshotIndex, this.log.committed);
     this.recomputePendingConfigs();
 
     this.stepRole = (m) => this.stepFollower(m);
@@ -424,9 +427,13 @@ export class Raft {
     return { leader: this.leader, term: this.term };
   }
 
-  /** Cheap: whether the membership this node knows lists it (voter or learner). */
-  isMember(): boolean {
-    return this.kind() !== null;
+  /**
+   * Cheap: a committed membership listed this node (voter or learner) and
+   * the committed membership now does not: it was removed. A node joining
+   * is not, even on a snapshot taken before it was added.
+   */
+  isRemoved(): boolean {
+    return this.listed && this.kind() === null;
   }
 
   hasReady(): boolean {
@@ -1091,6 +1098,7 @@ export class Raft {
     this.log.restore(snapshot);
     this.snapMembership = meta.membership;
     this.membership = meta.membership;
+    if (this.kind() !== null) this.listed = true;
     this.pendingConfigs = [];
     this.pendingInstall = snapshot;
   }
@@ -1332,6 +1340,7 @@ export class Raft {
       if (this.role === 'leader') this.uncommittedBytes = Math.max(0, this.uncommittedBytes - entryBytes(e));
       if (e.payload.type === 'membership') {
         this.membership = applyChange(this.membership, e.payload.change);
+        if (this.kind() !== null) this.listed = true;
         changed = true;
       }
     }
@@ -1339,6 +1348,18 @@ export class Raft {
       this.pendingConfigs = this.pendingConfigs.filter((p) => p.index > index);
       this.onMembershipChanged();
     }
+  }
+
+  /** Whether `base` or a committed change after it, up to `to`, lists this node. */
+  private listedIn(base: Membership, from: number, to: number): boolean {
+    let m = base;
+    if (kindOf(m, this.id) !== null) return true;
+    for (const e of this.log.range(from, to)) {
+      if (e.payload.type !== 'membership') continue;
+      m = applyChange(m, e.payload.change);
+      if (kindOf(m, this.id) !== null) return true;
+    }
+    return false;
   }
 
   private replayMembership(base: Membership, from: number, to: number): Membership {

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { PROMOTE_MAX_LAG_ENTRIES } from '../../src/raft/membership.js';
-import { Cluster, initialWithLog, member, membershipOf } from './harness.js';
+import { Raft } from '../../src/raft/raft.js';
+import { DEFAULT_LIMITS, type Entry, type InitialState } from '../../src/raft/types.js';
+import { Cluster, initialWithLog, member, membershipOf, seededRandom } from './harness.js';
 
 const ids = (xs: readonly { id: string }[]): string[] => xs.map((x) => x.id).sort();
 
@@ -168,5 +170,36 @@ t.test('quorums count every configuration from the committed one to the newest i
   c.stabilize();
   t.equal(c.raft('a').status().role, 'leader');
   t.same(ids(c.raft('a').status().membership.voters), ['a', 'b', 'c', 'd', 'e'], 'its noop committed both changes');
+  t.end();
+});
+
+t.test('isRemoved: only a node a committed membership listed, once the committed one does not', (t) => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'] });
+  c.elect('a');
+  t.same(['a', 'b', 'c'].map((id) => c.raft(id).isRemoved()), [false, false, false]);
+  t.ok(c.raft('a').proposeMembership({ op: 'remove', id: 'c' }).ok);
+  t.equal(c.raft('c').isRemoved(), false, 'not before the removal commits');
+  c.stabilize();
+  t.equal(c.raft('c').isRemoved(), true, 'c applied its removal');
+  t.same(['a', 'b'].map((id) => c.raft(id).isRemoved()), [false, false]);
+  c.restart('c');
+  t.equal(c.raft('c').isRemoved(), true, 'restarted from a store whose commit covers the removal');
+
+  const joiner = c.addJoiner('x');
+  t.equal(joiner.raft.isRemoved(), false, 'a node waiting to join was never listed');
+  t.end();
+});
+
+t.test('isRemoved after a restart counts only committed memberships: a crash part-way through a join is not a removal', (t) => {
+  const start = (initial: InitialState): Raft =>
+    new Raft({ id: 'x', electionTicks: 10, heartbeatTicks: 1, random: seededRandom(1), limits: DEFAULT_LIMITS }, initial);
+  const without = membershipOf(['a', 'b', 'c']);
+  const addX: Entry = { index: 1, term: 1, payload: { type: 'membership', change: { op: 'addLearner', member: member('x') } } };
+  const removeX: Entry = { index: 2, term: 1, payload: { type: 'membership', change: { op: 'remove', id: 'x' } } };
+  t.equal(start(initialWithLog(1, [], without)).isRemoved(), false, 'a snapshot from before it was added');
+  t.equal(start(initialWithLog(1, [addX], without, 0)).isRemoved(), false, 'its addLearner stored but not known committed');
+  t.equal(start(initialWithLog(1, [addX], without, 1)).isRemoved(), false, 'added and committed: a member');
+  t.equal(start(initialWithLog(1, [addX, removeX], without, 1)).isRemoved(), false, 'the removal stored but not known committed');
+  t.equal(start(initialWithLog(1, [addX, removeX], without, 2)).isRemoved(), true, 'added, then removed, both committed');
   t.end();
 });
