@@ -339,7 +339,7 @@ function applyWithdrawIntent(s: ClusterState, index: number, c: CommandOf<'withd
   }
   const next: ClusterState = { ...s, intent: null };
   const from = s.lease?.holder ?? 'nobody';
-  // The switchover API finds its own withdrawal by this detail's ending (agent-service.ts, withdrawnBy).
+  // The switchover API finds its own withdrawal by this detail's ending (withdraw-move.ts, withdrawnBy).
   return ok(next, index, c, { ok: true, detail: `move intent withdrawn: ${from} -> ${intent.to} (${intent.reason}, asked for at index ${intent.index})` });
 }
 

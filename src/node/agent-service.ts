@@ -34,11 +34,12 @@ import { formatBackupFile, parseBackupFile, toBackupFile } from '../fsm/backup.j
 import { encodeCommand, makeCommand, type ClusterCommand, type CommandType } from '../fsm/commands.js';
 import { canonicalJson, sha256Hex } from '../fsm/canonical.js';
 import { formatSettingsErrors, validateSettings } from '../fsm/settings.js';
-import { versionWriteBlock, type Backup, type ClusterState, type Lease } from '../fsm/state.js';
+import { versionWriteBlock, type Backup, type Lease } from '../fsm/state.js';
 import { memberRole, switchoverCheck } from '../role/decide.js';
 import { ProposalError, type AppliedResult } from './raft-node.js';
 import { TICK_MS, toApiCondition, type Agent } from './agent.js';
 import { VERSION } from './version.js';
+import { withdrawMove } from './withdraw-move.js';
 
 const SWITCHOVER_TIMEOUT_MS = 15_000;
 /** How long a switchover that timed out keeps trying to withdraw its move. */
@@ -201,68 +202,26 @@ export class AgentService implements ClusterService {
       const l = a.state.lease;
       return l !== null && l.holder === check.to && l.epoch > check.epoch ? l : null;
     };
-    const lease = (await this.poll(taken, SWITCHOVER_TIMEOUT_MS)) ?? (await this.withdrawSwitchover(check.to, intent.index, taken, principal));
+    // Not carried out in time: withdrawn rather than left waiting, since the caller is told it failed
+    // and it must not happen later (when the target recovers, hours on).
+    const lease =
+      (await this.poll(taken, SWITCHOVER_TIMEOUT_MS)) ??
+      (await withdrawMove({
+        to: check.to,
+        intentIndex: intent.index,
+        waitedMs: SWITCHOVER_TIMEOUT_MS,
+        self: a.id,
+        state: () => a.state,
+        raft: () => a.node.status(),
+        taken,
+        propose: async (intentIndex) => (await this.propose('withdrawIntent', { intentIndex }, principal)).result as ApplyResult,
+        retryMs: WITHDRAW_RETRY_MS,
+      }));
     return {
       active: { node: lease.holder, epoch: lease.epoch, since: lease.since, reason: lease.reason },
       previous,
       durationMs: Math.round(performance.now() - startedAt),
     };
-  }
-
-  /**
-   * A switchover not carried out in time is withdrawn rather than left
-   * waiting: the caller is told it failed, so it must not happen later (when
-   * the target recovers, hours on). Returns the lease if the move completed
-   * after all; otherwise throws TIMEOUT saying what became of the move.
-   */
-  private async withdrawSwitchover(to: string, intentIndex: number, taken: () => Lease | null, principal: Principal): Promise<Lease> {
-    const late = `${to} did not take the active role within ${SWITCHOVER_TIMEOUT_MS / 1000} s`;
-    // An older build could not apply the withdrawal and would still carry the move out.
-    const stillWaits = new ServiceError(
-      'TIMEOUT',
-      `${late}; the move still waits and happens once ${to} can take the role: it cannot be withdrawn while members run different versions; read the status`,
-    );
-    // A leadership transfer of the move itself, or this node briefly not leading, refuses the write: try again for a while.
-    const deadline = performance.now() + WITHDRAW_RETRY_MS;
-    let failure = 'no answer';
-    for (;;) {
-      const done = taken();
-      if (done !== null) return done;
-      if (this.agent.state.intent?.index !== intentIndex) {
-        // A write of ours whose outcome was unknown may be what withdrew it.
-        if (withdrawnBy(this.agent.state, intentIndex)) throw this.withdrawn(late, to);
-        throw new ServiceError('TIMEOUT', `${late}; the move had already ended or been replaced by another; read the status`);
-      }
-      if (versionWriteBlock(this.agent.state) !== null) throw stillWaits;
-      if (performance.now() > deadline) {
-        throw new ServiceError('TIMEOUT', `${late}; withdrawing the move failed too (${failure}), so it may still happen; read the status`);
-      }
-      let result: ApplyResult | null = null;
-      try {
-        result = (await this.propose('withdrawIntent', { intentIndex }, principal)).result as ApplyResult;
-      } catch (error) {
-        failure = error instanceof Error ? error.message : String(error);
-      }
-      if (result?.ok === true) throw this.withdrawn(late, to);
-      if (result?.ok === false && result.code === 'VERSION_MISMATCH') throw stillWaits;
-      // NOT_FOUND: the move ended or was replaced just before; the checks above say which.
-      if (result?.ok !== false || result.code !== 'NOT_FOUND') await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  /** What a withdrawn switchover leaves: the holder keeps the role only if it leads with a Raft lease (a failed transfer voids it). */
-  private withdrawn(late: string, to: string): ServiceError {
-    const lease = this.agent.state.lease;
-    const raft = this.agent.node.status();
-    const holder = lease === null ? 'nobody' : `${lease.holder} (epoch ${lease.epoch})`;
-    if (lease !== null && lease.holder === this.agent.id && raft.role === 'leader' && !raft.leaseVoid) {
-      return new ServiceError('TIMEOUT', `${late}; the move was withdrawn and will not happen later: ${holder} keeps the active role; read the status for why ${to} could not take it`);
-    }
-    return new ServiceError(
-      'TIMEOUT',
-      `${late}; the move was withdrawn, but the active role is with ${holder}, which does not lead with a Raft lease now (the attempt may have voided it), ` +
-        `so the role may still pass to ${to} as a failover; read the status`,
-    );
   }
 
   async setMaintenance(id: string, on: boolean, principal: Principal): Promise<MaintenanceResult> {
@@ -548,12 +507,6 @@ export class AgentService implements ClusterService {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
-}
-
-/** The audit trail shows the move committed at `intentIndex` withdrawn (its detail names the index). */
-function withdrawnBy(state: ClusterState, intentIndex: number): boolean {
-  const mark = `asked for at index ${intentIndex})`;
-  return state.audit.some((r) => r.command === 'withdrawIntent' && r.outcome === 'applied' && r.detail.endsWith(mark));
 }
 
 /**
