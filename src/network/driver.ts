@@ -37,6 +37,12 @@ export interface ReconcileReport {
   readonly repaired: readonly string[];
   /** What could not be repaired. */
   readonly errors: readonly string[];
+  /**
+   * Those of `errors` the node's setup check names too, with the fix to
+   * make (a VIP on an interface the node config does not map, or on a device
+   * the host lacks); start-up clean-up only.
+   */
+  readonly setup?: readonly string[];
 }
 
 export interface NetworkDriver {

@@ -322,10 +322,11 @@ export class LinuxDriver implements NetworkDriver {
   cleanupAtStart(vips: readonly VipSettings[]): Promise<ReconcileReport> {
     return this.serial(async () => {
       const resolved = this.resolve(vips);
-      if (!resolved.ok) return { repaired: [], errors: [resolved.error] };
+      if (!resolved.ok) return { repaired: [], errors: [resolved.error], setup: [resolved.error] };
       for (const e of resolved.entries) this.knownVips.set(e.vip.key, e);
       const repaired: string[] = [];
       const errors: string[] = [];
+      const setup: string[] = [];
       // The first takeover after a start must not wait for the ip child to start.
       this.ipSession?.warm();
       const installed = await this.installFence([...this.knownVips.values()], null);
@@ -333,12 +334,15 @@ export class LinuxDriver implements NetworkDriver {
       // Read-only, so that the ip child has looked the devices up before a takeover needs them.
       for (const device of new Set([...this.knownVips.values()].map((e) => e.device))) {
         const looked = await this.ipSession?.exec(`link show dev ${device}`);
-        if (looked !== undefined && !looked.ok) errors.push(`VIP device ${device}: ${firstLine(looked.output)}`);
+        if (looked === undefined || looked.ok) continue;
+        const line = `VIP device ${device}: ${firstLine(looked.output)}`;
+        errors.push(line);
+        if (/does not exist/.test(looked.output)) setup.push(line);
       }
       this.started = true;
       this.announcer.arm([...this.knownVips.values()]);
       await this.removeStray(new Set(), repaired, errors);
-      return { repaired, errors };
+      return { repaired, errors, setup };
     });
   }
 

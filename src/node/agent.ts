@@ -784,7 +784,9 @@ export class Agent {
     }
     for (const line of report.repaired) this.log.warn(`start-up clean-up: ${line}`);
     for (const line of report.errors) this.log.error(`start-up clean-up failed: ${line}`);
-    this.networkErrors = report.errors.filter((line) => !isSetupProblem(line)).map((line) => `start-up clean-up: ${line}`);
+    // What the setup check names too is SETUP_INVALID's, with the fix to make.
+    const setup = new Set(report.setup ?? []);
+    this.networkErrors = report.errors.filter((line) => !setup.has(line)).map((line) => `start-up clean-up: ${line}`);
     // Before the node may hold the VIPs: a takeover must not share the event loop with the warm-up.
     if (report.errors.length === 0 && this.driver instanceof LinuxDriver && !this.driverWarmed && !this.stopping) {
       this.driverWarmed = true;
@@ -945,15 +947,6 @@ function bootstrapMembership(config: NodeConfig): Membership | null {
 /** Election jitter needs no secrecy, only independence between nodes: seed a small PRNG from crypto. */
 function seededRandom(): () => number {
   return xorshift32(randomBytes(4).readUInt32LE(0));
-}
-
-/**
- * A start-up clean-up error that SETUP_INVALID already names, with the fix
- * to make: a VIP on an interface the node config does not map, or on a
- * device that does not exist. Any other failure is NETWORK_FAULT's.
- */
-function isSetupProblem(line: string): boolean {
-  return line.includes('is not mapped to a device') || (line.startsWith('VIP device ') && /does not exist/i.test(line));
 }
 
 /**

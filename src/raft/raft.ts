@@ -245,7 +245,7 @@ export class Raft {
       this.membership = this.replayMembership(this.snapMembership, this.log.snapshotIndex, this.log.committed);
       if (!fresh) this.restarted = true;
     }
-    this.listed = this.listedIn(this.snapMembership, this.log.snapshotIndex, this.log.committed);
+    this.listed = this.replay(this.snapMembership, this.log.snapshotIndex, this.log.committed).listed;
     this.recomputePendingConfigs();
 
     this.stepRole = (m) => this.stepFollower(m);
@@ -1350,24 +1350,20 @@ export class Raft {
     }
   }
 
-  /** Whether `base` or a committed change after it, up to `to`, lists this node. */
-  private listedIn(base: Membership, from: number, to: number): boolean {
+  private replayMembership(base: Membership, from: number, to: number): Membership {
+    return this.replay(base, from, to).membership;
+  }
+
+  /** `base` with the membership changes in (from, to] applied, and whether it or any step between listed this node. */
+  private replay(base: Membership, from: number, to: number): { membership: Membership; listed: boolean } {
     let m = base;
-    if (kindOf(m, this.id) !== null) return true;
+    let listed = kindOf(m, this.id) !== null;
     for (const e of this.log.range(from, to)) {
       if (e.payload.type !== 'membership') continue;
       m = applyChange(m, e.payload.change);
-      if (kindOf(m, this.id) !== null) return true;
+      listed ||= kindOf(m, this.id) !== null;
     }
-    return false;
-  }
-
-  private replayMembership(base: Membership, from: number, to: number): Membership {
-    let m = base;
-    for (const e of this.log.range(from, to)) {
-      if (e.payload.type === 'membership') m = applyChange(m, e.payload.change);
-    }
-    return m;
+    return { membership: m, listed };
   }
 
   private onMembershipChanged(): void {

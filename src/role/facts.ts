@@ -59,11 +59,12 @@ export function facts(input: RoleInput): Facts {
  * degraded), with its VIP devices found, after the move was asked for. A
  * move waiting for its target (MOVE_PENDING) would otherwise go ahead
  * whenever the target passes again, against what the operator set
- * meanwhile or away from an active that recovered. This is derived, not recorded: the intent stays in the
- * state until the next grant, so restoring the setting first brings the
- * move back (a failback then without a new hold-down). Recording it would
- * change what older versions apply. A switchover (forced or not) stands
- * until the role moves.
+ * meanwhile, or away from an active that recovered. This is derived, not
+ * recorded: the intent stays in the state until the next grant, so
+ * restoring the setting first brings the move back (a failback then
+ * without a new hold-down). Recording it would change what older versions
+ * apply. A switchover (forced or not) stands until the role moves or the
+ * API call that asked for it withdraws it.
  */
 export function wantedIntent(state: ClusterState, lease: Lease | null): MoveIntent | null {
   const intent = state.intent;

@@ -166,7 +166,7 @@ export const CONDITION_CODES = [
   'MOVE_PENDING',
   'APPLY_ERROR',
 ] as const;
-/** Conditions about a node's own network layer, raised by the agent rather than by decide(). */
+/** Conditions about a node's own network layer, node config and membership, raised by the agent rather than by decide() (src/node/local-conditions.ts). */
 export const AGENT_CONDITION_CODES = ['NETWORK_REPAIRED', 'NETWORK_FAULT', 'SETUP_INVALID', 'REMOVED'] as const;
 export type ConditionCode = (typeof CONDITION_CODES)[number] | (typeof AGENT_CONDITION_CODES)[number];
 export type Severity = 'info' | 'warning' | 'error';

@@ -92,6 +92,18 @@ t.test('VIPs are added and removed idempotently', async (t) => {
   t.match(bad.ok ? '' : bad.error, /interface "wan" is not mapped/);
 });
 
+t.test('cleanupAtStart says which of its errors the setup check names too (an unmapped interface, a missing device)', async (t) => {
+  const { lab } = await setup(t);
+  const driver = new LinuxDriver({ lan: 'hapair-gone0' }, 'fw1', { runner: lab.runA, paths, announce: { burstCount: 1, tailCount: 0 } });
+  t.teardown(() => driver.close());
+  const unmapped = await driver.cleanupAtStart([{ address: '10.0.0.1/24', interface: 'wan' }]);
+  t.match(unmapped.errors, [/interface "wan" is not mapped to a device/]);
+  t.same(unmapped.setup, unmapped.errors);
+  const missing = await driver.cleanupAtStart([VIP4]);
+  t.match(missing.errors, [/^VIP device hapair-gone0: .*does not exist/]);
+  t.same(missing.setup, missing.errors, 'a missing device is a setup problem, nothing else failed');
+});
+
 t.test('reconcile repairs both ways; cleanupAtStart removes a crash leftover', async (t) => {
   const { lab, driver } = await setup(t);
   await lab.must(lab.runA, ['ip', 'addr', 'add', `${NET.vip}/24`, 'dev', lab.devA]);
