@@ -26,7 +26,7 @@ import { MonitorRunner } from '../monitor/runner.js';
 import { monitorsRunBy, type VipSettings } from '../fsm/settings.js';
 import type { Entry, Membership, NodeId } from '../raft/types.js';
 import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
-import type { Condition, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
+import type { Condition, PolicyView, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
 import { LevelDbStorage } from '../storage/leveldb-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { roundTripMessages } from '../transport/frame.js';
@@ -58,7 +58,7 @@ import {
 } from './role-input.js';
 import { VERSION } from './version.js';
 import { VipPipeline, type PendingTransfer } from './vip-pipeline.js';
-import { localConditions } from './local-conditions.js';
+import { localConditions, reportedVipSetup } from './local-conditions.js';
 
 /** One tick of the Raft core and of the role loop. Timers in the settings are whole multiples of it. */
 export const TICK_MS = 10;
@@ -109,7 +109,7 @@ export class Agent {
   /** Role tick at which knownLeader last changed. */
   private knownLeaderSinceTick = 0;
   private regranted: RegrantAttempt | null = null;
-  private policyState = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
+  private policyState: PolicyView = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null };
   private policyBusy = false;
   private lastReportTick = -Infinity;
   private lastRegisterTick = -Infinity;
@@ -130,6 +130,8 @@ export class Agent {
   private startupCleanup: 'pending' | 'running' | 'done' = 'pending';
   /** A failed start-up clean-up is tried again at the pace of the network layer's check, not every tick. */
   private cleanupRetryTick = 0;
+  /** What the last start-up clean-up could not do (empty once it succeeds): reported with the VIP check, see reportedVipSetup. */
+  private cleanupErrors: readonly string[] = [];
   private reconcileTimer: NodeJS.Timeout | null = null;
   /** Repairs of the network layer (fence table flushed, VIP removed by hand), shown as a condition for a while. */
   private lastRepair: { atTick: number; detail: string } | null = null;
@@ -412,7 +414,7 @@ export class Agent {
       monitors: this.monitors.observations(),
       policy: this.policyState,
       holdingVips: this.vips.applied.hold,
-      vipSetup: this.vipSetup,
+      vipSetup: reportedVipSetup(this.id, this.vipSetup, this.cleanupErrors),
     });
   }
 
@@ -556,8 +558,8 @@ export class Agent {
       .applyPolicy(ruleset, revision)
       .then((result) => {
         this.policyState = result.ok
-          ? { appliedRevision: revision, failedRevision: null, error: null }
-          : { ...this.policyState, failedRevision: revision, error: result.error };
+          ? { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null }
+          : { ...this.policyState, failedRevision: revision, error: result.error, failedAtTick: this.nowTick };
         if (!result.ok) this.log.error(`policy revision ${revision} not applied: ${result.error}`);
       })
       .finally(() => {
@@ -786,7 +788,8 @@ export class Agent {
     for (const line of report.errors) this.log.error(`start-up clean-up failed: ${line}`);
     // What the setup check names too is SETUP_INVALID's, with the fix to make.
     const setup = new Set(report.setup ?? []);
-    this.networkErrors = report.errors.filter((line) => !setup.has(line)).map((line) => `start-up clean-up: ${line}`);
+    this.cleanupErrors = report.errors.filter((line) => !setup.has(line));
+    this.networkErrors = this.cleanupErrors.map((line) => `start-up clean-up: ${line}`);
     // Before the node may hold the VIPs: a takeover must not share the event loop with the warm-up.
     if (report.errors.length === 0 && this.driver instanceof LinuxDriver && !this.driverWarmed && !this.stopping) {
       this.driverWarmed = true;

@@ -3,6 +3,8 @@
  * config and membership, added to those of the role logic. Pure, so that each sentence is
  * tested without a kernel.
  */
+import { COMMAND_LIMITS } from '../fsm/commands.js';
+import type { VipSetupReport } from '../fsm/state.js';
 import type { Condition } from '../role/types.js';
 
 /** How long a repair of the network layer stays shown. */
@@ -62,4 +64,19 @@ export function localConditions(f: LocalFacts): Condition[] {
     });
   }
   return out;
+}
+
+/**
+ * What this node tells the cluster about holding its VIPs: the check of
+ * their devices, plus a start-up clean-up that failed and is being retried.
+ * Such a node holds nothing until the clean-up succeeds, so it must not be
+ * granted the role (a failback to it would leave the VIPs unanswered), and
+ * an active that restarted into it hands the role on. `cleanupErrors` come
+ * without those the device check names already (ReconcileReport.setup).
+ */
+export function reportedVipSetup(id: string, setup: VipSetupReport | null, cleanupErrors: readonly string[]): VipSetupReport | null {
+  if (setup === null || cleanupErrors.length === 0) return setup;
+  const line = `${id}: its start-up clean-up of the network layer failed (retried every second): ${cleanupErrors.join('; ')}`;
+  const problems = [...setup.problems.slice(0, COMMAND_LIMITS.vipProblems - 1), line.slice(0, COMMAND_LIMITS.textChars)];
+  return { revision: setup.revision, problems };
 }

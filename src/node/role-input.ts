@@ -12,7 +12,7 @@ import { findMember, versionWriteBlock, type ClusterState, type HealthReport, ty
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
-import type { LocalView, MonitorObservation, PeerObservation, RaftView, RoleAction, RoleInput, RoleMemory } from '../role/types.js';
+import type { LocalView, MonitorObservation, PeerObservation, PolicyView, RaftView, RoleAction, RoleInput, RoleMemory } from '../role/types.js';
 
 /** A member report is re-sent at most this often while the state does not show it. */
 export const REPORT_RETRY_MS = 500;
@@ -283,7 +283,7 @@ export type HealthReportFields = Omit<CommandOf<'reportHealth'>, 'type' | 'v' | 
 /** This node's health report, from the role input it just decided on. */
 export function healthReportOf(
   input: RoleInput,
-  appliedPolicy: { readonly appliedRevision: number; readonly failedRevision: number | null; readonly error: string | null },
+  appliedPolicy: PolicyView,
   reachable: (id: NodeId) => boolean,
 ): HealthReportFields {
   return {

@@ -48,6 +48,9 @@ export function initialRoleMemory(): RoleMemory {
 /** Relative clock-rate drift the default margin covers (5%: far beyond a working crystal). */
 export const DEFAULT_DRIFT_RATE = 0.05;
 
+/** How often a policy revision that failed to apply on this node is tried again (policyRetryTicks). */
+export const POLICY_RETRY_MS = 10_000;
+
 /** Tick-based role config from the replicated timers and the node's tick length. */
 export function roleConfigFromSettings(
   settings: ClusterSettings,
@@ -69,6 +72,7 @@ export function roleConfigFromSettings(
     retryTicks: 2 * electionTicks,
     maxLagEntries: 64,
     standbyFirstTicks: 10 * electionTicks,
+    policyRetryTicks: Math.ceil(POLICY_RETRY_MS / tickMs),
   };
 }
 
@@ -675,8 +679,11 @@ export function announceRule(f: Facts, vips: VipAction, memory: RoleMemory, reac
 export function policyOrderRule(f: Facts, holding: boolean): { action: RoleAction | null; wait: RoleMemory['policyWait']; why: string } {
   const revision = f.state.policy.revision;
   const local = f.input.local.policy;
-  if (f.kind !== 'data' || local.appliedRevision === revision || local.failedRevision === revision) {
-    return { action: null, wait: null, why: 'nothing to apply' };
+  if (f.kind !== 'data' || local.appliedRevision === revision) return { action: null, wait: null, why: 'nothing to apply' };
+  // A failed revision is tried again now and then: nft may have been fixed or freed meanwhile, and until
+  // it is applied this node is no target for the role (nor, as a standby, lets the active apply it).
+  if (local.failedRevision === revision && (local.failedAtTick === null || f.now - local.failedAtTick < f.config.policyRetryTicks)) {
+    return { action: null, wait: null, why: `failed here; tried again ${POLICY_RETRY_MS / 1000} s after the last attempt` };
   }
   const apply = { type: 'applyPolicy', revision } as const;
   if (!holding && f.lease?.holder !== f.id) return { action: apply, wait: null, why: 'standby applies first' };

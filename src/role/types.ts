@@ -66,16 +66,20 @@ export interface LocalView {
   readonly peers: readonly PeerObservation[];
   /** Settings revision the node has applied to its monitors and network layer. */
   readonly appliedConfigRevision: number;
-  /** Policy revision in force on this node, and the last revision that failed (with its error). */
-  readonly policy: {
-    readonly appliedRevision: number;
-    readonly failedRevision: number | null;
-    readonly error: string | null;
-  };
+  /** Policy revision in force on this node, and the last revision that failed (with its error and when: it is tried again). */
+  readonly policy: PolicyView;
   /** Whether the network driver holds the VIPs now (the previous decision, as carried out). */
   readonly holdingVips: boolean;
   /** The last check of this node's VIPs' devices (R7), or null before the first one ended (see VipSetupReport). */
   readonly vipSetup: VipSetupReport | null;
+}
+
+/** This node's policy: the revision in force, and the last failed attempt, its error and its nowTick. */
+export interface PolicyView {
+  readonly appliedRevision: number;
+  readonly failedRevision: number | null;
+  readonly error: string | null;
+  readonly failedAtTick: number | null;
 }
 
 export interface RoleConfig {
@@ -94,6 +98,8 @@ export interface RoleConfig {
   readonly maxLagEntries: number;
   /** The active waits this long for a standby to apply a new policy revision first (R11). */
   readonly standbyFirstTicks: number;
+  /** A policy revision that failed to apply here is tried again after this long (the tool may have been fixed). */
+  readonly policyRetryTicks: number;
 }
 
 /** What decide() remembers between calls; the driver passes back what the last decision returned. */

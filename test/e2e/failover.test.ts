@@ -8,6 +8,8 @@
  * Bounds are generous (safety, not speed); the measured outages are printed
  * with t.comment. Speed belongs to `npm run bench -- failover`.
  */
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import {
   assertSilent,
@@ -24,7 +26,7 @@ import {
   skipWithoutLab,
   STABLE_ANSWERS,
 } from './cluster.js';
-import { ADDR, DEV, E2eLab, now, sleep, until, VIP, type AgentId, type RunningProbe } from './lab.js';
+import { ADDR, DEV, E2eLab, failingTool, now, sleep, until, VIP, type AgentId, type RunningProbe } from './lab.js';
 import { between, describe, interleaving, longestGap } from './probe.js';
 
 await skipWithoutLab();
@@ -176,6 +178,58 @@ if (setupError !== null) {
     const s = await lab.status('fw1');
     t.equal(s?.active?.reason, 'failback', 'the move is recorded as a failback');
     cluster.measure(t, `R3 failback after restart: outage ${Math.round(outage)} ms`);
+  });
+
+  scenario('R7: fw1 restarts unable to set up its fence: no failback to it until its start-up clean-up succeeds, then one clean failback', async (t) => {
+    if (!(await ensureActive(t, 'fw1'))) return;
+    const flag = join(lab.dir, 'nft-fails');
+    // Only nft's interactive session fails, which installs the fence: the policy (nft -f) still applies, so
+    // nothing but the clean-up's report keeps fw1 from being a target.
+    const pathFirst = failingTool(lab.dir, 'nft', '-i', flag);
+    const probe = await lab.startProbe({ maxMs: 60_000 });
+    await probe.waitAnswers('fw1', 20, probe.startedAt, 3000);
+    lab.signal('fw1', 'SIGKILL');
+    t.ok(await lab.waitExit('fw1'), 'fw1 agent is gone');
+    t.ok(await probe.waitAnswers('fw2', STABLE_ANSWERS, probe.startedAt, 20_000), 'fw2 took over');
+    writeFileSync(flag, '');
+    let restored = false;
+    const restore = (): void => {
+      if (!restored) rmSync(flag, { force: true });
+      restored = true;
+    };
+    t.teardown(restore);
+    const restartedAt = now();
+    lab.startAgent('fw1', { pathFirst });
+    // fw1 rejoins and reports healthy, but its clean-up (the fence's nft table) keeps failing.
+    const faulted = await until(async () => {
+      const s = await lab.status('fw1');
+      return s?.conditions.find((c) => c.code === 'NETWORK_FAULT' && c.message.includes('start-up clean-up')) ?? null;
+    }, 30_000);
+    t.ok(faulted, `fw1 shows NETWORK_FAULT: ${faulted?.message ?? 'not raised'}`);
+    // The leader learns it from fw1's health report.
+    const known = await until(async () => {
+      const s = await lab.status('fw2');
+      return s?.conditions.find((c) => c.message.includes('fw1 cannot hold the VIPs: fw1: its start-up clean-up')) ?? null;
+    }, 10_000);
+    t.ok(known, `fw2 knows fw1 cannot hold the VIPs: ${known?.code ?? 'no'} ${known?.message ?? ''}`);
+    const refused = await cluster.switchover('fw1');
+    t.not(refused.status, 200, 'a switchover to fw1 is refused while it cannot clean up');
+    t.match(JSON.stringify(refused.body), /start-up clean-up of the network layer failed/, 'the refusal names the failed clean-up');
+    // Well past the failback hold-down: without the report, fw1 would have been given the role it cannot serve.
+    await sleep(HOLD_DOWN_MS + 3000);
+    const during = await lab.status('fw2');
+    t.equal(during?.active?.node, 'fw2', 'fw2 keeps the role');
+    restore();
+    const fixedAt = now();
+    const back = await probe.waitAnswers('fw1', STABLE_ANSWERS, fixedAt, 20_000);
+    const rows = await probe.stop();
+    t.comment(describe(rows, restartedAt));
+    t.ok(back, 'once nft works again, fw1 cleans up and takes the role back');
+    t.same(hosts(rows), ['fw1', 'fw2', 'fw1'], 'fw1, fw2 after the kill, fw1 after the fix; never unanswered in between but for the moves');
+    t.equal(interleaving(rows, 5000), null, 'never both answering');
+    const gap = longestGap(between(rows, restartedAt)).ms;
+    t.ok(gap < PLANNED_MOVE_BOUND_MS, `no outage from fw1's restart on but the failback's: longest gap ${Math.round(gap)} ms < ${PLANNED_MOVE_BOUND_MS} ms`);
+    t.equal((await lab.status('fw1'))?.active?.reason, 'failback', 'the move is a failback');
   });
 
   scenario("R2: the active's cable pulled: fw2 takes over; after the replug never two hosts answering, no blackhole", async (t) => {

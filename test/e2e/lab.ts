@@ -237,6 +237,8 @@ export interface AgentOptions {
   readonly join?: readonly AgentId[];
   /** `network.interfaces` of the node config; default `{ lan: eth0 }`. */
   readonly interfaces?: Readonly<Record<string, string>>;
+  /** A directory put first on the agent's PATH: stand-ins for the tools it runs (see `failingTool`). */
+  readonly pathFirst?: string;
 }
 
 export class E2eLab {
@@ -371,8 +373,10 @@ export class E2eLab {
     // unshare and sh exec in place like `ip netns exec`, so the child's PID stays the agent's.
     const mountThenRun = 'mount --bind "$1" "$2" || exit 97; shift 2; exec "$@"';
     const argv = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', mountThenRun, 'sh', this.runDirOf(id), this.runDir];
+    const env = options.pathFirst === undefined ? process.env : { ...process.env, PATH: `${options.pathFirst}:${process.env['PATH'] ?? ''}` };
     const child = spawn('ip', ['netns', 'exec', this.ns(id), ...argv, ...command, 'agent', '--config', configFile], {
       cwd: ROOT,
+      env,
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);
@@ -687,6 +691,22 @@ export function makeInstall(parent: string, version: string): string {
   writeFileSync(join(root, 'package.json'), `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
   return root;
+}
+
+/**
+ * A stand-in for the tool `name` in a new directory under `parent`, for
+ * `startAgent(id, { pathFirst: dir })`: it runs the real tool, except while
+ * the file `flag` exists, when a run with the argument `whenArg` fails as a
+ * broken install would (exit 1, a line on stderr). Returns the directory.
+ */
+export function failingTool(parent: string, name: string, whenArg: string, flag: string): string {
+  const real = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+  if (real === '') throw new Error(`${name} is not on the PATH`);
+  const dir = mkdtempSync(join(parent, `failing-${name}-`));
+  const fail = `echo "${name}: failing on purpose (the test's flag file exists)" >&2; exit 1`;
+  const script = `#!/bin/sh\nfor a in "$@"; do if [ "$a" = '${whenArg}' ] && [ -e '${flag}' ]; then ${fail}; fi; done\nexec '${real}' "$@"\n`;
+  writeFileSync(join(dir, name), script, { mode: 0o755 });
+  return dir;
 }
 
 /**

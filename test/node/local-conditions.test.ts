@@ -1,5 +1,7 @@
 import t from 'tap';
-import { localConditions, type LocalFacts } from '../../src/node/local-conditions.js';
+import { COMMAND_LIMITS } from '../../src/fsm/commands.js';
+import { localConditions, reportedVipSetup, type LocalFacts } from '../../src/node/local-conditions.js';
+import { vipSetupProblem } from '../../src/role/facts.js';
 
 const quiet: LocalFacts = { id: 'fw1', nowTick: 10_000, tickMs: 10, lastRepair: null, networkErrors: [], vipProblems: [], removed: false };
 
@@ -47,4 +49,26 @@ t.test('a removed node says so, and what to do', async (t) => {
       message: 'fw1 was removed from the cluster and takes no part in it any more: stop its agent, and empty its data directory before it joins again (hapair join)',
     },
   ]);
+});
+
+t.test('a failed start-up clean-up is reported as keeping the node from holding its VIPs, so it is no target for the role', async (t) => {
+  const checked = { revision: 4, problems: [] };
+  t.equal(reportedVipSetup('fw1', checked, []), checked, 'no clean-up error: the device check as it is');
+  t.equal(reportedVipSetup('fw1', null, ['nft: Operation not permitted']), null, 'not checked yet: still "not checked"');
+  const failed = reportedVipSetup('fw1', checked, ['nft: Operation not permitted', 'ip addr del 10.0.0.1/24 dev eth1: timed out']);
+  t.same(failed, {
+    revision: 4,
+    problems: ['fw1: its start-up clean-up of the network layer failed (retried every second): nft: Operation not permitted; ip addr del 10.0.0.1/24 dev eth1: timed out'],
+  });
+  // What the role logic makes of it: readiness, target checks and the active's own resource-failure rule all read this.
+  t.match(vipSetupProblem(failed, 4), /^cannot hold the VIPs: fw1: its start-up clean-up of the network layer failed/);
+  t.equal(vipSetupProblem(checked, 4), null);
+});
+
+t.test('the reported problems stay within what a health report may carry', async (t) => {
+  const many = { revision: 1, problems: Array.from({ length: COMMAND_LIMITS.vipProblems }, (_, i) => `fw1: VIP 10.0.${i}.1/24: device gone`) };
+  const out = reportedVipSetup('fw1', many, ['x'.repeat(5000)]);
+  t.equal(out?.problems.length, COMMAND_LIMITS.vipProblems);
+  t.match(out?.problems.at(-1), /^fw1: its start-up clean-up/, 'the clean-up is never the one left out');
+  t.ok(out?.problems.every((p) => p.length <= COMMAND_LIMITS.textChars));
 });

@@ -339,6 +339,15 @@ const cases: Case[] = [
   { rule: 'policyOrderRule', name: 'the standby failed to apply it: the active keeps its policy',
     given: [(w) => (w.policyRevisions = 2), local({ policyApplied: 1 }), member('fw2', { policyFailed: 'nft: syntax error' })],
     expect: { vips: 'hold', actions: [], conditions: ['POLICY_APPLY_FAILED'] } },
+  { rule: 'policyOrderRule', name: 'a standby whose apply failed does not try again at once',
+    given: [as('fw2', 'follower'), (w) => (w.policyRevisions = 2), local({ policyApplied: 1, policyFailed: 2, policyFailedAt: 1000 - 99 })],
+    expect: { vips: 'release', actions: [], conditions: ['POLICY_APPLY_FAILED'] } },
+  { rule: 'policyOrderRule', name: 'a standby whose apply failed tries again after policyRetryTicks (nft may have been fixed)',
+    given: [as('fw2', 'follower'), (w) => (w.policyRevisions = 2), local({ policyApplied: 1, policyFailed: 2, policyFailedAt: 1000 - 100 })],
+    expect: { vips: 'release', actions: [{ type: 'applyPolicy', revision: 2 }], conditions: ['POLICY_APPLY_FAILED'] } },
+  { rule: 'policyOrderRule', name: 'the active whose own apply failed tries again too, once the standby has it',
+    given: [(w) => (w.policyRevisions = 2), local({ policyApplied: 1, policyFailed: 2, policyFailedAt: 1000 - 100 })],
+    expect: { vips: 'hold', actions: [{ type: 'applyPolicy', revision: 2 }], conditions: ['POLICY_APPLY_FAILED'] } },
 
   // --- conditions not covered above ---------------------------------------
   { rule: 'conditions', name: 'a member without its entitlement', given: [member('fw2', { entitlement: false })], expect: { vips: 'hold', conditions: ['ENTITLEMENT_MISSING'] } },

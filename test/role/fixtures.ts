@@ -21,6 +21,7 @@ export const CONFIG: RoleConfig = {
   retryTicks: 20,
   maxLagEntries: 64,
   standbyFirstTicks: 100,
+  policyRetryTicks: 100,
 };
 
 export interface MemberSpec {
@@ -82,6 +83,8 @@ export interface World {
     configLag: boolean;
     policyApplied: number | null;
     policyFailed: number | null;
+    /** When that failure was seen (nowTick); default: just now. */
+    policyFailedAt: number | null;
     holdingVips: boolean;
     /** This node's VIP device check: for the current settings (default), an older revision, or not done yet. */
     vipSetup: 'current' | 'stale' | 'none';
@@ -129,6 +132,7 @@ export function defaultWorld(): World {
       configLag: false,
       policyApplied: null,
       policyFailed: null,
+      policyFailedAt: null,
       holdingVips: true,
       vipSetup: 'current',
       vipProblems: [],
@@ -244,6 +248,7 @@ export function input(...patches: Patch[]): RoleInput {
         appliedRevision: w.local.policyApplied ?? state.policy.revision,
         failedRevision: w.local.policyFailed,
         error: w.local.policyFailed === null ? null : 'nft: syntax error in line 3',
+        failedAtTick: w.local.policyFailed === null ? null : (w.local.policyFailedAt ?? w.nowTick),
       },
       holdingVips: w.local.holdingVips,
       vipSetup:

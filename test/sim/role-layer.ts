@@ -48,7 +48,7 @@ import { VipPipeline, type PendingTransfer } from '../../src/node/vip-pipeline.j
 import type { Raft } from '../../src/raft/raft.js';
 import type { Entry, Member, NodeId, RaftRole } from '../../src/raft/types.js';
 import { decide, initialRoleMemory, switchoverCheck } from '../../src/role/decide.js';
-import type { MonitorObservation, RoleAction, RoleDecision, RoleInput, RoleMemory, VipAction } from '../../src/role/types.js';
+import type { MonitorObservation, PolicyView, RoleAction, RoleDecision, RoleInput, RoleMemory, VipAction } from '../../src/role/types.js';
 import { unreachable } from '../../src/util/assert.js';
 import { violation } from './checker.js';
 import { Prng } from './prng.js';
@@ -159,7 +159,7 @@ class NodeModel {
   knownLeader: NodeId | null = null;
   lastLeader: ReachabilityView['lastLeader'] = null;
   knownLeaderSinceTick = 0;
-  policy = { appliedRevision: 0, failedRevision: null as number | null, error: null as string | null };
+  policy: PolicyView = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null };
   policyBusy = false;
   startupCleanup: 'pending' | 'running' | 'done' = 'pending';
   vips: VipPipeline = new VipPipeline();
@@ -247,7 +247,7 @@ export class RoleLayer {
     n.knownLeader = null;
     n.lastLeader = null;
     n.knownLeaderSinceTick = 0;
-    n.policy = { appliedRevision: 0, failedRevision: null, error: null };
+    n.policy = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null };
     n.policyBusy = false;
     n.startupCleanup = 'pending';
     n.vips = this.host.faults.staleQueuedFence === true ? new StaleFencePipeline() : new VipPipeline();
@@ -559,7 +559,9 @@ export class RoleLayer {
     if (n.policyBusy) return;
     n.policyBusy = true;
     this.driverCall(n, 'policy', null, (result) => {
-      n.policy = result.ok ? { appliedRevision: revision, failedRevision: null, error: null } : { ...n.policy, failedRevision: revision, error: result.ok ? null : result.error };
+      n.policy = result.ok
+        ? { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null }
+        : { ...n.policy, failedRevision: revision, error: result.error, failedAtTick: this.currentTick(n) };
       n.policyBusy = false;
     });
   }
