@@ -23,6 +23,7 @@ import {
   POST_HEAL_BOUND_MS,
   selfRole,
   settings,
+  since,
   skipWithoutLab,
   STABLE_ANSWERS,
 } from './cluster.js';
@@ -128,6 +129,45 @@ if (setupError !== null) {
     }
     const probe = await lab.startProbe({ maxMs: 500 });
     t.same(hosts(await probe.result()), ['fw1'], 'the VIP still answers from fw1');
+  });
+
+  scenario("R11: fw2's nft cannot load a new policy revision: fw1 keeps its policy; once nft works, fw2 tries again and both load it", async (t) => {
+    if (!(await ensureActive(t, 'fw1'))) return;
+    const flag = join(lab.dir, 'nft-f-fails');
+    const restore = (): void => rmSync(flag, { force: true });
+    t.teardown(restore);
+    // fw2 restarted with a stand-in nft whose `-f` runs (policy loads) fail while the flag exists.
+    lab.signal('fw2', 'SIGTERM');
+    t.ok(await lab.waitExit('fw2'), 'fw2 stopped');
+    lab.startAgent('fw2', { pathFirst: failingTool(lab.dir, 'nft', '-f', flag) });
+    // fw1 must hear fw2 before the PUT: the active does not wait for a standby it cannot reach (R11).
+    const fw2Heard = async (): Promise<boolean> => {
+      const s = await lab.status('fw1');
+      return s?.members.find((m) => m.id === 'fw2')?.reachable === true && !s.conditions.some((c) => c.code === 'MEMBER_UNREACHABLE' || c.code === 'DEGRADED');
+    };
+    const steady = await until(async () => (await fw2Heard()) && (await sleep(1500), await fw2Heard()), 30_000);
+    if (!(await cluster.agreedActive('fw1', 20_000)) || steady === null) {
+      t.fail('precondition: fw2 back as the standby, heard by fw1');
+      return;
+    }
+    const table = async (id: AgentId): Promise<string> => (await lab.exec(id, ['nft', 'list', 'table', 'inet', 'e2e_retry'])).stdout;
+    writeFileSync(flag, '');
+    const ruleset = ['table inet e2e_retry {', '  chain input {', '    type filter hook input priority 0; policy accept;', '    udp dport 10 drop', '  }', '}', ''].join('\n');
+    const put = await lab.api('fw1', 'PUT', '/v1/policy', { ruleset });
+    t.equal(put.status, 200, `PUT /v1/policy: ${JSON.stringify(put.body)}`);
+    const failed = await until(async () => (await lab.status('fw1'))?.conditions.find((c) => c.code === 'POLICY_APPLY_FAILED') ?? null, 15_000);
+    t.ok(failed, `fw1 shows POLICY_APPLY_FAILED: ${failed?.message ?? 'not raised'}`);
+    t.notMatch(await table('fw1'), /udp dport 10 drop/, 'fw1 keeps the policy it had (standby first)');
+    restore();
+    const fixedAt = now();
+    // The standby tries again within 10 s of its last attempt; then the active follows.
+    const loaded = await until(async () => {
+      const [a, b] = [await table('fw1'), await table('fw2')];
+      return /udp dport 10 drop/.test(a) && a === b ? a : null;
+    }, 25_000);
+    t.ok(loaded, `once nft works, both load the revision (after ${since(fixedAt)} ms)`);
+    const cleared = await until(async () => !((await lab.status('fw1'))?.conditions.some((c) => c.code === 'POLICY_APPLY_FAILED') ?? true), 10_000);
+    t.ok(cleared, 'POLICY_APPLY_FAILED clears');
   });
 
   scenario('R2: SIGKILL of the active agent: its leftover VIP goes silent, fw2 takes over', async (t) => {
