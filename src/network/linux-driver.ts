@@ -41,7 +41,9 @@ export type LinuxDriverEvent =
   | { readonly type: 'lease-lapsed'; readonly epoch: number; readonly detail: string }
   | { readonly type: 'vip-repaired'; readonly detail: string }
   | { readonly type: 'announce-error'; readonly detail: string }
-  | { readonly type: 'release-incomplete'; readonly detail: string };
+  | { readonly type: 'release-incomplete'; readonly detail: string }
+  /** The fence could not be silenced on a release, but no VIP address is left: silent all the same. */
+  | { readonly type: 'release-without-fence'; readonly detail: string };
 
 export interface CommandPaths {
   readonly ip: string;
@@ -525,29 +527,43 @@ export class LinuxDriver implements NetworkDriver {
     return fail(`lease for epoch ${epoch} lapsed (${detail}); VIPs removed, a new grant is needed`);
   }
 
-  /** Silence first (one transaction; then `silent` is told), then the addresses are tidied away. */
+  /**
+   * Silence first (one transaction; then `silent` is told), then the
+   * addresses are tidied away. When nft cannot silence the fence, the node
+   * is silent once the kernel has none of the VIPs' addresses left: it then
+   * neither answers ARP for them nor takes their traffic, whatever the
+   * fence says. The release succeeds then (so the role can move on, R4) and
+   * the fence's fault is left to the checks (NETWORK_FAULT).
+   */
   private async release(silent?: (result: DriverResult) => void): Promise<DriverResult> {
     this.announcer.stopAll();
     const errors: string[] = [];
+    let fenceError: string | null = null;
     // Before the fence step: restoring the fence forgets what was held.
     const held = this.held;
     if (this.started) {
       const r = await this.nft.exec(releaseCommand());
       if (!r.ok) {
         const restored = await this.installFence(this.fenceVips, null);
-        if (restored !== null) errors.push(`fence release failed: ${firstLine(r.output)}; restore failed: ${restored}`);
+        if (restored !== null) fenceError = `fence release failed: ${firstLine(r.output)}; restore failed: ${restored}`;
         else this.noteRepair(`fence restored on release: ${firstLine(r.output)}`);
       }
     }
     this.held = null;
     this.placed = new Set();
     // Without a fence the addresses themselves answer: silent only once they are gone.
-    if (errors.length === 0 && this.started) silent?.({ ok: true });
+    if (fenceError === null && this.started) silent?.({ ok: true });
     if (held !== null) {
       for (const e of held.entries) {
         const error = await this.removeAddress(e, e.vip.prefixLength, e.device);
         if (error !== null) errors.push(error);
       }
+    }
+    if (fenceError !== null) {
+      const kernel = await this.kernelAddresses();
+      const left = kernel?.filter((k) => this.knownVips.has(k.key)) ?? null;
+      if (left === null || left.length > 0 || errors.length > 0) errors.unshift(fenceError);
+      else this.onEvent({ type: 'release-without-fence', detail: `${fenceError}; silent all the same: no VIP address is left in the kernel` });
     }
     return errors.length === 0 ? { ok: true } : fail(errors.join('; '));
   }

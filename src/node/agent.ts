@@ -58,6 +58,7 @@ import {
 } from './role-input.js';
 import { VERSION } from './version.js';
 import { VipPipeline, type PendingTransfer } from './vip-pipeline.js';
+import { HoldFault } from './hold-fault.js';
 import { localConditions, reportedVipSetup } from './local-conditions.js';
 
 /** One tick of the Raft core and of the role loop. Timers in the settings are whole multiples of it. */
@@ -132,6 +133,8 @@ export class Agent {
   private cleanupRetryTick = 0;
   /** What the last start-up clean-up could not do (empty once it succeeds): reported with the VIP check, see reportedVipSetup. */
   private cleanupErrors: readonly string[] = [];
+  /** Failures to take or keep the VIPs: reported with the VIP check once they last, so the role moves on (R4). */
+  private readonly holdFault = new HoldFault();
   private reconcileTimer: NodeJS.Timeout | null = null;
   /** Repairs of the network layer (fence table flushed, VIP removed by hand), shown as a condition for a while. */
   private lastRepair: { atTick: number; detail: string } | null = null;
@@ -386,6 +389,8 @@ export class Agent {
     const status = this.node.status();
     if (status.membership !== this.peersMembership) this.updatePeers();
     if (this.startupCleanup === 'pending' && this.nowTick >= this.cleanupRetryTick && this.node.applied >= status.commit) void this.cleanupAtStart();
+    // Nothing held or on its way: no failure to hold goes on (one that lasted stays reported a while).
+    if (!this.vips.desired.hold && !this.vips.applied.hold) this.holdFault.stopped(performance.now());
     const input = this.roleInput(status);
     const decision = this.withLocalConditions(decide(input));
     this.memory = decision.memory;
@@ -414,7 +419,7 @@ export class Agent {
       monitors: this.monitors.observations(),
       policy: this.policyState,
       holdingVips: this.vips.applied.hold,
-      vipSetup: reportedVipSetup(this.id, this.vipSetup, this.cleanupErrors),
+      vipSetup: reportedVipSetup(this.id, this.vipSetup, this.cleanupErrors, this.holdFault.problem(this.id, performance.now())),
     });
   }
 
@@ -491,6 +496,10 @@ export class Agent {
   private vipCallDone(call: DesiredVipState, result: DriverResult): void {
     const before = this.vips.applied;
     const next = this.vips.completed(result.ok, performance.now(), !this.stopping);
+    if (call.hold) {
+      if (result.ok) this.holdFault.succeeded('hold');
+      else this.holdFault.failed('hold', performance.now(), result.error);
+    }
     if (result.ok) {
       if (call.hold !== before.hold) this.onVipChange(call);
       const due = this.announceGate.applied(call.hold ? call.epoch : null);
@@ -766,6 +775,7 @@ export class Agent {
             if (e.type === 'fence-restored' || e.type === 'vip-repaired') this.lastRepair = { atTick: this.nowTick, detail: e.detail };
             // The check a second later removes them, or says why it cannot.
             if (e.type === 'release-incomplete') this.networkErrors = [`VIPs not removed after releasing the role: ${e.detail}`];
+            if (e.type === 'release-without-fence') this.networkErrors = [`fence not silenced after releasing the role: ${e.detail}`];
           },
         });
       }
@@ -818,6 +828,7 @@ export class Agent {
     if (this.stopping) return;
     await this.maybeCheckVips();
     if (this.startupCleanup !== 'done') return;
+    const holding = this.vips.applied.hold;
     const report = await this.driver.reconcile();
     for (const line of report.repaired) {
       this.log.warn(`network layer repaired: ${line}`);
@@ -825,6 +836,10 @@ export class Agent {
     }
     for (const line of report.errors) this.log.error(`network layer could not be repaired: ${line}`);
     this.networkErrors = report.errors;
+    if (holding && this.vips.applied.hold) {
+      if (report.errors.length > 0) this.holdFault.failed('check', performance.now(), report.errors.join('; '));
+      else this.holdFault.succeeded('check');
+    }
   }
 
   /** Conditions only this node can see (its network layer, node config and membership), added to the role logic's. */
@@ -834,7 +849,7 @@ export class Agent {
       nowTick: this.nowTick,
       tickMs: TICK_MS,
       lastRepair: this.lastRepair,
-      networkErrors: this.networkErrors,
+      networkErrors: this.holdFault.failing() === null ? this.networkErrors : [...this.networkErrors, `taking or renewing the VIPs: ${this.holdFault.failing()}`],
       vipProblems: this.vipSetup?.problems ?? [],
       removed: this.node.isRemoved(),
     });

@@ -68,15 +68,25 @@ export function localConditions(f: LocalFacts): Condition[] {
 
 /**
  * What this node tells the cluster about holding its VIPs: the check of
- * their devices, plus a start-up clean-up that failed and is being retried.
- * Such a node holds nothing until the clean-up succeeds, so it must not be
- * granted the role (a failback to it would leave the VIPs unanswered), and
- * an active that restarted into it hands the role on. `cleanupErrors` come
- * without those the device check names already (ReconcileReport.setup).
+ * their devices, plus
+ * - a start-up clean-up that failed and is being retried: such a node holds
+ *   nothing until it succeeds, so it must not be granted the role (a
+ *   failback to it would leave the VIPs unanswered). `cleanupErrors` come
+ *   without those the device check names already (ReconcileReport.setup);
+ * - `holdProblem`, a lasting failure to take or keep the VIPs (HoldFault).
+ * Either makes an active hand the role on (resourceFailureRule) and keeps
+ * the node from being a target.
  */
-export function reportedVipSetup(id: string, setup: VipSetupReport | null, cleanupErrors: readonly string[]): VipSetupReport | null {
-  if (setup === null || cleanupErrors.length === 0) return setup;
-  const line = `${id}: its start-up clean-up of the network layer failed (retried every second): ${cleanupErrors.join('; ')}`;
-  const problems = [...setup.problems.slice(0, COMMAND_LIMITS.vipProblems - 1), line.slice(0, COMMAND_LIMITS.textChars)];
+export function reportedVipSetup(
+  id: string,
+  setup: VipSetupReport | null,
+  cleanupErrors: readonly string[],
+  holdProblem: string | null,
+): VipSetupReport | null {
+  const extra: string[] = [];
+  if (cleanupErrors.length > 0) extra.push(`${id}: its start-up clean-up of the network layer failed (retried every second): ${cleanupErrors.join('; ')}`);
+  if (holdProblem !== null) extra.push(holdProblem);
+  if (setup === null || extra.length === 0) return setup;
+  const problems = [...setup.problems.slice(0, COMMAND_LIMITS.vipProblems - extra.length), ...extra.map((line) => line.slice(0, COMMAND_LIMITS.textChars))];
   return { revision: setup.revision, problems };
 }

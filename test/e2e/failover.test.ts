@@ -27,6 +27,7 @@ import {
   skipWithoutLab,
   STABLE_ANSWERS,
 } from './cluster.js';
+import { HOLD_FAULT_DEFAULTS } from '../../src/node/hold-fault.js';
 import { ADDR, DEV, E2eLab, failingTool, now, sleep, until, VIP, type AgentId, type RunningProbe } from './lab.js';
 import { between, describe, interleaving, longestGap } from './probe.js';
 
@@ -252,9 +253,15 @@ if (setupError !== null) {
       return s?.conditions.find((c) => c.message.includes('fw1 cannot hold the VIPs: fw1: its start-up clean-up')) ?? null;
     }, 10_000);
     t.ok(known, `fw2 knows fw1 cannot hold the VIPs: ${known?.code ?? 'no'} ${known?.message ?? ''}`);
-    const refused = await cluster.switchover('fw1');
-    t.not(refused.status, 200, 'a switchover to fw1 is refused while it cannot clean up');
-    t.match(JSON.stringify(refused.body), /start-up clean-up of the network layer failed/, 'the refusal names the failed clean-up');
+    // Asked until the refusal names the clean-up: just after its restart fw1 may also still be loading the policy.
+    const answers: string[] = [];
+    await until(async () => {
+      const r = await cluster.switchover('fw1');
+      answers.push(`HTTP ${r.status} ${JSON.stringify(r.body)}`);
+      return r.status === 200 || /start-up clean-up of the network layer failed/.test(JSON.stringify(r.body));
+    }, 10_000, 500);
+    t.ok(answers.every((a) => !a.startsWith('HTTP 200')), 'every switchover to fw1 is refused while it cannot clean up');
+    t.match(answers.at(-1), /start-up clean-up of the network layer failed/, 'the refusal names the failed clean-up');
     // Well past the failback hold-down: without the report, fw1 would have been given the role it cannot serve.
     await sleep(HOLD_DOWN_MS + 3000);
     const during = await lab.status('fw2');
@@ -270,6 +277,46 @@ if (setupError !== null) {
     const gap = longestGap(between(rows, restartedAt)).ms;
     t.ok(gap < PLANNED_MOVE_BOUND_MS, `no outage from fw1's restart on but the failback's: longest gap ${Math.round(gap)} ms < ${PLANNED_MOVE_BOUND_MS} ms`);
     t.equal((await lab.status('fw1'))?.active?.reason, 'failback', 'the move is a failback');
+  });
+
+  scenario("R4: the active's nft fails for good (its fence cannot be renewed): the role moves to fw2; fw1 is no target while the fault is recent, then fails back", async (t) => {
+    if (!(await ensureActive(t, 'fw1'))) return;
+    const flag = join(lab.dir, 'nft-i-fails-active');
+    const restore = (): void => rmSync(flag, { force: true });
+    t.teardown(restore);
+    // fw1 restarted with a stand-in nft whose interactive session (the fence's) fails to start while the flag exists.
+    lab.signal('fw1', 'SIGKILL');
+    t.ok(await lab.waitExit('fw1'), 'fw1 agent is gone');
+    lab.startAgent('fw1', { pathFirst: failingTool(lab.dir, 'nft', '-i', flag) });
+    if (!(await ensureActive(t, 'fw1'))) return;
+    const probe = await lab.startProbe({ maxMs: 90_000 });
+    await probe.waitAnswers('fw1', 20, probe.startedAt, 3000);
+    writeFileSync(flag, '');
+    const faultAt = now();
+    // nft's session ends (as if it crashed) and cannot be started again: every fence renewal fails.
+    t.ok(lab.killChildren('fw1', 'nft') >= 1, "fw1's nft session killed");
+    const took = await probe.waitAnswers('fw2', STABLE_ANSWERS, faultAt, 20_000);
+    t.ok(took, 'fw2 answers for the VIP');
+    const movedAt = now();
+    const s2 = await lab.status('fw2');
+    t.equal(s2?.active?.node, 'fw2', 'fw2 holds the role');
+    t.equal(s2?.active?.reason, 'resource-failure', 'moved as a resource failure');
+    const refused = await cluster.switchover('fw1');
+    t.match(JSON.stringify(refused.body), /fw1: its network layer failed to take or keep the VIPs for \d/, `fw1 is no target: ${JSON.stringify(refused.body)}`);
+    restore();
+    // Auto failback once the fault is HOLD_FAULT_DEFAULTS.stickyMs old and the hold-down has passed.
+    const back = await probe.waitAnswers('fw1', STABLE_ANSWERS, movedAt, HOLD_FAULT_DEFAULTS.stickyMs + 20_000);
+    const backAt = now();
+    const rows = await probe.stop();
+    t.comment(describe(rows, faultAt));
+    t.ok(back, 'fw1 answers again after the fault');
+    t.same(hosts(rows), ['fw1', 'fw2', 'fw1'], 'fw1, then fw2 after the fault, then fw1 after the failback');
+    t.equal(interleaving(rows, 5000), null, 'never both answering');
+    const outage = longestGap(between(rows, faultAt - 50, movedAt)).ms;
+    const bound = HOLD_FAULT_DEFAULTS.reportAfterMs + FENCE_BOUND_MS + PLANNED_MOVE_BOUND_MS;
+    t.ok(outage < bound, `outage after the fault ${Math.round(outage)} ms < ${bound} ms (reported after ${HOLD_FAULT_DEFAULTS.reportAfterMs} ms, then a move)`);
+    t.ok(backAt - movedAt >= HOLD_FAULT_DEFAULTS.stickyMs - 5000, `no failback while the fault was recent (${since(movedAt)} ms after the move)`);
+    cluster.measure(t, `R4 network layer fault on the active: outage ${Math.round(outage)} ms`);
   });
 
   scenario("R2: the active's cable pulled: fw2 takes over; after the replug never two hosts answering, no blackhole", async (t) => {

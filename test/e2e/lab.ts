@@ -391,6 +391,29 @@ export class E2eLab {
     process.kill(agent.child.pid, signal);
   }
 
+  /** Kills (SIGKILL) the agent's own child processes named `name` (their parent is its PID); returns how many. */
+  killChildren(id: AgentId, name: string): number {
+    const pid = this.agents.get(id)?.child.pid;
+    if (pid === undefined) throw new Error(`${id} was never started`);
+    let killed = 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      } catch {
+        continue; // ended meanwhile
+      }
+      // pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== pid || comm !== name) continue;
+      process.kill(Number(entry), 'SIGKILL');
+      killed++;
+    }
+    return killed;
+  }
+
   async waitExit(id: AgentId, timeoutMs = 5000): Promise<boolean> {
     const child = this.agents.get(id)?.child;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return true;

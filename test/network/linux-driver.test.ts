@@ -187,6 +187,32 @@ t.test('a release whose fence step fails restores the fence and still removes th
   t.match(events, [{ type: 'fence-restored', detail: /fence restored on release/ }]);
 });
 
+t.test('a release while nft stays broken succeeds once no VIP address is left (silent without the fence), and says so', async (t) => {
+  let nftChild: number | undefined;
+  let breakNft = false;
+  const events: LinuxDriverEvent[] = [];
+  const { lab, driver } = await setup(t, {
+    events,
+    startMerged: (argv, env, pair) => {
+      const child = pair.runA.startMerged(isNftSession(argv) && breakNft ? FAILING_CHILD : argv, env);
+      if (isNftSession(argv)) nftChild = child.pid;
+      return child;
+    },
+  });
+  await driver.cleanupAtStart([VIP4]);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
+  t.ok(await lab.arpAnswers(NET.vip), 'answers while held');
+  // From now on every nft session fails: the fence can be neither released nor listed.
+  breakNft = true;
+  if (nftChild !== undefined) process.kill(nftChild, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(await driver.setVipState({ hold: false }), { ok: true }, 'released: the address is gone, so the node is silent');
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'the address was removed');
+  t.notOk(await lab.arpAnswers(NET.vip), 'silent');
+  t.match(events, [{ type: 'release-without-fence', detail: /^fence release failed: .*silent all the same: no VIP address is left in the kernel$/ }]);
+  t.same(await driver.setVipState({ hold: false }), { ok: true }, 'a second release too (nothing held, nothing left)');
+});
+
 t.test('fence: answers while renewed, silent within the lease once renewals stop', async (t) => {
   const { lab, driver } = await setup(t);
   await driver.cleanupAtStart([VIP4]);

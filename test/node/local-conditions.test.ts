@@ -53,9 +53,9 @@ t.test('a removed node says so, and what to do', async (t) => {
 
 t.test('a failed start-up clean-up is reported as keeping the node from holding its VIPs, so it is no target for the role', async (t) => {
   const checked = { revision: 4, problems: [] };
-  t.equal(reportedVipSetup('fw1', checked, []), checked, 'no clean-up error: the device check as it is');
-  t.equal(reportedVipSetup('fw1', null, ['nft: Operation not permitted']), null, 'not checked yet: still "not checked"');
-  const failed = reportedVipSetup('fw1', checked, ['nft: Operation not permitted', 'ip addr del 10.0.0.1/24 dev eth1: timed out']);
+  t.equal(reportedVipSetup('fw1', checked, [], null), checked, 'no clean-up error: the device check as it is');
+  t.equal(reportedVipSetup('fw1', null, ['nft: Operation not permitted'], null), null, 'not checked yet: still "not checked"');
+  const failed = reportedVipSetup('fw1', checked, ['nft: Operation not permitted', 'ip addr del 10.0.0.1/24 dev eth1: timed out'], null);
   t.same(failed, {
     revision: 4,
     problems: ['fw1: its start-up clean-up of the network layer failed (retried every second): nft: Operation not permitted; ip addr del 10.0.0.1/24 dev eth1: timed out'],
@@ -67,8 +67,9 @@ t.test('a failed start-up clean-up is reported as keeping the node from holding 
 
 t.test('the reported problems stay within what a health report may carry', async (t) => {
   const many = { revision: 1, problems: Array.from({ length: COMMAND_LIMITS.vipProblems }, (_, i) => `fw1: VIP 10.0.${i}.1/24: device gone`) };
-  const out = reportedVipSetup('fw1', many, ['x'.repeat(5000)]);
+  const out = reportedVipSetup('fw1', many, ['x'.repeat(5000)], 'fw1: its network layer failed to take or keep the VIPs for 3.0 s: nft: busy');
   t.equal(out?.problems.length, COMMAND_LIMITS.vipProblems);
-  t.match(out?.problems.at(-1), /^fw1: its start-up clean-up/, 'the clean-up is never the one left out');
+  t.match(out?.problems.at(-2), /^fw1: its start-up clean-up/, 'the clean-up is never the one left out');
+  t.match(out?.problems.at(-1), /^fw1: its network layer failed to take or keep the VIPs/, 'nor the failure to hold');
   t.ok(out?.problems.every((p) => p.length <= COMMAND_LIMITS.textChars));
 });
