@@ -14,6 +14,7 @@
  * Every operation runs one at a time (a promise chain), so a reconcile
  * never races a renewal.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { VipSettings } from '../fsm/settings.js';
 import { assert } from '../util/assert.js';
 import type { DesiredVipState, DriverResult, NetworkDriver, ReconcileReport } from './driver.js';
@@ -123,6 +124,8 @@ export class LinuxDriver implements NetworkDriver {
   /** Every VIP this driver was told of, so one dropped from the settings is still cleaned up. */
   private readonly knownVips = new Map<string, VipEntry>();
   private held: Held | null = null;
+  /** Until when (driver clock) a lease this driver wrote may still be live in the kernel: releases that could not silence the fence. */
+  private unsilencedUntilMs = -Infinity;
   /** Keys of held VIPs whose address the driver has put in place (reconcile checks the kernel). */
   private placed = new Set<string>();
   private lapsedEpoch: number | null = null;
@@ -529,11 +532,14 @@ export class LinuxDriver implements NetworkDriver {
 
   /**
    * Silence first (one transaction; then `silent` is told), then the
-   * addresses are tidied away. When nft cannot silence the fence, the node
-   * is silent once the kernel has none of the VIPs' addresses left: it then
-   * neither answers ARP for them nor takes their traffic, whatever the
-   * fence says. The release succeeds then (so the role can move on, R4) and
-   * the fence's fault is left to the checks (NETWORK_FAULT).
+   * addresses are tidied away. When nft can neither silence the fence nor
+   * put it back without a lease, the release still ends, so that the role
+   * can move on (R4), once the node is silent by other means: the last lease
+   * it wrote has run out in the kernel (the fence drops the VIPs' traffic,
+   * NAT'd replies included, by itself then) and the kernel has none of the
+   * VIPs' addresses left on any device (no ARP reply, no local delivery).
+   * The wait is at most the fence's timeout. The fence's fault is left to
+   * the checks (NETWORK_FAULT).
    */
   private async release(silent?: (result: DriverResult) => void): Promise<DriverResult> {
     this.announcer.stopAll();
@@ -541,6 +547,7 @@ export class LinuxDriver implements NetworkDriver {
     let fenceError: string | null = null;
     // Before the fence step: restoring the fence forgets what was held.
     const held = this.held;
+    this.unsilencedUntilMs = Math.max(this.unsilencedUntilMs, held?.expiresAtMs ?? -Infinity);
     if (this.started) {
       const r = await this.nft.exec(releaseCommand());
       if (!r.ok) {
@@ -552,7 +559,10 @@ export class LinuxDriver implements NetworkDriver {
     this.held = null;
     this.placed = new Set();
     // Without a fence the addresses themselves answer: silent only once they are gone.
-    if (fenceError === null && this.started) silent?.({ ok: true });
+    if (fenceError === null && this.started) {
+      this.unsilencedUntilMs = -Infinity;
+      silent?.({ ok: true });
+    }
     if (held !== null) {
       for (const e of held.entries) {
         const error = await this.removeAddress(e, e.vip.prefixLength, e.device);
@@ -560,10 +570,13 @@ export class LinuxDriver implements NetworkDriver {
       }
     }
     if (fenceError !== null) {
-      const kernel = await this.kernelAddresses();
-      const left = kernel?.filter((k) => this.knownVips.has(k.key)) ?? null;
-      if (left === null || left.length > 0 || errors.length > 0) errors.unshift(fenceError);
-      else this.onEvent({ type: 'release-without-fence', detail: `${fenceError}; silent all the same: no VIP address is left in the kernel` });
+      const waitMs = this.unsilencedUntilMs - this.clock();
+      if (waitMs > 0) await sleep(waitMs);
+      // Every known VIP on every device, not only those held: none may be left.
+      const removed: string[] = [];
+      await this.removeStray(new Set(), removed, errors);
+      if (errors.length > 0) errors.unshift(fenceError);
+      else this.onEvent({ type: 'release-without-fence', detail: `${fenceError}; silent all the same: its last lease has run out and no VIP address is left` });
     }
     return errors.length === 0 ? { ok: true } : fail(errors.join('; '));
   }

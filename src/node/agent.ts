@@ -20,7 +20,7 @@ import type { ApplyResult } from '../fsm/apply.js';
 import type { ClusterState, VipSetupReport } from '../fsm/state.js';
 import { desiredVipState, type DesiredVipState, type DriverResult, type NetworkDriver, type ReconcileReport } from '../network/driver.js';
 import { SimNetworkDriver } from '../network/sim-driver.js';
-import { LinuxDriver } from '../network/linux-driver.js';
+import { LinuxDriver, type LinuxDriverEvent } from '../network/linux-driver.js';
 import { HookRunner } from '../network/hooks.js';
 import { MonitorRunner } from '../monitor/runner.js';
 import { monitorsRunBy, type VipSettings } from '../fsm/settings.js';
@@ -110,7 +110,7 @@ export class Agent {
   /** Role tick at which knownLeader last changed. */
   private knownLeaderSinceTick = 0;
   private regranted: RegrantAttempt | null = null;
-  private policyState: PolicyView = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null };
+  private policyState: PolicyView = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
   private policyBusy = false;
   private lastReportTick = -Infinity;
   private lastRegisterTick = -Infinity;
@@ -567,8 +567,14 @@ export class Agent {
       .applyPolicy(ruleset, revision)
       .then((result) => {
         this.policyState = result.ok
-          ? { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null }
-          : { ...this.policyState, failedRevision: revision, error: result.error, failedAtTick: this.nowTick };
+          ? { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 }
+          : {
+              ...this.policyState,
+              failedRevision: revision,
+              error: result.error,
+              failedAtTick: this.nowTick,
+              failedAttempts: this.policyState.failedRevision === revision ? this.policyState.failedAttempts + 1 : 1,
+            };
         if (!result.ok) this.log.error(`policy revision ${revision} not applied: ${result.error}`);
       })
       .finally(() => {
@@ -770,17 +776,33 @@ export class Agent {
         for (const w of check.warnings) this.log.warn(w);
         return new LinuxDriver(this.config.network.interfaces ?? {}, this.id, {
           paths: check.paths,
-          onEvent: (e) => {
-            this.log.warn({ event: e.type }, `network: ${e.type}: ${e.detail}`);
-            if (e.type === 'fence-restored' || e.type === 'vip-repaired') this.lastRepair = { atTick: this.nowTick, detail: e.detail };
-            // The check a second later removes them, or says why it cannot.
-            if (e.type === 'release-incomplete') this.networkErrors = [`VIPs not removed after releasing the role: ${e.detail}`];
-            if (e.type === 'release-without-fence') this.networkErrors = [`fence not silenced after releasing the role: ${e.detail}`];
-          },
+          onEvent: (e) => this.onDriverEvent(e),
         });
       }
       default:
         return unreachable(driver);
+    }
+  }
+
+  private onDriverEvent(e: LinuxDriverEvent): void {
+    this.log.warn({ event: e.type }, `network: ${e.type}: ${e.detail}`);
+    switch (e.type) {
+      case 'fence-restored':
+      case 'vip-repaired':
+        this.lastRepair = { atTick: this.nowTick, detail: e.detail };
+        return;
+      // The check a second later puts these right, or says why it cannot.
+      case 'release-incomplete':
+        this.networkErrors = [`VIPs not removed after releasing the role: ${e.detail}`];
+        return;
+      case 'release-without-fence':
+        this.networkErrors = [`fence not silenced after releasing the role: ${e.detail}`];
+        return;
+      case 'lease-lapsed': // followed by the regrant (maybeRegrantAfterLapse)
+      case 'announce-error': // the next announcement tries again
+        return;
+      default:
+        unreachable(e);
     }
   }
 
@@ -842,6 +864,12 @@ export class Agent {
     }
   }
 
+  /** What NETWORK_FAULT names: the last check's errors, and driver calls that keep failing to take or renew the VIPs. */
+  private networkErrorsNow(): readonly string[] {
+    const failing = this.holdFault.failing(performance.now());
+    return failing === null ? this.networkErrors : [...this.networkErrors, `taking or renewing the VIPs: ${failing}`];
+  }
+
   /** Conditions only this node can see (its network layer, node config and membership), added to the role logic's. */
   private withLocalConditions(decision: RoleDecision): RoleDecision {
     const local = localConditions({
@@ -849,7 +877,7 @@ export class Agent {
       nowTick: this.nowTick,
       tickMs: TICK_MS,
       lastRepair: this.lastRepair,
-      networkErrors: this.holdFault.failing() === null ? this.networkErrors : [...this.networkErrors, `taking or renewing the VIPs: ${this.holdFault.failing()}`],
+      networkErrors: this.networkErrorsNow(),
       vipProblems: this.vipSetup?.problems ?? [],
       removed: this.node.isRemoved(),
     });

@@ -7,17 +7,22 @@
  *
  * A failure that lasts `reportAfterMs` is reported with the node's VIP
  * check (reportedVipSetup), so the role moves to the standby and this node
- * is no target for it. It stays reported for `stickyMs` after the last
- * failure even once the node no longer tries (it holds nothing then), so
- * that a fault on both nodes does not bounce the role every few seconds;
- * failback is damped beyond that by flap damping.
+ * is no target for it. It stays reported for `stickyMs` after the node
+ * stopped trying (it holds nothing then), doubled for each such fault
+ * until a success, up to `maxStickyMs`: a fault on both nodes moves the
+ * role back and forth ever more rarely, not every half minute.
+ *
+ * The sentence is fixed for a fault (its first error, no running
+ * duration): it travels in health reports, which are written to the log
+ * again whenever their text changes.
  */
 export interface HoldFaultOptions {
   readonly reportAfterMs: number;
   readonly stickyMs: number;
+  readonly maxStickyMs: number;
 }
 
-export const HOLD_FAULT_DEFAULTS: HoldFaultOptions = { reportAfterMs: 3000, stickyMs: 30_000 };
+export const HOLD_FAULT_DEFAULTS: HoldFaultOptions = { reportAfterMs: 3000, stickyMs: 30_000, maxStickyMs: 3_600_000 };
 
 /**
  * Two sources, each with its own streak: the driver calls that take or
@@ -28,60 +33,65 @@ export const HOLD_FAULT_DEFAULTS: HoldFaultOptions = { reportAfterMs: 3000, stic
  */
 export type HoldFaultSource = 'hold' | 'check';
 
+const SOURCES: readonly HoldFaultSource[] = ['hold', 'check'];
+
 interface Streak {
   readonly sinceMs: number;
-  error: string;
+  /** The first error of the streak (what the failure is), kept so the report does not change with every retry. */
+  readonly error: string;
 }
 
 export class HoldFault {
   /** The failures in a row of each source, since the first of them; null after a success or once the node stops holding. */
   private readonly streaks: Record<HoldFaultSource, Streak | null> = { hold: null, check: null };
-  /** The last streak long enough to report that has ended, shown until stickyMs after its end. */
-  private ended: { readonly atMs: number; readonly forMs: number; readonly error: string } | null = null;
+  /** The last streak long enough to report that has ended, shown until its window after its end. */
+  private ended: { readonly atMs: number; readonly windowMs: number; readonly error: string } | null = null;
+  /** Faults reported since the last success: each doubles the window. */
+  private faults = 0;
 
   constructor(private readonly options: HoldFaultOptions = HOLD_FAULT_DEFAULTS) {}
 
   failed(source: HoldFaultSource, nowMs: number, error: string): void {
-    const streak = this.streaks[source];
-    if (streak === null) this.streaks[source] = { sinceMs: nowMs, error };
-    else streak.error = error;
+    this.streaks[source] ??= { sinceMs: nowMs, error };
   }
 
   /** hold: the VIPs were taken or renewed; check: a check while holding them found nothing wrong. */
   succeeded(source: HoldFaultSource): void {
     this.streaks[source] = null;
     this.ended = null;
+    this.faults = 0;
   }
 
   /** The node no longer holds or wants the VIPs: nothing is being tried, so no streak goes on; one long enough to report stays shown. */
   stopped(nowMs: number): void {
-    for (const source of ['hold', 'check'] as const) {
-      const streak = this.streaks[source];
-      if (streak !== null && nowMs - streak.sinceMs >= this.options.reportAfterMs) {
-        this.ended = { atMs: nowMs, forMs: nowMs - streak.sinceMs, error: streak.error };
-      }
-      this.streaks[source] = null;
-    }
+    const lasting = SOURCES.map((source) => this.streaks[source]).find((s) => s !== null && nowMs - s.sinceMs >= this.options.reportAfterMs);
+    this.streaks.hold = null;
+    this.streaks.check = null;
+    if (lasting === undefined || lasting === null) return;
+    this.faults++;
+    const windowMs = Math.min(this.options.maxStickyMs, this.options.stickyMs * 2 ** (this.faults - 1));
+    this.ended = { atMs: nowMs, windowMs, error: lasting.error };
   }
 
-  /** The error of the driver calls failing now, reported or not yet (NETWORK_FAULT shows it at once). */
-  failing(): string | null {
-    return this.streaks.hold?.error ?? null;
+  /** The first error of driver calls failing for a second or more (NETWORK_FAULT shows it before it is reported; one failed renewal is not a fault). */
+  failing(nowMs: number): string | null {
+    const streak = this.streaks.hold;
+    return streak !== null && nowMs - streak.sinceMs >= Math.min(1000, this.options.reportAfterMs) ? streak.error : null;
   }
 
   /** Why this node cannot be trusted with the VIPs now, or null. */
   problem(id: string, nowMs: number): string | null {
-    for (const source of ['hold', 'check'] as const) {
+    for (const source of SOURCES) {
       const streak = this.streaks[source];
-      if (streak !== null && nowMs - streak.sinceMs >= this.options.reportAfterMs) return sentence(id, nowMs - streak.sinceMs, streak.error);
+      if (streak !== null && nowMs - streak.sinceMs >= this.options.reportAfterMs) return this.sentence(id, streak.error);
     }
     const ended = this.ended;
-    if (ended === null || nowMs - ended.atMs >= this.options.stickyMs) return null;
-    return sentence(id, ended.forMs, ended.error);
+    if (ended === null || nowMs - ended.atMs >= ended.windowMs) return null;
+    return this.sentence(id, ended.error);
   }
-}
 
-function sentence(id: string, forMs: number, error: string): string {
-  const lasted = forMs < 1000 ? `${Math.round(forMs)} ms` : `${(forMs / 1000).toFixed(1)} s`;
-  return `${id}: its network layer failed to take or keep the VIPs for ${lasted}: ${error}`;
+  private sentence(id: string, error: string): string {
+    const seconds = Math.round(this.options.reportAfterMs / 100) / 10;
+    return `${id}: its network layer failed to take or keep the VIPs for ${seconds} s or more: ${error}`;
+  }
 }

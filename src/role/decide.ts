@@ -48,8 +48,9 @@ export function initialRoleMemory(): RoleMemory {
 /** Relative clock-rate drift the default margin covers (5%: far beyond a working crystal). */
 export const DEFAULT_DRIFT_RATE = 0.05;
 
-/** How often a policy revision that failed to apply on this node is tried again (policyRetryTicks). */
+/** How soon a policy revision that failed to apply on this node is tried again (policyRetryTicks), then twice as long each time, 5 times. */
 export const POLICY_RETRY_MS = 10_000;
+const POLICY_RETRY_DOUBLINGS = 5;
 
 /** Tick-based role config from the replicated timers and the node's tick length. */
 export function roleConfigFromSettings(
@@ -682,8 +683,12 @@ export function policyOrderRule(f: Facts, holding: boolean): { action: RoleActio
   if (f.kind !== 'data' || local.appliedRevision === revision) return { action: null, wait: null, why: 'nothing to apply' };
   // A failed revision is tried again now and then: nft may have been fixed or freed meanwhile, and until
   // it is applied this node is no target for the role (nor, as a standby, lets the active apply it).
-  if (local.failedRevision === revision && (local.failedAtTick === null || f.now - local.failedAtTick < f.config.policyRetryTicks)) {
-    return { action: null, wait: null, why: `failed here; tried again ${POLICY_RETRY_MS / 1000} s after the last attempt` };
+  if (local.failedRevision === revision) {
+    // Backed off, as each attempt runs nft on the driver's chain, ahead of the active's renewals.
+    const after = f.config.policyRetryTicks * 2 ** Math.min(Math.max(0, local.failedAttempts - 1), POLICY_RETRY_DOUBLINGS);
+    if (local.failedAtTick === null || f.now - local.failedAtTick < after) {
+      return { action: null, wait: null, why: `failed here ${local.failedAttempts} time(s); tried again ${after} ticks after the last attempt` };
+    }
   }
   const apply = { type: 'applyPolicy', revision } as const;
   if (!holding && f.lease?.holder !== f.id) return { action: apply, wait: null, why: 'standby applies first' };

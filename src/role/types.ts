@@ -74,12 +74,13 @@ export interface LocalView {
   readonly vipSetup: VipSetupReport | null;
 }
 
-/** This node's policy: the revision in force, and the last failed attempt, its error and its nowTick. */
+/** This node's policy: the revision in force, and the last failed attempt, its error, its nowTick and how many failed in a row. */
 export interface PolicyView {
   readonly appliedRevision: number;
   readonly failedRevision: number | null;
   readonly error: string | null;
   readonly failedAtTick: number | null;
+  readonly failedAttempts: number;
 }
 
 export interface RoleConfig {
@@ -98,7 +99,7 @@ export interface RoleConfig {
   readonly maxLagEntries: number;
   /** The active waits this long for a standby to apply a new policy revision first (R11). */
   readonly standbyFirstTicks: number;
-  /** A policy revision that failed to apply here is tried again after this long (the tool may have been fixed). */
+  /** A policy revision that failed to apply here is tried again after this long, doubled for each failure up to 32 times as long (nft may have been fixed). */
   readonly policyRetryTicks: number;
 }
 

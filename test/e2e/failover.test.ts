@@ -224,10 +224,10 @@ if (setupError !== null) {
   scenario('R7: fw1 restarts unable to set up its fence: no failback to it until its start-up clean-up succeeds, then one clean failback', async (t) => {
     if (!(await ensureActive(t, 'fw1'))) return;
     const flag = join(lab.dir, 'nft-fails');
-    // Only nft's interactive session fails, which installs the fence: the policy (nft -f) still applies, so
-    // nothing but the clean-up's report keeps fw1 from being a target.
+    // Only nft's interactive session fails (it lists the fence and writes its leases): the fence install and
+    // the policy (nft -f) still work, so nothing but the clean-up's report keeps fw1 from being a target.
     const pathFirst = failingTool(lab.dir, 'nft', '-i', flag);
-    const probe = await lab.startProbe({ maxMs: 60_000 });
+    const probe = await lab.startProbe({ maxMs: 100_000 });
     await probe.waitAnswers('fw1', 20, probe.startedAt, 3000);
     lab.signal('fw1', 'SIGKILL');
     t.ok(await lab.waitExit('fw1'), 'fw1 agent is gone');
@@ -284,7 +284,7 @@ if (setupError !== null) {
     const flag = join(lab.dir, 'nft-i-fails-active');
     const restore = (): void => rmSync(flag, { force: true });
     t.teardown(restore);
-    // fw1 restarted with a stand-in nft whose interactive session (the fence's) fails to start while the flag exists.
+    // fw1 restarted with a stand-in nft whose interactive session (which writes the fence's leases) fails to start while the flag exists.
     lab.signal('fw1', 'SIGKILL');
     t.ok(await lab.waitExit('fw1'), 'fw1 agent is gone');
     lab.startAgent('fw1', { pathFirst: failingTool(lab.dir, 'nft', '-i', flag) });

@@ -12,7 +12,7 @@ import t, { type Test } from 'tap';
 import { checkPolicy, LinuxDriver, type LinuxDriverEvent } from '../../src/network/linux-driver.js';
 import { parseVip } from '../../src/network/linux/address.js';
 import type { AnnounceTiming } from '../../src/network/linux/announce.js';
-import type { CommandRunner, LongRunningChild } from '../../src/network/linux/command.js';
+import type { CommandResult, CommandRunner, LongRunningChild } from '../../src/network/linux/command.js';
 import { fenceScript, leaseCommand } from '../../src/network/linux/fence.js';
 import { alreadyPresent } from '../../src/network/linux/ip-addr.js';
 import { batchLine, InteractiveIp } from '../../src/network/linux/ip-session.js';
@@ -46,6 +46,8 @@ interface SetupOptions {
   announce?: Partial<AnnounceTiming>;
   /** Starts the driver's long-lived children in place of lab A's runner (to watch, stop or break them). */
   startMerged?: StartMerged;
+  /** Answers in place of running this one-shot command in lab A (null: run it). */
+  instead?: (argv: readonly string[]) => CommandResult | null;
 }
 
 async function setup(t: Test, options: SetupOptions = {}) {
@@ -53,8 +55,17 @@ async function setup(t: Test, options: SetupOptions = {}) {
   t.teardown(() => lab.down());
   await lab.up();
   const start = options.startMerged;
+  const instead = options.instead;
   const runner: CommandRunner =
-    start === undefined ? lab.runA : { run: (argv, opts) => lab.runA.run(argv, opts), startMerged: (argv, env) => start(argv, env, lab) };
+    start === undefined && instead === undefined
+      ? lab.runA
+      : {
+          run: (argv, opts) => {
+            const answer = instead?.(argv) ?? null;
+            return answer === null ? lab.runA.run(argv, opts) : Promise.resolve(answer);
+          },
+          startMerged: (argv, env) => (start === undefined ? lab.runA.startMerged(argv, env) : start(argv, env, lab)),
+        };
   const driver = new LinuxDriver({ lan: lab.devA }, 'fw1', {
     runner,
     paths,
@@ -187,7 +198,7 @@ t.test('a release whose fence step fails restores the fence and still removes th
   t.match(events, [{ type: 'fence-restored', detail: /fence restored on release/ }]);
 });
 
-t.test('a release while nft stays broken succeeds once no VIP address is left (silent without the fence), and says so', async (t) => {
+t.test("a release while nft's session stays broken succeeds once its lease has run out and no VIP address is left, and says so", async (t) => {
   let nftChild: number | undefined;
   let breakNft = false;
   const events: LinuxDriverEvent[] = [];
@@ -200,7 +211,7 @@ t.test('a release while nft stays broken succeeds once no VIP address is left (s
     },
   });
   await driver.cleanupAtStart([VIP4]);
-  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 }), { ok: true });
   t.ok(await lab.arpAnswers(NET.vip), 'answers while held');
   // From now on every nft session fails: the fence can be neither released nor listed.
   breakNft = true;
@@ -209,8 +220,37 @@ t.test('a release while nft stays broken succeeds once no VIP address is left (s
   t.same(await driver.setVipState({ hold: false }), { ok: true }, 'released: the address is gone, so the node is silent');
   t.notOk((await lab.addressesA()).includes(NET.vip), 'the address was removed');
   t.notOk(await lab.arpAnswers(NET.vip), 'silent');
-  t.match(events, [{ type: 'release-without-fence', detail: /^fence release failed: .*silent all the same: no VIP address is left in the kernel$/ }]);
+  t.match(events, [{ type: 'release-without-fence', detail: /^fence release failed: .*silent all the same: its last lease has run out and no VIP address is left$/ }]);
   t.same(await driver.setVipState({ hold: false }), { ok: true }, 'a second release too (nothing held, nothing left)');
+});
+
+t.test('a release while nft fails altogether (the lease is still live in the kernel) ends once that lease has run out', async (t) => {
+  let nftChild: number | undefined;
+  let breakNft = false;
+  const events: LinuxDriverEvent[] = [];
+  const isNft = (argv: readonly string[]): boolean => argv[0]?.endsWith('nft') === true;
+  const { lab, driver } = await setup(t, {
+    events,
+    startMerged: (argv, env, pair) => {
+      const child = pair.runA.startMerged(isNftSession(argv) && breakNft ? FAILING_CHILD : argv, env);
+      if (isNftSession(argv)) nftChild = child.pid;
+      return child;
+    },
+    instead: (argv) => (breakNft && isNft(argv) ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
+  });
+  await driver.cleanupAtStart([VIP4]);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 }), { ok: true });
+  const expiresAt = unixMs(driver.leaseExpiresAtMs() ?? 0);
+  breakNft = true;
+  if (nftChild !== undefined) process.kill(nftChild, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 100));
+  const released = await driver.setVipState({ hold: false });
+  const answeredAt = Date.now();
+  t.same(released, { ok: true });
+  t.ok(answeredAt >= expiresAt, `answered once the live lease had run out (${answeredAt - expiresAt} ms after its end)`);
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'the address was removed');
+  t.notOk(await lab.arpAnswers(NET.vip), 'silent');
+  t.match(events, [{ type: 'release-without-fence', detail: /its last lease has run out and no VIP address is left$/ }]);
 });
 
 t.test('fence: answers while renewed, silent within the lease once renewals stop', async (t) => {

@@ -112,13 +112,13 @@ t.test('the role input carries the Raft status, what was applied, and the observ
   const reach: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw1', lastLeader: null, lastHeardTick: new Map([['fw2', 490]]), nowTick: 500 };
   const input = buildRoleInput({
     kind: 'data', status: status('leader', 4), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
-    health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null }, holdingVips: true,
+    health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 }, holdingVips: true,
     vipSetup: { revision: state.configRevision, problems: [] },
   });
   t.match(input.raft, { role: 'leader', term: 4, commit: 10, applied: 9, appliedTerm: 4, leaseRemainingTicks: 7, leaseVoid: false, match: { fw2: 9 }, transferringTo: null });
   const voided = buildRoleInput({
     kind: 'data', status: status('leader', 4, { leaseRemainingTicks: 0, leaseVoid: true }), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
-    health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null }, holdingVips: false,
+    health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 }, holdingVips: false,
     vipSetup: { revision: state.configRevision, problems: [] },
   });
   t.equal(voided.raft.leaseVoid, true, 'a lease a TimeoutNow voided reaches the role logic');

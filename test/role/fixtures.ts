@@ -85,6 +85,8 @@ export interface World {
     policyFailed: number | null;
     /** When that failure was seen (nowTick); default: just now. */
     policyFailedAt: number | null;
+    /** How many attempts in a row failed; default 1. */
+    policyFailedAttempts: number;
     holdingVips: boolean;
     /** This node's VIP device check: for the current settings (default), an older revision, or not done yet. */
     vipSetup: 'current' | 'stale' | 'none';
@@ -133,6 +135,7 @@ export function defaultWorld(): World {
       policyApplied: null,
       policyFailed: null,
       policyFailedAt: null,
+      policyFailedAttempts: 1,
       holdingVips: true,
       vipSetup: 'current',
       vipProblems: [],
@@ -249,6 +252,7 @@ export function input(...patches: Patch[]): RoleInput {
         failedRevision: w.local.policyFailed,
         error: w.local.policyFailed === null ? null : 'nft: syntax error in line 3',
         failedAtTick: w.local.policyFailed === null ? null : (w.local.policyFailedAt ?? w.nowTick),
+        failedAttempts: w.local.policyFailed === null ? 0 : w.local.policyFailedAttempts,
       },
       holdingVips: w.local.holdingVips,
       vipSetup:

@@ -159,7 +159,7 @@ class NodeModel {
   knownLeader: NodeId | null = null;
   lastLeader: ReachabilityView['lastLeader'] = null;
   knownLeaderSinceTick = 0;
-  policy: PolicyView = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null };
+  policy: PolicyView = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
   policyBusy = false;
   startupCleanup: 'pending' | 'running' | 'done' = 'pending';
   vips: VipPipeline = new VipPipeline();
@@ -247,7 +247,7 @@ export class RoleLayer {
     n.knownLeader = null;
     n.lastLeader = null;
     n.knownLeaderSinceTick = 0;
-    n.policy = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null };
+    n.policy = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
     n.policyBusy = false;
     n.startupCleanup = 'pending';
     n.vips = this.host.faults.staleQueuedFence === true ? new StaleFencePipeline() : new VipPipeline();
@@ -560,8 +560,14 @@ export class RoleLayer {
     n.policyBusy = true;
     this.driverCall(n, 'policy', null, (result) => {
       n.policy = result.ok
-        ? { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null }
-        : { ...n.policy, failedRevision: revision, error: result.error, failedAtTick: this.currentTick(n) };
+        ? { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 }
+        : {
+            ...n.policy,
+            failedRevision: revision,
+            error: result.error,
+            failedAtTick: this.currentTick(n),
+            failedAttempts: n.policy.failedRevision === revision ? n.policy.failedAttempts + 1 : 1,
+          };
       n.policyBusy = false;
     });
   }
