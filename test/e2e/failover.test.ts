@@ -59,6 +59,21 @@ async function freezePastFence(t: Test, probe: RunningProbe): Promise<{ stoppedA
   return { stoppedAt, lapsed, resumedAt };
 }
 
+/**
+ * Stops `id` with `signal` and starts it again with a stand-in nft whose
+ * runs with `whenArg` fail while `flag` exists (created by the caller;
+ * `restore` removes it, as the test's end does).
+ */
+async function restartWithFailingNft(t: Test, id: 'fw1' | 'fw2', signal: NodeJS.Signals, whenArg: string): Promise<{ flag: string; restore: () => void }> {
+  const flag = join(lab.dir, `nft${whenArg}-fails-on-${id}`);
+  const restore = (): void => rmSync(flag, { force: true });
+  t.teardown(restore);
+  lab.signal(id, signal);
+  t.ok(await lab.waitExit(id), `${id} stopped`);
+  lab.startAgent(id, { pathFirst: failingTool(lab.dir, 'nft', whenArg, flag) });
+  return { flag, restore };
+}
+
 // --- set-up --------------------------------------------------------------------------
 
 const NO_FAILBACK = { failback: { auto: false, holdDownMs: HOLD_DOWN_MS } };
@@ -134,13 +149,8 @@ if (setupError !== null) {
 
   scenario("R11: fw2's nft cannot load a new policy revision: fw1 keeps its policy; once nft works, fw2 tries again and both load it", async (t) => {
     if (!(await ensureActive(t, 'fw1'))) return;
-    const flag = join(lab.dir, 'nft-f-fails');
-    const restore = (): void => rmSync(flag, { force: true });
-    t.teardown(restore);
-    // fw2 restarted with a stand-in nft whose `-f` runs (policy loads) fail while the flag exists.
-    lab.signal('fw2', 'SIGTERM');
-    t.ok(await lab.waitExit('fw2'), 'fw2 stopped');
-    lab.startAgent('fw2', { pathFirst: failingTool(lab.dir, 'nft', '-f', flag) });
+    // nft's `-f` runs (policy loads) fail on fw2 while the flag exists.
+    const { flag, restore } = await restartWithFailingNft(t, 'fw2', 'SIGTERM', '-f');
     // fw1 must hear fw2 before the PUT: the active does not wait for a standby it cannot reach (R11).
     const fw2Heard = async (): Promise<boolean> => {
       const s = await lab.status('fw1');
@@ -281,13 +291,8 @@ if (setupError !== null) {
 
   scenario("R4: the active's nft fails for good (its fence cannot be renewed): the role moves to fw2; fw1 is no target while the fault is recent, then fails back", async (t) => {
     if (!(await ensureActive(t, 'fw1'))) return;
-    const flag = join(lab.dir, 'nft-i-fails-active');
-    const restore = (): void => rmSync(flag, { force: true });
-    t.teardown(restore);
-    // fw1 restarted with a stand-in nft whose interactive session (which writes the fence's leases) fails to start while the flag exists.
-    lab.signal('fw1', 'SIGKILL');
-    t.ok(await lab.waitExit('fw1'), 'fw1 agent is gone');
-    lab.startAgent('fw1', { pathFirst: failingTool(lab.dir, 'nft', '-i', flag) });
+    // nft's interactive session (which writes the fence's leases) fails to start on fw1 while the flag exists.
+    const { flag, restore } = await restartWithFailingNft(t, 'fw1', 'SIGKILL', '-i');
     if (!(await ensureActive(t, 'fw1'))) return;
     const probe = await lab.startProbe({ maxMs: 90_000 });
     await probe.waitAnswers('fw1', 20, probe.startedAt, 3000);

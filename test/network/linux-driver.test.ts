@@ -41,6 +41,29 @@ const FAILING_CHILD = ['sh', '-c', 'exit 3'];
 
 type StartMerged = (argv: readonly string[], env: Readonly<Record<string, string>> | undefined, pair: PairLab) => LongRunningChild;
 
+/**
+ * The driver's long-lived nft session, to break on purpose: `breakNow` kills
+ * the running one, and the sessions started after it fail at once (only the
+ * next one when `once`).
+ */
+function breakableNftSession(once: boolean): { startMerged: StartMerged; breakNow: () => Promise<void> } {
+  let broken = false;
+  let child: number | undefined;
+  const startMerged: StartMerged = (argv, env, pair) => {
+    const failing = isNftSession(argv) && broken;
+    if (failing && once) broken = false;
+    const started = pair.runA.startMerged(failing ? FAILING_CHILD : argv, env);
+    if (isNftSession(argv)) child = started.pid;
+    return started;
+  };
+  const breakNow = async (): Promise<void> => {
+    broken = true;
+    if (child !== undefined) process.kill(child, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+  };
+  return { startMerged, breakNow };
+}
+
 interface SetupOptions {
   events?: LinuxDriverEvent[];
   announce?: Partial<AnnounceTiming>;
@@ -172,25 +195,13 @@ t.test('a release answers once the node is silent; the addresses go before the n
 });
 
 t.test('a release whose fence step fails restores the fence and still removes the addresses', async (t) => {
-  let nftChild: number | undefined;
-  let breakNft = false;
   const events: LinuxDriverEvent[] = [];
-  const { lab, driver } = await setup(t, {
-    events,
-    startMerged: (argv, env, pair) => {
-      const broken = isNftSession(argv) && breakNft;
-      if (broken) breakNft = false;
-      const child = pair.runA.startMerged(broken ? FAILING_CHILD : argv, env);
-      if (isNftSession(argv)) nftChild = child.pid;
-      return child;
-    },
-  });
+  const nft = breakableNftSession(true);
+  const { lab, driver } = await setup(t, { events, startMerged: nft.startMerged });
   await driver.cleanupAtStart([VIP4]);
   t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 5000 }), { ok: true });
   // The next nft session fails (the release's step); the fence restore after it works.
-  breakNft = true;
-  if (nftChild !== undefined) process.kill(nftChild, 'SIGKILL');
-  await new Promise((r) => setTimeout(r, 100));
+  await nft.breakNow();
   t.same(await driver.setVipState({ hold: false }), { ok: true }, 'silent: the fence was put back without a lease');
   await driver.announce([VIP4], 1); // a later call: the release's own work is done by then
   t.notOk(await lab.arpAnswers(NET.vip), 'silent');
@@ -199,24 +210,14 @@ t.test('a release whose fence step fails restores the fence and still removes th
 });
 
 t.test("a release while nft's session stays broken succeeds once its lease has run out and no VIP address is left, and says so", async (t) => {
-  let nftChild: number | undefined;
-  let breakNft = false;
   const events: LinuxDriverEvent[] = [];
-  const { lab, driver } = await setup(t, {
-    events,
-    startMerged: (argv, env, pair) => {
-      const child = pair.runA.startMerged(isNftSession(argv) && breakNft ? FAILING_CHILD : argv, env);
-      if (isNftSession(argv)) nftChild = child.pid;
-      return child;
-    },
-  });
+  const nft = breakableNftSession(false);
+  const { lab, driver } = await setup(t, { events, startMerged: nft.startMerged });
   await driver.cleanupAtStart([VIP4]);
   t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 }), { ok: true });
   t.ok(await lab.arpAnswers(NET.vip), 'answers while held');
   // From now on every nft session fails: the fence can be neither released nor listed.
-  breakNft = true;
-  if (nftChild !== undefined) process.kill(nftChild, 'SIGKILL');
-  await new Promise((r) => setTimeout(r, 100));
+  await nft.breakNow();
   t.same(await driver.setVipState({ hold: false }), { ok: true }, 'released: the address is gone, so the node is silent');
   t.notOk((await lab.addressesA()).includes(NET.vip), 'the address was removed');
   t.notOk(await lab.arpAnswers(NET.vip), 'silent');
@@ -225,25 +226,19 @@ t.test("a release while nft's session stays broken succeeds once its lease has r
 });
 
 t.test('a release while nft fails altogether (the lease is still live in the kernel) ends once that lease has run out', async (t) => {
-  let nftChild: number | undefined;
-  let breakNft = false;
   const events: LinuxDriverEvent[] = [];
-  const isNft = (argv: readonly string[]): boolean => argv[0]?.endsWith('nft') === true;
+  const nft = breakableNftSession(false);
+  let oneShotFails = false;
   const { lab, driver } = await setup(t, {
     events,
-    startMerged: (argv, env, pair) => {
-      const child = pair.runA.startMerged(isNftSession(argv) && breakNft ? FAILING_CHILD : argv, env);
-      if (isNftSession(argv)) nftChild = child.pid;
-      return child;
-    },
-    instead: (argv) => (breakNft && isNft(argv) ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
+    startMerged: nft.startMerged,
+    instead: (argv) => (oneShotFails && argv[0]?.endsWith('nft') === true ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
   });
   await driver.cleanupAtStart([VIP4]);
   t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 }), { ok: true });
   const expiresAt = unixMs(driver.leaseExpiresAtMs() ?? 0);
-  breakNft = true;
-  if (nftChild !== undefined) process.kill(nftChild, 'SIGKILL');
-  await new Promise((r) => setTimeout(r, 100));
+  oneShotFails = true;
+  await nft.breakNow();
   const released = await driver.setVipState({ hold: false });
   const answeredAt = Date.now();
   t.same(released, { ok: true });
