@@ -5,9 +5,12 @@
  * (src/network/linux/fence.ts, docs/fencing.md).
  *
  * The lease on the driver's monotonic clock mirrors the one in the kernel:
- * `expiresAtMs` is when the kernel element expires at the latest (the
- * timeout is counted from before the command is written, and the kernel
- * rounds it down to whole jiffies). A renewal of the same epoch is
+ * `expiresAtMs` counts the timeout from before the command is written, so
+ * the driver takes a lease for lapsed no later than the kernel does (the
+ * kernel counts from when it applies the command, a little later, less its
+ * rounding down to whole jiffies). How long a lease may still be live in
+ * the kernel is kept apart (`unsilencedUntilMs`), counted from after each
+ * write. A renewal of the same epoch is
  * "renew only if still held": once a lease has lapsed, that epoch is never
  * held again by this driver; the node needs a new grant (a new epoch).
  *
@@ -124,7 +127,7 @@ export class LinuxDriver implements NetworkDriver {
   /** Every VIP this driver was told of, so one dropped from the settings is still cleaned up. */
   private readonly knownVips = new Map<string, VipEntry>();
   private held: Held | null = null;
-  /** Until when (driver clock) a lease this driver wrote may still be live in the kernel: releases that could not silence the fence. */
+  /** Until when (driver clock) a lease this driver wrote may still be live in the kernel, counted from after each write; cleared once the fence is silenced. */
   private unsilencedUntilMs = -Infinity;
   /** Keys of held VIPs whose address the driver has put in place (reconcile checks the kernel). */
   private placed = new Set<string>();
@@ -507,7 +510,14 @@ export class LinuxDriver implements NetworkDriver {
     const parts: string[] = [];
     if (toRenew.length > 0) parts.push(leaseCommand(toRenew.map((e) => e.vip), timeoutMs, true));
     if (toAdd.length > 0) parts.push(leaseCommand(toAdd.map((e) => e.vip), timeoutMs, false));
-    return this.nft.exec(parts.join('; '));
+    const result = await this.nft.exec(parts.join('; '));
+    this.mayBeLiveFor(timeoutMs);
+    return result;
+  }
+
+  /** A lease with this timeout may have been written just now, whatever nft answered (a session killed mid-command may have applied it). */
+  private mayBeLiveFor(timeoutMs: number): void {
+    this.unsilencedUntilMs = Math.max(this.unsilencedUntilMs, this.clock() + timeoutMs);
   }
 
   /** Why a failed renewal looks like tampering (tables gone, changed, or elements removed early), or null for a lapse. */
@@ -547,7 +557,6 @@ export class LinuxDriver implements NetworkDriver {
     let fenceError: string | null = null;
     // Before the fence step: restoring the fence forgets what was held.
     const held = this.held;
-    this.unsilencedUntilMs = Math.max(this.unsilencedUntilMs, held?.expiresAtMs ?? -Infinity);
     if (this.started) {
       const r = await this.nft.exec(releaseCommand());
       if (!r.ok) {
@@ -570,8 +579,8 @@ export class LinuxDriver implements NetworkDriver {
       }
     }
     if (fenceError !== null) {
-      const waitMs = this.unsilencedUntilMs - this.clock();
-      if (waitMs > 0) await sleep(waitMs);
+      // Timers may fire a little early (whole ms): wait on the driver's clock.
+      for (let waitMs = this.unsilencedUntilMs - this.clock(); waitMs > 0; waitMs = this.unsilencedUntilMs - this.clock()) await sleep(Math.ceil(waitMs));
       // Every known VIP on every device, not only those held: none may be left.
       const removed: string[] = [];
       await this.removeStray(new Set(), removed, errors);
@@ -645,6 +654,7 @@ export class LinuxDriver implements NetworkDriver {
       leaseArg,
     );
     const applied = await this.runNft(['-f', '-'], script);
+    if (leaseArg !== null) this.mayBeLiveFor(leaseArg.timeoutMs);
     if (!applied.ok) return `cannot install the fence tables: ${applied.error}`;
     if (leaseArg === null && this.held !== null) {
       // A repair that could not carry the lease over leaves the node silent.

@@ -25,7 +25,7 @@ import { HookRunner } from '../network/hooks.js';
 import { MonitorRunner } from '../monitor/runner.js';
 import { monitorsRunBy, type VipSettings } from '../fsm/settings.js';
 import type { Entry, Membership, NodeId } from '../raft/types.js';
-import { decide, initialRoleMemory, roleConfigFromSettings } from '../role/decide.js';
+import { decide, initialRoleMemory, policyAfterAttempt, roleConfigFromSettings } from '../role/decide.js';
 import type { Condition, PolicyView, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
 import { LevelDbStorage } from '../storage/leveldb-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
@@ -136,6 +136,8 @@ export class Agent {
   /** Failures to take or keep the VIPs: reported with the VIP check once they last, so the role moves on (R4). */
   private readonly holdFault = new HoldFault();
   private reconcileTimer: NodeJS.Timeout | null = null;
+  /** A check waiting behind a slow driver call (a release waiting out a lease) is not joined by the next ones. */
+  private reconciling = false;
   /** Repairs of the network layer (fence table flushed, VIP removed by hand), shown as a condition for a while. */
   private lastRepair: { atTick: number; detail: string } | null = null;
   /** What the network layer's last check, or a release, could not put right; cleared by a check that finds nothing wrong. */
@@ -419,7 +421,7 @@ export class Agent {
       monitors: this.monitors.observations(),
       policy: this.policyState,
       holdingVips: this.vips.applied.hold,
-      vipSetup: reportedVipSetup(this.id, this.vipSetup, this.cleanupErrors, this.holdFault.problem(this.id, performance.now())),
+      vipSetup: reportedVipSetup(this.id, this.vipSetup, this.cleanupErrors, this.holdFault.current(this.id, performance.now())),
     });
   }
 
@@ -497,7 +499,7 @@ export class Agent {
     const before = this.vips.applied;
     const next = this.vips.completed(result.ok, performance.now(), !this.stopping);
     if (call.hold) {
-      if (result.ok) this.holdFault.succeeded('hold');
+      if (result.ok) this.holdFault.succeeded('hold', performance.now());
       else this.holdFault.failed('hold', performance.now(), result.error);
     }
     if (result.ok) {
@@ -566,15 +568,7 @@ export class Agent {
     void this.driver
       .applyPolicy(ruleset, revision)
       .then((result) => {
-        this.policyState = result.ok
-          ? { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 }
-          : {
-              ...this.policyState,
-              failedRevision: revision,
-              error: result.error,
-              failedAtTick: this.nowTick,
-              failedAttempts: this.policyState.failedRevision === revision ? this.policyState.failedAttempts + 1 : 1,
-            };
+        this.policyState = policyAfterAttempt(this.policyState, revision, result, this.nowTick);
         if (!result.ok) this.log.error(`policy revision ${revision} not applied: ${result.error}`);
       })
       .finally(() => {
@@ -602,7 +596,8 @@ export class Agent {
   private maybeReportHealth(input: RoleInput): void {
     const me = this.state.members.find((m) => m.id === this.id);
     if (me === undefined || this.knownLeader === null) return;
-    const report = healthReportOf(input, this.policyState, (id) => this.isReachable(id));
+    const told = reportedVipSetup(this.id, this.vipSetup, this.cleanupErrors, this.holdFault.recent(this.id, performance.now()));
+    const report = healthReportOf(input, this.policyState, (id) => this.isReachable(id), told);
     const same = sameHealthReport(me.health, report);
     if (same || this.nowTick - this.lastReportTick < HEALTH_REPORT_MIN_TICKS) return;
     this.lastReportTick = this.nowTick;
@@ -847,7 +842,16 @@ export class Agent {
   }
 
   private async reconcile(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping || this.reconciling) return;
+    this.reconciling = true;
+    try {
+      await this.reconcileOnce();
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async reconcileOnce(): Promise<void> {
     await this.maybeCheckVips();
     if (this.startupCleanup !== 'done') return;
     const holding = this.vips.applied.hold;
@@ -860,7 +864,7 @@ export class Agent {
     this.networkErrors = report.errors;
     if (holding && this.vips.applied.hold) {
       if (report.errors.length > 0) this.holdFault.failed('check', performance.now(), report.errors.join('; '));
-      else this.holdFault.succeeded('check');
+      else this.holdFault.succeeded('check', performance.now());
     }
   }
 

@@ -5,12 +5,19 @@
  * driver call that holds the VIPs, and of each check of the network layer
  * while it holds them, with the time.
  *
- * A failure that lasts `reportAfterMs` is reported with the node's VIP
- * check (reportedVipSetup), so the role moves to the standby and this node
- * is no target for it. It stays reported for `stickyMs` after the node
- * stopped trying (it holds nothing then), doubled for each such fault
- * until a success, up to `maxStickyMs`: a fault on both nodes moves the
- * role back and forth ever more rarely, not every half minute.
+ * - `current`: a failure that has lasted `reportAfterMs`. The node's own
+ *   role logic reads it (an active hands the role on: resourceFailureRule),
+ *   and so does the cluster, in its health report.
+ * - `recent`: that, or a fault that ended (the node stopped trying: it
+ *   holds nothing then) less than a window ago: `stickyMs`, doubled for
+ *   each further fault, up to `maxStickyMs`. Only the health report
+ *   carries it, so the others choose no planned move to this node (a fault
+ *   on both nodes moves the role back and forth ever more rarely, not every
+ *   half minute), while the node itself still takes over if the active
+ *   fails: better a node that may work than none.
+ * The doubling is forgotten once the node has held the VIPs without a
+ * failure for `stickyMs`, or `maxStickyMs` after the last window ended
+ * without a new fault.
  *
  * The sentence is fixed for a fault (its first error, no running
  * duration): it travels in health reports, which are written to the log
@@ -44,30 +51,38 @@ interface Streak {
 export class HoldFault {
   /** The failures in a row of each source, since the first of them; null after a success or once the node stops holding. */
   private readonly streaks: Record<HoldFaultSource, Streak | null> = { hold: null, check: null };
-  /** The last streak long enough to report that has ended, shown until its window after its end. */
+  /** The last fault that ended, shown until its window after its end. */
   private ended: { readonly atMs: number; readonly windowMs: number; readonly error: string } | null = null;
-  /** Faults reported since the last success: each doubles the window. */
+  /** Faults that ended since the doubling was last forgotten: each doubles the window. */
   private faults = 0;
+  /** Since when the node has held the VIPs without a failure (null: not holding, or failing). */
+  private cleanSinceMs: number | null = null;
 
   constructor(private readonly options: HoldFaultOptions = HOLD_FAULT_DEFAULTS) {}
 
   failed(source: HoldFaultSource, nowMs: number, error: string): void {
     this.streaks[source] ??= { sinceMs: nowMs, error };
+    this.cleanSinceMs = null;
   }
 
   /** hold: the VIPs were taken or renewed; check: a check while holding them found nothing wrong. */
-  succeeded(source: HoldFaultSource): void {
+  succeeded(source: HoldFaultSource, nowMs: number): void {
     this.streaks[source] = null;
     this.ended = null;
-    this.faults = 0;
+    if (this.streaks.hold !== null || this.streaks.check !== null) return;
+    this.cleanSinceMs ??= nowMs;
+    if (nowMs - this.cleanSinceMs >= this.options.stickyMs) this.faults = 0;
   }
 
-  /** The node no longer holds or wants the VIPs: nothing is being tried, so no streak goes on; one long enough to report stays shown. */
+  /** The node no longer holds or wants the VIPs: nothing is being tried, so no streak goes on; one long enough to report becomes `recent`. */
   stopped(nowMs: number): void {
+    this.cleanSinceMs = null;
     const lasting = SOURCES.map((source) => this.streaks[source]).find((s) => s !== null && nowMs - s.sinceMs >= this.options.reportAfterMs);
     this.streaks.hold = null;
     this.streaks.check = null;
     if (lasting === undefined || lasting === null) return;
+    const previous = this.ended;
+    if (previous !== null && nowMs - (previous.atMs + previous.windowMs) >= this.options.maxStickyMs) this.faults = 0;
     this.faults++;
     const windowMs = Math.min(this.options.maxStickyMs, this.options.stickyMs * 2 ** (this.faults - 1));
     this.ended = { atMs: nowMs, windowMs, error: lasting.error };
@@ -79,12 +94,19 @@ export class HoldFault {
     return streak !== null && nowMs - streak.sinceMs >= Math.min(1000, this.options.reportAfterMs) ? streak.error : null;
   }
 
-  /** Why this node cannot be trusted with the VIPs now, or null. */
-  problem(id: string, nowMs: number): string | null {
+  /** A failure to hold going on for reportAfterMs or more, or null. */
+  current(id: string, nowMs: number): string | null {
     for (const source of SOURCES) {
       const streak = this.streaks[source];
       if (streak !== null && nowMs - streak.sinceMs >= this.options.reportAfterMs) return this.sentence(id, streak.error);
     }
+    return null;
+  }
+
+  /** `current`, or a fault that ended less than its window ago. */
+  recent(id: string, nowMs: number): string | null {
+    const current = this.current(id, nowMs);
+    if (current !== null) return current;
     const ended = this.ended;
     if (ended === null || nowMs - ended.atMs >= ended.windowMs) return null;
     return this.sentence(id, ended.error);

@@ -8,7 +8,7 @@
  * input with this same code.
  */
 import type { CommandOf, HealthState, MemberInfo } from '../fsm/commands.js';
-import { findMember, versionWriteBlock, type ClusterState, type HealthReport, type MemberRecord } from '../fsm/state.js';
+import { findMember, versionWriteBlock, type ClusterState, type HealthReport, type MemberRecord, type VipSetupReport } from '../fsm/state.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
@@ -280,11 +280,16 @@ export function registrationCurrent(me: MemberRecord | undefined, want: MemberIn
 /** The fields of a reportHealth command. */
 export type HealthReportFields = Omit<CommandOf<'reportHealth'>, 'type' | 'v' | 'at' | 'principal'>;
 
-/** This node's health report, from the role input it just decided on. */
+/**
+ * This node's health report, from the role input it just decided on;
+ * `vipSetup` replaces the input's when the cluster is to be told more than
+ * the node's own decisions read (a recent failure to hold, HoldFault).
+ */
 export function healthReportOf(
   input: RoleInput,
   appliedPolicy: PolicyView,
   reachable: (id: NodeId) => boolean,
+  vipSetup: VipSetupReport | null = input.local.vipSetup,
 ): HealthReportFields {
   return {
     node: input.self.id,
@@ -298,7 +303,7 @@ export function healthReportOf(
       error: appliedPolicy.error,
     },
     peers: input.local.peers.map((p) => ({ id: p.id, reachable: reachable(p.id) })).sort((a, b) => (a.id < b.id ? -1 : 1)),
-    ...(input.local.vipSetup === null ? {} : { vipSetup: { revision: input.local.vipSetup.revision, problems: [...input.local.vipSetup.problems] } }),
+    ...(vipSetup === null ? {} : { vipSetup: { revision: vipSetup.revision, problems: [...vipSetup.problems] } }),
   };
 }
 

@@ -23,6 +23,7 @@ import { facts, healthOk, isReachable, silenceText, silentTicks, ticksText, vipS
 import type {
   Condition,
   NodeRole,
+  PolicyView,
   RoleAction,
   RoleConfig,
   RoleDecision,
@@ -677,6 +678,18 @@ export function announceRule(f: Facts, vips: VipAction, memory: RoleMemory, reac
  * active applies it after every reachable standby has applied it, or after
  * standbyFirstTicks, and never when a standby failed to apply it.
  */
+/** This node's policy view once an attempt to apply `revision` has ended (the agent's bookkeeping, and the simulator's). */
+export function policyAfterAttempt(
+  view: PolicyView,
+  revision: number,
+  result: { readonly ok: true } | { readonly ok: false; readonly error: string },
+  nowTick: number,
+): PolicyView {
+  if (result.ok) return { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+  const attempts = view.failedRevision === revision ? view.failedAttempts + 1 : 1;
+  return { ...view, failedRevision: revision, error: result.error, failedAtTick: nowTick, failedAttempts: attempts };
+}
+
 export function policyOrderRule(f: Facts, holding: boolean): { action: RoleAction | null; wait: RoleMemory['policyWait']; why: string } {
   const revision = f.state.policy.revision;
   const local = f.input.local.policy;

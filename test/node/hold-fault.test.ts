@@ -9,67 +9,91 @@ t.test('failures shorter than reportAfterMs are not reported; a success ends the
   f.failed('hold', 1000, 'nft: busy');
   t.equal(f.failing(1999), null, 'one failed renewal is no fault yet');
   t.equal(f.failing(2000), 'nft: busy', 'NETWORK_FAULT shows it after a second of failures');
-  t.equal(f.problem('fw1', 3999), null);
-  f.succeeded('hold');
+  t.equal(f.current('fw1', 3999), null);
+  f.succeeded('hold', 4000);
   t.equal(f.failing(9000), null);
   f.failed('hold', 5000, 'nft: busy');
-  t.equal(f.problem('fw1', 7999), null, 'counted from the first failure after the success');
-  t.equal(f.problem('fw1', 8000), `${SENTENCE}nft: busy`);
+  t.equal(f.current('fw1', 7999), null, 'counted from the first failure after the success');
+  t.equal(f.current('fw1', 8000), `${SENTENCE}nft: busy`);
+  t.equal(f.recent('fw1', 8000), `${SENTENCE}nft: busy`, 'what is current is recent too');
 });
 
 t.test('a streak is reported once it lasts, with its first error, even with no further failure (a takeover not retried)', async (t) => {
   const f = new HoldFault(options);
   f.failed('hold', 0, 'ip: first');
   f.failed('hold', 1500, 'ip: second, with a detail that changes every time (17 ms)');
-  t.equal(f.problem('fw1', 4200), `${SENTENCE}ip: first`);
-  t.equal(f.problem('fw1', 9000), f.problem('fw1', 4200), 'the same sentence while it lasts: a health report is not rewritten for it');
+  t.equal(f.current('fw1', 4200), `${SENTENCE}ip: first`);
+  t.equal(f.current('fw1', 9000), f.current('fw1', 4200), 'the same sentence while it lasts: a health report is not rewritten for it');
 });
 
 t.test('the two sources do not clear each other', async (t) => {
   const f = new HoldFault(options);
   f.failed('check', 0, 'VIP 10.0.0.1/24 missing and cannot be added back: RTNETLINK answers: Operation not permitted');
-  f.succeeded('hold'); // the fence renewals work
-  t.match(f.problem('fw1', 3000), /for 3 s or more: VIP 10\.0\.0\.1\/24 missing/);
-  f.succeeded('check');
-  t.equal(f.problem('fw1', 3001), null);
+  f.succeeded('hold', 10); // the fence renewals work
+  t.match(f.current('fw1', 3000), /for 3 s or more: VIP 10\.0\.0\.1\/24 missing/);
+  f.succeeded('check', 3001);
+  t.equal(f.current('fw1', 3001), null);
 });
 
-t.test('once the node stops holding, a reported streak stays shown for stickyMs, a short one not at all', async (t) => {
+t.test('once the node stops holding, a fault is no longer current but recent for stickyMs; a short one is neither', async (t) => {
   const f = new HoldFault(options);
   f.failed('hold', 0, 'nft: busy');
   f.stopped(3500);
   t.equal(f.failing(3500), null, 'nothing is being tried any more');
-  t.equal(f.problem('fw1', 3500 + 29_999), `${SENTENCE}nft: busy`);
-  t.equal(f.problem('fw1', 3500 + 30_000), null);
+  t.equal(f.current('fw1', 3500), null, 'the node itself may take over again (a failover)');
+  t.equal(f.recent('fw1', 3500 + 29_999), `${SENTENCE}nft: busy`, 'the others choose no planned move to it');
+  t.equal(f.recent('fw1', 3500 + 30_000), null);
   f.stopped(3500 + 30_000);
-  t.equal(f.problem('fw1', 3500 + 30_001), null, 'stopping again without a new streak shows nothing');
+  t.equal(f.recent('fw1', 3500 + 30_001), null, 'stopping again without a new streak shows nothing');
 
   const g = new HoldFault(options);
   g.failed('hold', 0, 'nft: busy');
   g.stopped(2999);
-  t.equal(g.problem('fw1', 3000), null, 'released before it lasted: nothing to keep');
+  t.equal(g.recent('fw1', 3000), null, 'released before it lasted: nothing to keep');
 });
 
-t.test('each fault until a success doubles the window, up to maxStickyMs; a success resets it', async (t) => {
+/** A fault at `now` that lasts 3 s and ends; returns how long it stays recent after its end. */
+function faultFor(f: HoldFault, clock: { now: number }): number {
+  f.failed('hold', clock.now, 'nft: busy');
+  clock.now += 3000;
+  f.stopped(clock.now);
+  const from = clock.now;
+  while (f.recent('fw1', clock.now) !== null) clock.now += 1000;
+  return clock.now - from;
+}
+
+t.test('each fault doubles the window, up to maxStickyMs', async (t) => {
   const f = new HoldFault(options);
-  let now = 0;
-  const fault = (): number => {
-    f.failed('hold', now, 'nft: busy');
-    now += 3000;
-    f.stopped(now);
-    const from = now;
-    while (f.problem('fw1', now) !== null) now += 1000;
-    return now - from;
-  };
-  t.same([fault(), fault(), fault(), fault()], [30_000, 60_000, 100_000, 100_000]);
-  f.succeeded('hold');
-  t.equal(fault(), 30_000, 'back to stickyMs after the node held the VIPs');
+  const clock = { now: 0 };
+  t.same([faultFor(f, clock), faultFor(f, clock), faultFor(f, clock), faultFor(f, clock)], [30_000, 60_000, 100_000, 100_000]);
 });
 
-t.test('a success after the node holds again forgets a shown failure', async (t) => {
+t.test('a short success does not forget the doubling (a takeover that works, then renewals that fail); holding cleanly for stickyMs does', async (t) => {
+  const f = new HoldFault(options);
+  const clock = { now: 0 };
+  t.equal(faultFor(f, clock), 30_000);
+  f.succeeded('hold', clock.now); // took the VIPs again
+  t.equal(faultFor(f, clock), 60_000, 'the renewals failed right after: still doubled');
+  f.succeeded('hold', clock.now);
+  f.succeeded('hold', clock.now + 29_999);
+  clock.now += 30_000;
+  f.succeeded('hold', clock.now);
+  t.equal(faultFor(f, clock), 30_000, 'after 30 s of clean holding, back to stickyMs');
+});
+
+t.test('the doubling is forgotten after maxStickyMs without a fault', async (t) => {
+  const f = new HoldFault(options);
+  const clock = { now: 0 };
+  faultFor(f, clock);
+  t.equal(faultFor(f, clock), 60_000);
+  clock.now += 100_000;
+  t.equal(faultFor(f, clock), 30_000);
+});
+
+t.test('a success while holding again clears a recent fault at once', async (t) => {
   const f = new HoldFault(options);
   f.failed('hold', 0, 'nft: busy');
   f.stopped(5000);
-  f.succeeded('hold');
-  t.equal(f.problem('fw1', 5001), null);
+  f.succeeded('hold', 6000);
+  t.equal(f.recent('fw1', 6001), null);
 });

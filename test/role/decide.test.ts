@@ -7,7 +7,7 @@
  * standby, wit the witness, everyone reachable and healthy.
  */
 import t from 'tap';
-import { decide, targetCheck } from '../../src/role/decide.js';
+import { decide, policyAfterAttempt, targetCheck } from '../../src/role/decide.js';
 import { facts } from '../../src/role/facts.js';
 import { CONDITION_CODES, type ConditionCode, type NodeRole, type RoleAction } from '../../src/role/types.js';
 import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, watchMonitors, type Patch } from './fixtures.js';
@@ -351,6 +351,9 @@ const cases: Case[] = [
   { rule: 'policyOrderRule', name: 'after three failures in a row, tried again after four retry periods',
     given: [as('fw2', 'follower'), (w) => (w.policyRevisions = 2), local({ policyApplied: 1, policyFailed: 2, policyFailedAt: 1000 - 400, policyFailedAttempts: 3 })],
     expect: { vips: 'release', actions: [{ type: 'applyPolicy', revision: 2 }], conditions: ['POLICY_APPLY_FAILED'] } },
+  { rule: 'policyOrderRule', name: 'after many failures the retry waits 32 retry periods, not less',
+    given: [as('fw2', 'follower'), (w) => (w.policyRevisions = 2), local({ policyApplied: 1, policyFailed: 2, policyFailedAt: 1000 - 3199, policyFailedAttempts: 40 })],
+    expect: { vips: 'release', actions: [], conditions: ['POLICY_APPLY_FAILED'] } },
   { rule: 'policyOrderRule', name: 'the back-off stops doubling at 32 retry periods',
     given: [as('fw2', 'follower'), (w) => (w.policyRevisions = 2), local({ policyApplied: 1, policyFailed: 2, policyFailedAt: 1000 - 3200, policyFailedAttempts: 40 }), (w) => (w.nowTick = 1000)],
     expect: { vips: 'release', actions: [{ type: 'applyPolicy', revision: 2 }], conditions: ['POLICY_APPLY_FAILED'] } },
@@ -424,4 +427,14 @@ t.test('a node that cannot hold the VIPs: the reasons name the device, for the s
   t.equal(own?.message, `fw2 cannot take the active role yet: cannot hold the VIPs: ${MISSING}`);
   const fresh = decide(input(as('fw2'), silent('fw1', DEAD), local({ vipSetup: 'none' }))).conditions.find((c) => c.code === 'NOT_READY');
   t.match(fresh?.message, /has not checked its VIPs' devices for settings revision \d+ yet/);
+});
+
+t.test('policyAfterAttempt counts the failures of one revision in a row; a success or another revision starts again', async (t) => {
+  const none = { appliedRevision: 1, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+  const once = policyAfterAttempt(none, 2, { ok: false, error: 'nft: busy' }, 100);
+  t.same(once, { appliedRevision: 1, failedRevision: 2, error: 'nft: busy', failedAtTick: 100, failedAttempts: 1 });
+  const twice = policyAfterAttempt(once, 2, { ok: false, error: 'nft: still busy' }, 1100);
+  t.same(twice, { appliedRevision: 1, failedRevision: 2, error: 'nft: still busy', failedAtTick: 1100, failedAttempts: 2 });
+  t.equal(policyAfterAttempt(twice, 3, { ok: false, error: 'nft: syntax error' }, 1200).failedAttempts, 1, 'a new revision counts afresh');
+  t.same(policyAfterAttempt(twice, 2, { ok: true }, 3100), { appliedRevision: 2, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 });
 });

@@ -47,7 +47,7 @@ import { VERSION } from '../../src/node/version.js';
 import { VipPipeline, type PendingTransfer } from '../../src/node/vip-pipeline.js';
 import type { Raft } from '../../src/raft/raft.js';
 import type { Entry, Member, NodeId, RaftRole } from '../../src/raft/types.js';
-import { decide, initialRoleMemory, switchoverCheck } from '../../src/role/decide.js';
+import { decide, initialRoleMemory, policyAfterAttempt, switchoverCheck } from '../../src/role/decide.js';
 import type { MonitorObservation, PolicyView, RoleAction, RoleDecision, RoleInput, RoleMemory, VipAction } from '../../src/role/types.js';
 import { unreachable } from '../../src/util/assert.js';
 import { violation } from './checker.js';
@@ -559,15 +559,7 @@ export class RoleLayer {
     if (n.policyBusy) return;
     n.policyBusy = true;
     this.driverCall(n, 'policy', null, (result) => {
-      n.policy = result.ok
-        ? { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 }
-        : {
-            ...n.policy,
-            failedRevision: revision,
-            error: result.error,
-            failedAtTick: this.currentTick(n),
-            failedAttempts: n.policy.failedRevision === revision ? n.policy.failedAttempts + 1 : 1,
-          };
+      n.policy = policyAfterAttempt(n.policy, revision, result, this.currentTick(n));
       n.policyBusy = false;
     });
   }
