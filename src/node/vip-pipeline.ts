@@ -5,6 +5,11 @@
  * driver calls this hands out (src/node/agent.ts); the simulator runs the
  * same object against its simulated driver (test/sim/role-layer.ts).
  *
+ * A failed hold (a takeover or a renewal) is tried again after 10 ms, then
+ * twice as long each time up to 200 ms, rather than on every role pass: a
+ * broken nft or ip would otherwise be spawned a hundred times a second
+ * until the role moves (HoldFault). A release is never held back.
+ *
  * Two rules here are part of the safety argument (docs/role.md §8):
  * - a fence is never written longer than decided: a hold that waited behind
  *   another call has its fence shortened by the wait, because the driver
@@ -23,6 +28,9 @@ export interface PendingTransfer {
   readonly why: string;
 }
 
+export const HOLD_RETRY_FIRST_MS = 10;
+export const HOLD_RETRY_MAX_MS = 200;
+
 export class VipPipeline {
   private desiredValue: { readonly state: DesiredVipState; readonly atMs: number } = { state: { hold: false }, atMs: 0 };
   private appliedValue: DesiredVipState = { hold: false };
@@ -30,6 +38,9 @@ export class VipPipeline {
   private inFlight: DesiredVipState | null = null;
   private lastRenewalMs = -Infinity;
   private pendingTransfer: PendingTransfer | null = null;
+  /** Hold calls failed in a row, and when the next may start. */
+  private holdFailures = 0;
+  private holdRetryAtMs = -Infinity;
 
   /** What the driver holds, as its last successful call left it. */
   get applied(): DesiredVipState {
@@ -86,6 +97,10 @@ export class VipPipeline {
       this.lastRenewalMs = nowMs;
       this.appliedValue = target;
     }
+    if (target.hold) {
+      this.holdFailures = ok ? 0 : this.holdFailures + 1;
+      this.holdRetryAtMs = ok ? -Infinity : nowMs + Math.min(HOLD_RETRY_MAX_MS, HOLD_RETRY_FIRST_MS * 2 ** (this.holdFailures - 1));
+    }
     return startNext && this.desiredValue.state !== target ? this.start(nowMs) : null;
   }
 
@@ -126,6 +141,7 @@ export class VipPipeline {
       this.inFlight = state;
       return state;
     }
+    if (nowMs < this.holdRetryAtMs) return null;
     const fenceMs = this.fenceLeftMs(state.fenceMs, atMs, nowMs);
     if (fenceMs <= 0) return null;
     this.inFlight = state;

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import type { DesiredVipState } from '../../src/network/driver.js';
-import { VipPipeline } from '../../src/node/vip-pipeline.js';
+import { HOLD_RETRY_FIRST_MS, HOLD_RETRY_MAX_MS, VipPipeline } from '../../src/node/vip-pipeline.js';
 
 const VIPS = [{ address: '10.0.0.1/24', interface: 'lan' }];
 const hold = (epoch: number, fenceMs: number): DesiredVipState => ({ hold: true, epoch, vips: VIPS, fenceMs });
@@ -138,4 +138,34 @@ t.test('renewals are due twice per heartbeat, and only for the epoch held', asyn
   t.ok(p.renewalNotDue(3, 50, 100), '40 ms after the last renewal: not due');
   t.notOk(p.renewalNotDue(3, 60, 100), '50 ms after: due');
   t.notOk(p.renewalNotDue(4, 20, 100), 'another epoch: due');
+});
+
+t.test('a failed hold is tried again after a back-off (10 ms doubling to 200 ms), not on every pass; a success resets it', async (t) => {
+  const p = new VipPipeline();
+  let now = 0;
+  const gaps: number[] = [];
+  t.same(p.request(hold(3, 800), now), hold(3, 800));
+  for (let failures = 0; failures < 7; failures++) {
+    const failedAt = now;
+    t.equal(p.completed(false, failedAt), null, 'nothing starts right after a failure');
+    // Asked on every 1 ms pass, as the role loop would (every 10 ms in the agent).
+    let call: DesiredVipState | null = null;
+    while (call === null) call = p.request(hold(3, 800), ++now);
+    gaps.push(now - failedAt);
+  }
+  t.same(gaps, [HOLD_RETRY_FIRST_MS, 20, 40, 80, 160, HOLD_RETRY_MAX_MS, HOLD_RETRY_MAX_MS]);
+  t.equal(p.completed(true, now), null);
+  p.request(hold(3, 800), now + 1);
+  t.equal(p.completed(false, now + 1), null);
+  t.equal(p.request(hold(3, 800), now + 1 + HOLD_RETRY_FIRST_MS - 1), null);
+  t.ok(p.request(hold(3, 800), now + 1 + HOLD_RETRY_FIRST_MS), 'after a success the back-off starts again at 10 ms');
+});
+
+t.test('a release is never held back by a failed hold', async (t) => {
+  const p = new VipPipeline();
+  p.request(hold(3, 800), 0);
+  p.completed(true, 1);
+  p.request(hold(3, 800), 2);
+  t.equal(p.completed(false, 3), null, 'a renewal failed');
+  t.same(p.request(release, 4), release, 'the release starts at once');
 });
