@@ -189,6 +189,7 @@ function applyReportHealth(s: ClusterState, index: number, c: CommandOf<'reportH
       policyApply: { revision: c.policyApply.revision, ok: c.policyApply.ok, error: c.policyApply.ok ? null : c.policyApply.error },
       peers: [...c.peers].sort((a, b) => compareText(a.id, b.id)),
       ...(c.vipSetup === undefined ? {} : { vipSetup: { revision: c.vipSetup.revision, problems: [...c.vipSetup.problems] } }),
+      ...(c.holdFault === undefined ? {} : { holdFault: c.holdFault }),
     },
   };
   const next = { ...s, members: upsertMember(s.members, record) };

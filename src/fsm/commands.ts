@@ -144,6 +144,13 @@ const COMMAND_SCHEMAS = {
     vipSetup: Type.Optional(
       Type.Object({ revision: Count, problems: Type.Array(Text, { maxItems: COMMAND_LIMITS.vipProblems }) }),
     ),
+    /**
+     * The reporter failed to take or keep the VIPs not long ago, and has
+     * stopped trying (src/node/hold-fault.ts): no planned move goes to it,
+     * but it may still take over when the active fails. Since 0.3.0, and
+     * written only while every member runs one version.
+     */
+    holdFault: Type.Optional(Text),
   }),
   setSettings: base('setSettings', { settings: Type.Unknown(), ifRevision: Revision }),
   setPolicy: base('setPolicy', { ruleset: Type.String({ maxLength: COMMAND_LIMITS.rulesetChars }), ifRevision: Revision }),

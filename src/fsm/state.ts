@@ -37,6 +37,8 @@ export interface HealthReport {
   readonly peers: readonly { readonly id: NodeId; readonly reachable: boolean }[];
   /** The reporter's check of its VIPs' devices; absent when its build does not report it. */
   readonly vipSetup?: VipSetupReport;
+  /** A recent failure to take or keep the VIPs, over now (see the reportHealth command); absent when none. */
+  readonly holdFault?: string;
 }
 
 /** A data node's check that it can hold the VIPs of settings revision `revision` (R7): why not, empty when it can. */

@@ -596,8 +596,7 @@ export class Agent {
   private maybeReportHealth(input: RoleInput): void {
     const me = this.state.members.find((m) => m.id === this.id);
     if (me === undefined || this.knownLeader === null) return;
-    const told = reportedVipSetup(this.id, this.vipSetup, this.cleanupErrors, this.holdFault.recent(this.id, performance.now()));
-    const report = healthReportOf(input, this.policyState, (id) => this.isReachable(id), told);
+    const report = healthReportOf(input, this.policyState, (id) => this.isReachable(id), this.holdFault.past(this.id, performance.now()));
     const same = sameHealthReport(me.health, report);
     if (same || this.nowTick - this.lastReportTick < HEALTH_REPORT_MIN_TICKS) return;
     this.lastReportTick = this.nowTick;

@@ -5,19 +5,20 @@
  * driver call that holds the VIPs, and of each check of the network layer
  * while it holds them, with the time.
  *
- * - `current`: a failure that has lasted `reportAfterMs`. The node's own
- *   role logic reads it (an active hands the role on: resourceFailureRule),
- *   and so does the cluster, in its health report.
- * - `recent`: that, or a fault that ended (the node stopped trying: it
- *   holds nothing then) less than a window ago: `stickyMs`, doubled for
- *   each further fault, up to `maxStickyMs`. Only the health report
- *   carries it, so the others choose no planned move to this node (a fault
- *   on both nodes moves the role back and forth ever more rarely, not every
- *   half minute), while the node itself still takes over if the active
- *   fails: better a node that may work than none.
+ * - `current`: a failure that has lasted `reportAfterMs`. It joins the
+ *   node's VIP check (reportedVipSetup): the node cannot hold the VIPs, so
+ *   an active hands the role on (resourceFailureRule) and no node moves it
+ *   there.
+ * - `past`: a fault that ended (the node stopped trying: it holds nothing
+ *   then) less than a window ago: `stickyMs`, doubled for each further
+ *   fault, up to `maxStickyMs`. The health report carries it apart
+ *   (`holdFault`): no planned move goes to the node (a fault on both nodes
+ *   moves the role back and forth ever more rarely, not every half
+ *   minute), but it still takes over, or is handed leadership, when the
+ *   active fails: better a node that may work than none.
  * The doubling is forgotten once the node has held the VIPs without a
- * failure for `stickyMs`, or `maxStickyMs` after the last window ended
- * without a new fault.
+ * failure for `stickyMs`, or `maxStickyMs` after the end of the last
+ * fault's window without a new fault.
  *
  * The sentence is fixed for a fault (its first error, no running
  * duration): it travels in health reports, which are written to the log
@@ -51,8 +52,10 @@ interface Streak {
 export class HoldFault {
   /** The failures in a row of each source, since the first of them; null after a success or once the node stops holding. */
   private readonly streaks: Record<HoldFaultSource, Streak | null> = { hold: null, check: null };
-  /** The last fault that ended, shown until its window after its end. */
+  /** The last fault that ended, shown until its window after its end; null once the node held the VIPs again. */
   private ended: { readonly atMs: number; readonly windowMs: number; readonly error: string } | null = null;
+  /** When the last fault's window ends (kept when a success clears `ended`), to forget the doubling an hour later. */
+  private lastWindowEndMs = -Infinity;
   /** Faults that ended since the doubling was last forgotten: each doubles the window. */
   private faults = 0;
   /** Since when the node has held the VIPs without a failure (null: not holding, or failing). */
@@ -81,11 +84,11 @@ export class HoldFault {
     this.streaks.hold = null;
     this.streaks.check = null;
     if (lasting === undefined || lasting === null) return;
-    const previous = this.ended;
-    if (previous !== null && nowMs - (previous.atMs + previous.windowMs) >= this.options.maxStickyMs) this.faults = 0;
+    if (nowMs - this.lastWindowEndMs >= this.options.maxStickyMs) this.faults = 0;
     this.faults++;
     const windowMs = Math.min(this.options.maxStickyMs, this.options.stickyMs * 2 ** (this.faults - 1));
     this.ended = { atMs: nowMs, windowMs, error: lasting.error };
+    this.lastWindowEndMs = nowMs + windowMs;
   }
 
   /** The first error of driver calls failing for a second or more (NETWORK_FAULT shows it before it is reported; one failed renewal is not a fault). */
@@ -103,10 +106,9 @@ export class HoldFault {
     return null;
   }
 
-  /** `current`, or a fault that ended less than its window ago. */
-  recent(id: string, nowMs: number): string | null {
-    const current = this.current(id, nowMs);
-    if (current !== null) return current;
+  /** A fault that ended less than its window ago, while none is current. */
+  past(id: string, nowMs: number): string | null {
+    if (this.current(id, nowMs) !== null) return null;
     const ended = this.ended;
     if (ended === null || nowMs - ended.atMs >= ended.windowMs) return null;
     return this.sentence(id, ended.error);

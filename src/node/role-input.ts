@@ -7,8 +7,8 @@
  * passes its monotonic tick, and the simulator (test/sim) builds the role
  * input with this same code.
  */
-import type { CommandOf, HealthState, MemberInfo } from '../fsm/commands.js';
-import { findMember, versionWriteBlock, type ClusterState, type HealthReport, type MemberRecord, type VipSetupReport } from '../fsm/state.js';
+import { COMMAND_LIMITS, type CommandOf, type HealthState, type MemberInfo } from '../fsm/commands.js';
+import { findMember, versionWriteBlock, type ClusterState, type HealthReport, type MemberRecord } from '../fsm/state.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../raft/raft.js';
 import type { MemberKind, NodeId } from '../raft/types.js';
 import { roleConfigFromSettings } from '../role/decide.js';
@@ -281,16 +281,18 @@ export function registrationCurrent(me: MemberRecord | undefined, want: MemberIn
 export type HealthReportFields = Omit<CommandOf<'reportHealth'>, 'type' | 'v' | 'at' | 'principal'>;
 
 /**
- * This node's health report, from the role input it just decided on;
- * `vipSetup` replaces the input's when the cluster is to be told more than
- * the node's own decisions read (a recent failure to hold, HoldFault).
+ * This node's health report, from the role input it just decided on, and
+ * `holdFault`: a recent failure to hold the VIPs that its own decisions do
+ * not read (HoldFault), left out while members run different versions
+ * (older builds do not know the field).
  */
 export function healthReportOf(
   input: RoleInput,
   appliedPolicy: PolicyView,
   reachable: (id: NodeId) => boolean,
-  vipSetup: VipSetupReport | null = input.local.vipSetup,
+  holdFault: string | null = null,
 ): HealthReportFields {
+  const vipSetup = input.local.vipSetup;
   return {
     node: input.self.id,
     health: input.local.health,
@@ -304,6 +306,7 @@ export function healthReportOf(
     },
     peers: input.local.peers.map((p) => ({ id: p.id, reachable: reachable(p.id) })).sort((a, b) => (a.id < b.id ? -1 : 1)),
     ...(vipSetup === null ? {} : { vipSetup: { revision: vipSetup.revision, problems: [...vipSetup.problems] } }),
+    ...(holdFault === null || versionWriteBlock(input.state) !== null ? {} : { holdFault: holdFault.slice(0, COMMAND_LIMITS.textChars) }),
   };
 }
 
@@ -317,6 +320,7 @@ export function sameHealthReport(h: HealthReport | null, report: HealthReportFie
     h.appliedPolicyRevision === report.appliedPolicyRevision &&
     JSON.stringify(h.policyApply) === JSON.stringify(report.policyApply) &&
     JSON.stringify(h.peers) === JSON.stringify(report.peers) &&
-    JSON.stringify(h.vipSetup) === JSON.stringify(report.vipSetup)
+    JSON.stringify(h.vipSetup) === JSON.stringify(report.vipSetup) &&
+    h.holdFault === report.holdFault
   );
 }

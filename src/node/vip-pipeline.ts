@@ -5,10 +5,12 @@
  * driver calls this hands out (src/node/agent.ts); the simulator runs the
  * same object against its simulated driver (test/sim/role-layer.ts).
  *
- * A failed hold (a takeover or a renewal) is tried again after 10 ms, then
- * twice as long each time up to 200 ms, rather than on every role pass: a
- * broken nft or ip would otherwise be spawned a hundred times a second
- * until the role moves (HoldFault). A release is never held back.
+ * A failed hold (a takeover or a renewal) of an epoch is tried again after
+ * 10 ms, then twice as long each time up to 200 ms, rather than on every
+ * role pass: a broken nft or ip would otherwise be spawned a hundred times
+ * a second until the role moves (HoldFault). A release, a hold of another
+ * epoch (a new grant) and anything after a call that worked are never held
+ * back.
  *
  * Two rules here are part of the safety argument (docs/role.md §8):
  * - a fence is never written longer than decided: a hold that waited behind
@@ -38,8 +40,9 @@ export class VipPipeline {
   private inFlight: DesiredVipState | null = null;
   private lastRenewalMs = -Infinity;
   private pendingTransfer: PendingTransfer | null = null;
-  /** Hold calls failed in a row, and when the next may start. */
+  /** Hold calls failed in a row, of which epoch, and when the next hold of it may start. */
   private holdFailures = 0;
+  private holdFailedEpoch: number | null = null;
   private holdRetryAtMs = -Infinity;
 
   /** What the driver holds, as its last successful call left it. */
@@ -97,9 +100,13 @@ export class VipPipeline {
       this.lastRenewalMs = nowMs;
       this.appliedValue = target;
     }
-    if (target.hold) {
-      this.holdFailures = ok ? 0 : this.holdFailures + 1;
-      this.holdRetryAtMs = ok ? -Infinity : nowMs + Math.min(HOLD_RETRY_MAX_MS, HOLD_RETRY_FIRST_MS * 2 ** (this.holdFailures - 1));
+    if (ok) {
+      this.holdFailures = 0;
+      this.holdRetryAtMs = -Infinity;
+    } else if (target.hold) {
+      this.holdFailures = this.holdFailedEpoch === target.epoch ? this.holdFailures + 1 : 1;
+      this.holdFailedEpoch = target.epoch;
+      this.holdRetryAtMs = nowMs + Math.min(HOLD_RETRY_MAX_MS, HOLD_RETRY_FIRST_MS * 2 ** (this.holdFailures - 1));
     }
     return startNext && this.desiredValue.state !== target ? this.start(nowMs) : null;
   }
@@ -141,7 +148,7 @@ export class VipPipeline {
       this.inFlight = state;
       return state;
     }
-    if (nowMs < this.holdRetryAtMs) return null;
+    if (state.epoch === this.holdFailedEpoch && nowMs < this.holdRetryAtMs) return null;
     const fenceMs = this.fenceLeftMs(state.fenceMs, atMs, nowMs);
     if (fenceMs <= 0) return null;
     this.inFlight = state;

@@ -134,7 +134,14 @@ export function canTakeRole(f: Facts, forced: boolean, ownTermPending = false): 
   return updateOrderRule(f.state, f.id);
 }
 
-export type TargetMode = 'automatic' | 'switchover' | 'forced';
+/**
+ * automatic: a move the role logic starts (failback, maintenance, a resource
+ * failure); handoff: leadership handed on because the active failed or this
+ * leader cannot keep or take the role (like automatic, but a node that
+ * failed to hold the VIPs not long ago still counts: better a node that may
+ * work than none); switchover and forced: an operator's.
+ */
+export type TargetMode = 'automatic' | 'handoff' | 'switchover' | 'forced';
 
 /**
  * Why `id` may not receive the role (null when it may), as seen from this
@@ -176,6 +183,9 @@ export function targetCheck(f: Facts, id: NodeId, mode: TargetMode): string | nu
   // A report without it comes from a build that does not check (during an update): nothing is known against it.
   const setup = report.vipSetup === undefined ? null : vipSetupProblem(report.vipSetup, f.state.configRevision);
   if (setup !== null) return `${id} ${setup}`;
+  if (report.holdFault !== undefined && mode !== 'handoff') {
+    return `${id} is kept from planned moves for a while after a failure to hold the VIPs (${report.holdFault}); it still takes over if the active fails`;
+  }
   const raft = f.input.raft;
   if (f.isLeader) {
     const match = raft.match[id] ?? 0;
@@ -360,7 +370,7 @@ function handoffTarget(f: Facts): NodeId | null {
   if (f.intent !== null && f.intent.to !== f.id && targetCheck(f, f.intent.to, intentMode(f.intent.reason)) === null) return f.intent.to;
   const holder = f.lease === null ? undefined : findMember(f.state, f.lease.holder);
   if (holder !== undefined && holder.id !== f.id && isHolderServing(f)) return holder.id;
-  const best = bestTarget(f, 'automatic');
+  const best = bestTarget(f, 'handoff');
   if (best !== null) return best;
   const fallback = holder !== undefined && holder.id !== f.id && holder.kind === 'data' && isReachable(f, holder.id);
   return fallback ? holder.id : null;
@@ -539,7 +549,7 @@ export function voidLeaseRule(f: Facts, out: RuleOutput): boolean {
   // acknowledgements are late comes back by itself, or CheckQuorum ends the term.
   if (!f.input.raft.leaseVoid || since === null || f.now - since.tick < f.config.electionTicks) return false;
   const anyData = f.input.raft.voters.find((v) => v.kind === 'data' && v.id !== f.id && isReachable(f, v.id));
-  const target = bestTarget(f, 'automatic') ?? anyData?.id ?? null;
+  const target = bestTarget(f, 'handoff') ?? anyData?.id ?? null;
   if (target === null) {
     // Standing again in the next term brings a lease back.
     const why = `voidLeaseRule (Raft lease void for ${f.now - since.tick} ticks, and no node to hand leadership to)`;
@@ -673,11 +683,6 @@ export function announceRule(f: Facts, vips: VipAction, memory: RoleMemory, reac
   return reconnected ? { type: 'announce', epoch: vips.epoch, why: 'peer-reconnected' } : null;
 }
 
-/**
- * Policy order (R11): standbys apply a new policy revision at once; the
- * active applies it after every reachable standby has applied it, or after
- * standbyFirstTicks, and never when a standby failed to apply it.
- */
 /** This node's policy view once an attempt to apply `revision` has ended (the agent's bookkeeping, and the simulator's). */
 export function policyAfterAttempt(
   view: PolicyView,
@@ -690,6 +695,11 @@ export function policyAfterAttempt(
   return { ...view, failedRevision: revision, error: result.error, failedAtTick: nowTick, failedAttempts: attempts };
 }
 
+/**
+ * Policy order (R11): standbys apply a new policy revision at once; the
+ * active applies it after every reachable standby has applied it, or after
+ * standbyFirstTicks, and never when a standby failed to apply it.
+ */
 export function policyOrderRule(f: Facts, holding: boolean): { action: RoleAction | null; wait: RoleMemory['policyWait']; why: string } {
   const revision = f.state.policy.revision;
   const local = f.input.local.policy;

@@ -132,6 +132,25 @@ t.test('reportHealth: the VIP device check is stored when reported, audited when
   t.match(log.runEncoded(tooMany), { ok: false, code: 'MALFORMED_COMMAND' }, 'bounded like every reported list');
 });
 
+t.test('reportHealth: a past failure to hold the VIPs is stored while reported, gone with the next report without it, and bounded', async (t) => {
+  const log = pair();
+  const base = {
+    node: 'fw2',
+    health: 'healthy' as const,
+    monitors: [],
+    appliedConfigRevision: 0,
+    appliedPolicyRevision: 0,
+    policyApply: { revision: 0, ok: true, error: null },
+    peers: [],
+  };
+  const fault = 'fw2: its network layer failed to take or keep the VIPs for 3 s or more: nft: broken';
+  log.run(cmd('reportHealth', { ...base, holdFault: fault }, { at: at(1) }));
+  t.equal(findMember(log.state, 'fw2')?.health?.holdFault, fault);
+  log.run(cmd('reportHealth', base, { at: at(2) }));
+  t.equal(findMember(log.state, 'fw2')?.health?.holdFault, undefined);
+  t.match(log.runEncoded(cmd('reportHealth', { ...base, holdFault: 'x'.repeat(1025) }, { at: at(3) })), { ok: false, code: 'MALFORMED_COMMAND' });
+});
+
 t.test('setSettings: compare-and-set on the revision', async (t) => {
   const log = pair();
   t.match(log.run(cmd('setSettings', { settings: GOOD_SETTINGS, ifRevision: 0 })), { ok: true, revision: 1 });

@@ -15,7 +15,7 @@ t.test('failures shorter than reportAfterMs are not reported; a success ends the
   f.failed('hold', 5000, 'nft: busy');
   t.equal(f.current('fw1', 7999), null, 'counted from the first failure after the success');
   t.equal(f.current('fw1', 8000), `${SENTENCE}nft: busy`);
-  t.equal(f.recent('fw1', 8000), `${SENTENCE}nft: busy`, 'what is current is recent too');
+  t.equal(f.past('fw1', 8000), null, 'a current fault is not a past one');
 });
 
 t.test('a streak is reported once it lasts, with its first error, even with no further failure (a takeover not retried)', async (t) => {
@@ -35,30 +35,30 @@ t.test('the two sources do not clear each other', async (t) => {
   t.equal(f.current('fw1', 3001), null);
 });
 
-t.test('once the node stops holding, a fault is no longer current but recent for stickyMs; a short one is neither', async (t) => {
+t.test('once the node stops holding, a fault is no longer current but past for stickyMs; a short one is neither', async (t) => {
   const f = new HoldFault(options);
   f.failed('hold', 0, 'nft: busy');
   f.stopped(3500);
   t.equal(f.failing(3500), null, 'nothing is being tried any more');
   t.equal(f.current('fw1', 3500), null, 'the node itself may take over again (a failover)');
-  t.equal(f.recent('fw1', 3500 + 29_999), `${SENTENCE}nft: busy`, 'the others choose no planned move to it');
-  t.equal(f.recent('fw1', 3500 + 30_000), null);
+  t.equal(f.past('fw1', 3500 + 29_999), `${SENTENCE}nft: busy`, 'past: the others choose no planned move to it');
+  t.equal(f.past('fw1', 3500 + 30_000), null);
   f.stopped(3500 + 30_000);
-  t.equal(f.recent('fw1', 3500 + 30_001), null, 'stopping again without a new streak shows nothing');
+  t.equal(f.past('fw1', 3500 + 30_001), null, 'stopping again without a new streak shows nothing');
 
   const g = new HoldFault(options);
   g.failed('hold', 0, 'nft: busy');
   g.stopped(2999);
-  t.equal(g.recent('fw1', 3000), null, 'released before it lasted: nothing to keep');
+  t.equal(g.past('fw1', 3000), null, 'released before it lasted: nothing to keep');
 });
 
-/** A fault at `now` that lasts 3 s and ends; returns how long it stays recent after its end. */
+/** A fault at `now` that lasts 3 s and ends; returns how long it stays past after its end. */
 function faultFor(f: HoldFault, clock: { now: number }): number {
   f.failed('hold', clock.now, 'nft: busy');
   clock.now += 3000;
   f.stopped(clock.now);
   const from = clock.now;
-  while (f.recent('fw1', clock.now) !== null) clock.now += 1000;
+  while (f.past('fw1', clock.now) !== null) clock.now += 1000;
   return clock.now - from;
 }
 
@@ -90,10 +90,22 @@ t.test('the doubling is forgotten after maxStickyMs without a fault', async (t) 
   t.equal(faultFor(f, clock), 30_000);
 });
 
-t.test('a success while holding again clears a recent fault at once', async (t) => {
+t.test('a success while holding again clears a past fault at once', async (t) => {
   const f = new HoldFault(options);
   f.failed('hold', 0, 'nft: busy');
   f.stopped(5000);
   f.succeeded('hold', 6000);
-  t.equal(f.recent('fw1', 6001), null);
+  t.equal(f.past('fw1', 6001), null);
+});
+
+t.test('the doubling is forgotten an hour after the last window even when a success cleared the fault', async (t) => {
+  const f = new HoldFault(options);
+  const clock = { now: 0 };
+  faultFor(f, clock);
+  f.succeeded('hold', clock.now); // held for a moment, then a new fault long after
+  clock.now += 96_000; // the next fault ends 99 s after the last window
+  t.equal(faultFor(f, clock), 60_000, 'within maxStickyMs of the last window: still doubled');
+  f.succeeded('hold', clock.now);
+  clock.now += 100_000;
+  t.equal(faultFor(f, clock), 30_000, 'maxStickyMs after the last window: forgotten');
 });

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../../src/raft/raft.js';
-import { buildRoleInput, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, decisionHolds, regrantVersion, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
+import { buildRoleInput, healthReportOf, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, decisionHolds, regrantVersion, sameHealthReport, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
 import { decide, initialRoleMemory } from '../../src/role/decide.js';
 import type { RoleInput } from '../../src/role/types.js';
 import { as, input, lease, local, member, memory, settings, silent, watchMonitors, type Patch } from '../role/fixtures.js';
@@ -187,4 +187,17 @@ t.test('a lapsed fence during a committed move: a new epoch unless the holder is
   const kept = input(...fw2Holds, member('fw2', { maintenance: true }), member('fw1', { health: 'failed' }));
   t.ok(regrants(kept), 'in maintenance with nowhere to move the role: a new epoch');
   t.equal(regrantVersion(kept.state, 'fw2'), 2, 'of version 2');
+});
+
+t.test('a past failure to hold goes into the health report only while every member runs one version', async (t) => {
+  const policy = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+  const fault = 'fw1: its network layer failed to take or keep the VIPs for 3 s or more: nft: broken';
+  const same = input(as('fw1'));
+  const report = healthReportOf(same, policy, () => true, fault);
+  t.equal(report.holdFault, fault);
+  t.equal(healthReportOf(same, policy, () => true).holdFault, undefined, 'none: no field');
+  t.notOk(sameHealthReport({ ...report, at: at(1), index: 1, holdFault: undefined }, report), 'a new past fault is a new report');
+  t.ok(sameHealthReport({ ...report, at: at(1), index: 1 }, report));
+  const mixed = input(as('fw1'), member('wit', { kind: 'witness', version: '0.1.0' }));
+  t.equal(healthReportOf(mixed, policy, () => true, fault).holdFault, undefined, 'an older member would drop the field: left out');
 });

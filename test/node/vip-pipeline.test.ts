@@ -169,3 +169,15 @@ t.test('a release is never held back by a failed hold', async (t) => {
   t.equal(p.completed(false, 3), null, 'a renewal failed');
   t.same(p.request(release, 4), release, 'the release starts at once');
 });
+
+t.test('the back-off is per epoch: a new grant after failed renewals starts at once', async (t) => {
+  const p = new VipPipeline();
+  p.request(hold(3, 800), 0);
+  p.completed(true, 1);
+  p.request(hold(3, 800), 2);
+  p.completed(false, 3);
+  t.equal(p.request(hold(3, 800), 4), null, 'epoch 3 waits out its back-off');
+  t.same(p.request(hold(4, 800), 5), hold(4, 800), 'epoch 4 (the regrant after a lapse) starts at once');
+  t.equal(p.completed(false, 6), null);
+  t.equal(p.request(hold(4, 800), 6 + HOLD_RETRY_FIRST_MS - 1), null, 'and its own failures start their back-off at 10 ms');
+});

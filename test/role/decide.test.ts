@@ -32,6 +32,7 @@ interface Case {
 }
 
 const DEAD = 1000; // ticks of silence: a node that is gone
+const HOLD_FAULT = 'its network layer failed to take or keep the VIPs for 3 s or more: nft: broken';
 const MISSING = 'VIP 192.0.2.1/24 on interface "lan": device "eth9" does not exist on this host';
 
 const cases: Case[] = [
@@ -167,6 +168,8 @@ const cases: Case[] = [
   { rule: 'witnessHandoffRule', name: 'a witness leader gives leadership back to the holder in maintenance when no node can relieve it (it keeps the role there)',
     given: [as('wit'), member('fw1', { maintenance: true }), silent('fw2', DEAD)],
     expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw1' }] } },
+  { rule: 'witnessHandoffRule', name: 'a witness leader with the holder gone hands leadership to a standby that failed to hold the VIPs not long ago (it may work)',
+    given: [as('wit'), silent('fw1', DEAD), member('fw2', { holdFault: HOLD_FAULT })], expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }] } },
   { rule: 'witnessHandoffRule', name: 'a witness leader carries a pending intent to its target',
     given: [as('wit'), (w) => (w.intent = { to: 'fw2', reason: 'switchover' })],
     expect: { vips: 'release', actions: [{ type: 'transferLeadership', to: 'fw2' }] } },
@@ -251,6 +254,9 @@ const cases: Case[] = [
     expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw2', reason: 'resource-failure' }], conditions: ['FLAP_DAMPED'] } },
 
   // --- failbackRule (R3, R9) and flapDampingRule --------------------------
+  { rule: 'failbackRule', name: 'no failback to a preferred node that failed to hold the VIPs not long ago',
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { holdFault: HOLD_FAULT })],
+    expect: { vips: 'hold', actions: [] } },
   { rule: 'failbackRule', name: 'preferred node eligible for the hold-down: move back to it',
     given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 950 })],
     expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw1', reason: 'failback', epoch: 3 }] } },

@@ -43,6 +43,8 @@ export interface MemberSpec {
   vipProblems?: string[];
   /** Whether that check is for the current settings (default), an older revision, or absent from the report (an older build). */
   vipSetup?: 'current' | 'stale' | 'absent';
+  /** A reported failure to hold the VIPs that is over now (HoldFault's past). */
+  holdFault?: string;
 }
 
 export interface World {
@@ -194,6 +196,7 @@ export function buildState(w: World): ClusterState {
           ...(spec.vipSetup === 'absent'
             ? {}
             : { vipSetup: { revision: log.state.configRevision - (spec.vipSetup === 'stale' ? 1 : 0), problems: spec.vipProblems ?? [] } }),
+          ...(spec.holdFault === undefined ? {} : { holdFault: spec.holdFault }),
         },
         m(),
       ),

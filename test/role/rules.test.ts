@@ -17,6 +17,13 @@ t.test('switchoverCheck (R13): refusals say why, --force overrides what it can',
     message: 'cannot switch over to fw2: fw2 is unhealthy (failed; down: upstream); use --force to override',
   });
   t.match(switchoverCheck(input(member('fw2', { health: 'failed' })), { to: 'fw2', force: true }), { ok: true, reason: 'forced' });
+  const held = 'fw2: its network layer failed to take or keep the VIPs for 3 s or more: nft: broken';
+  t.same(switchoverCheck(input(member('fw2', { holdFault: held })), { to: 'fw2' }), {
+    ok: false,
+    code: 'TARGET_REFUSED',
+    message: `cannot switch over to fw2: fw2 is kept from planned moves for a while after a failure to hold the VIPs (${held}); it still takes over if the active fails; use --force to override`,
+  });
+  t.match(switchoverCheck(input(member('fw2', { holdFault: held })), { to: 'fw2', force: true }), { ok: true, reason: 'forced' });
   t.same(switchoverCheck(input(raft({ match: { fw2: 10 }, indexOffset: 500 })), { to: 'fw2' }), {
     ok: false,
     code: 'TARGET_REFUSED',
