@@ -289,7 +289,7 @@ if (setupError !== null) {
     t.equal((await lab.status('fw1'))?.active?.reason, 'failback', 'the move is a failback');
   });
 
-  scenario("R4: the active's nft fails for good (its fence cannot be renewed): the role moves to fw2; fw1 is no target while the fault is recent, then fails back", async (t) => {
+  scenario("R4: the active's nft fails for good (its fence cannot be renewed): the role moves to fw2; fw1 gets no planned move while the fault is recent, but takes over when fw2 fails", async (t) => {
     if (!(await ensureActive(t, 'fw1'))) return;
     // nft's interactive session (which writes the fence's leases) fails to start on fw1 while the flag exists.
     const { flag, restore } = await restartWithFailingNft(t, 'fw1', 'SIGKILL', '-i');
@@ -309,19 +309,29 @@ if (setupError !== null) {
     const refused = await cluster.switchover('fw1');
     t.match(JSON.stringify(refused.body), /fw1: its network layer failed to take or keep the VIPs for \d/, `fw1 is no target: ${JSON.stringify(refused.body)}`);
     restore();
-    // Auto failback once the fault is HOLD_FAULT_DEFAULTS.stickyMs old and the hold-down has passed.
-    const back = await probe.waitAnswers('fw1', STABLE_ANSWERS, movedAt, HOLD_FAULT_DEFAULTS.stickyMs + 20_000);
-    const backAt = now();
+    // nft works again, but the fault is recent: no failback (the hold-down is HOLD_DOWN_MS) within 5 s.
+    await sleep(5000);
+    t.equal((await lab.status('fw2'))?.active?.node, 'fw2', `no failback while the fault is recent (${since(movedAt)} ms after the move)`);
+    // The active fails now: fw1 takes over all the same (its window has about 20 s to run).
+    const killedAt = now();
+    lab.signal('fw2', 'SIGKILL');
+    t.teardown(() => {
+      if (!lab.agentRunning('fw2')) lab.startAgent('fw2');
+    });
+    const back = await probe.waitAnswers('fw1', STABLE_ANSWERS, killedAt, 20_000);
     const rows = await probe.stop();
     t.comment(describe(rows, faultAt));
-    t.ok(back, 'fw1 answers again after the fault');
-    t.same(hosts(rows), ['fw1', 'fw2', 'fw1'], 'fw1, then fw2 after the fault, then fw1 after the failback');
+    t.ok(back, 'fw1 takes over when fw2 fails, its recent fault notwithstanding');
+    t.same(hosts(rows), ['fw1', 'fw2', 'fw1'], 'fw1, then fw2 after the fault, then fw1 after fw2 failed');
     t.equal(interleaving(rows, 5000), null, 'never both answering');
     const outage = longestGap(between(rows, faultAt - 50, movedAt)).ms;
     const bound = HOLD_FAULT_DEFAULTS.reportAfterMs + FENCE_BOUND_MS + PLANNED_MOVE_BOUND_MS;
     t.ok(outage < bound, `outage after the fault ${Math.round(outage)} ms < ${bound} ms (reported after ${HOLD_FAULT_DEFAULTS.reportAfterMs} ms, then a move)`);
-    t.ok(backAt - movedAt >= HOLD_FAULT_DEFAULTS.stickyMs - 5000, `no failback while the fault was recent (${since(movedAt)} ms after the move)`);
-    cluster.measure(t, `R4 network layer fault on the active: outage ${Math.round(outage)} ms`);
+    const takeover = longestGap(between(rows, killedAt - 50)).ms;
+    t.ok(takeover < FAILOVER_BOUND_MS + FENCE_BOUND_MS, `outage after fw2 failed ${Math.round(takeover)} ms < ${FAILOVER_BOUND_MS + FENCE_BOUND_MS} ms`);
+    cluster.measure(t, `R4 network layer fault on the active: outage ${Math.round(outage)} ms; fw1 back after fw2 failed: ${Math.round(takeover)} ms`);
+    lab.startAgent('fw2');
+    t.ok(await cluster.agreedActive('fw1', 30_000), 'fw2 back as the standby');
   });
 
   scenario("R2: the active's cable pulled: fw2 takes over; after the replug never two hosts answering, no blackhole", async (t) => {
