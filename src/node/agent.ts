@@ -25,7 +25,7 @@ import { HookRunner } from '../network/hooks.js';
 import { MonitorRunner } from '../monitor/runner.js';
 import { monitorsRunBy, type VipSettings } from '../fsm/settings.js';
 import type { Entry, Membership, NodeId } from '../raft/types.js';
-import { decide, initialRoleMemory, policyAfterAttempt, roleConfigFromSettings } from '../role/decide.js';
+import { decide, initialRoleMemory, policyAfterAttempt, policyApplied, roleConfigFromSettings } from '../role/decide.js';
 import type { Condition, PolicyView, RoleAction, RoleDecision, RoleInput, RoleMemory } from '../role/types.js';
 import { LevelDbStorage } from '../storage/leveldb-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
@@ -110,7 +110,7 @@ export class Agent {
   /** Role tick at which knownLeader last changed. */
   private knownLeaderSinceTick = 0;
   private regranted: RegrantAttempt | null = null;
-  private policyState: PolicyView = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+  private policyState: PolicyView = policyApplied(0);
   private policyBusy = false;
   private lastReportTick = -Infinity;
   private lastRegisterTick = -Infinity;
@@ -497,10 +497,11 @@ export class Agent {
 
   private vipCallDone(call: DesiredVipState, result: DriverResult): void {
     const before = this.vips.applied;
-    const next = this.vips.completed(result.ok, performance.now(), !this.stopping);
+    const nowMs = performance.now();
+    const next = this.vips.completed(result.ok, nowMs, !this.stopping);
     if (call.hold) {
-      if (result.ok) this.holdFault.succeeded('hold', performance.now());
-      else this.holdFault.failed('hold', performance.now(), result.error);
+      if (result.ok) this.holdFault.succeeded('hold', nowMs);
+      else this.holdFault.failed('hold', nowMs, result.error);
     }
     if (result.ok) {
       if (call.hold !== before.hold) this.onVipChange(call);

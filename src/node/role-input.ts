@@ -292,7 +292,6 @@ export function healthReportOf(
   reachable: (id: NodeId) => boolean,
   holdFault: string | null = null,
 ): HealthReportFields {
-  const vipSetup = input.local.vipSetup;
   return {
     node: input.self.id,
     health: input.local.health,
@@ -305,7 +304,7 @@ export function healthReportOf(
       error: appliedPolicy.error,
     },
     peers: input.local.peers.map((p) => ({ id: p.id, reachable: reachable(p.id) })).sort((a, b) => (a.id < b.id ? -1 : 1)),
-    ...(vipSetup === null ? {} : { vipSetup: { revision: vipSetup.revision, problems: [...vipSetup.problems] } }),
+    ...(input.local.vipSetup === null ? {} : { vipSetup: { revision: input.local.vipSetup.revision, problems: [...input.local.vipSetup.problems] } }),
     ...(holdFault === null || versionWriteBlock(input.state) !== null ? {} : { holdFault: holdFault.slice(0, COMMAND_LIMITS.textChars) }),
   };
 }

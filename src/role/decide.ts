@@ -683,6 +683,11 @@ export function announceRule(f: Facts, vips: VipAction, memory: RoleMemory, reac
   return reconnected ? { type: 'announce', epoch: vips.epoch, why: 'peer-reconnected' } : null;
 }
 
+/** This node's policy view with `revision` in force and no failure (0: none applied yet, as at start). */
+export function policyApplied(revision: number): PolicyView {
+  return { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+}
+
 /** This node's policy view once an attempt to apply `revision` has ended (the agent's bookkeeping, and the simulator's). */
 export function policyAfterAttempt(
   view: PolicyView,
@@ -690,7 +695,7 @@ export function policyAfterAttempt(
   result: { readonly ok: true } | { readonly ok: false; readonly error: string },
   nowTick: number,
 ): PolicyView {
-  if (result.ok) return { appliedRevision: revision, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+  if (result.ok) return policyApplied(revision);
   const attempts = view.failedRevision === revision ? view.failedAttempts + 1 : 1;
   return { ...view, failedRevision: revision, error: result.error, failedAtTick: nowTick, failedAttempts: attempts };
 }

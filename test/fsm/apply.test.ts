@@ -105,17 +105,20 @@ t.test('reportHealth: stored in order, audited only on transitions', async (t) =
   t.match(log.run(cmd('reportHealth', { ...report('healthy', 4), node: 'ghost' })), { ok: false, code: 'NOT_FOUND' });
 });
 
+/** fw2's report with nothing to say: healthy, no monitors, nothing applied yet. */
+const FW2_HEALTHY = {
+  node: 'fw2',
+  health: 'healthy' as const,
+  monitors: [],
+  appliedConfigRevision: 0,
+  appliedPolicyRevision: 0,
+  policyApply: { revision: 0, ok: true, error: null },
+  peers: [],
+};
+
 t.test('reportHealth: the VIP device check is stored when reported, audited when it turns bad or good again', async (t) => {
   const log = pair();
-  const base = {
-    node: 'fw2',
-    health: 'healthy' as const,
-    monitors: [],
-    appliedConfigRevision: 0,
-    appliedPolicyRevision: 0,
-    policyApply: { revision: 0, ok: true, error: null },
-    peers: [],
-  };
+  const base = FW2_HEALTHY;
   const missing = 'fw2: VIP 192.0.2.1/24 on interface "lan": device "eth9" does not exist on this host';
   t.match(log.run(cmd('reportHealth', base, { at: at(1) })), { ok: true });
   t.equal(findMember(log.state, 'fw2')?.health?.vipSetup, undefined, 'a report without it (a build that does not check) stores none');
@@ -134,15 +137,7 @@ t.test('reportHealth: the VIP device check is stored when reported, audited when
 
 t.test('reportHealth: a past failure to hold the VIPs is stored while reported, gone with the next report without it, and bounded', async (t) => {
   const log = pair();
-  const base = {
-    node: 'fw2',
-    health: 'healthy' as const,
-    monitors: [],
-    appliedConfigRevision: 0,
-    appliedPolicyRevision: 0,
-    policyApply: { revision: 0, ok: true, error: null },
-    peers: [],
-  };
+  const base = FW2_HEALTHY;
   const fault = 'fw2: its network layer failed to take or keep the VIPs for 3 s or more: nft: broken';
   log.run(cmd('reportHealth', { ...base, holdFault: fault }, { at: at(1) }));
   t.equal(findMember(log.state, 'fw2')?.health?.holdFault, fault);

@@ -7,7 +7,7 @@ import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../../src/raft/raft.js';
 import { buildRoleInput, healthReportOf, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, decisionHolds, regrantVersion, sameHealthReport, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
-import { decide, initialRoleMemory } from '../../src/role/decide.js';
+import { decide, initialRoleMemory, policyApplied } from '../../src/role/decide.js';
 import type { RoleInput } from '../../src/role/types.js';
 import { as, input, lease, local, member, memory, settings, silent, watchMonitors, type Patch } from '../role/fixtures.js';
 import { Log, at, pair, register } from '../fsm/fixtures.js';
@@ -112,13 +112,13 @@ t.test('the role input carries the Raft status, what was applied, and the observ
   const reach: ReachabilityView = { self: 'fw1', state, knownLeader: 'fw1', lastLeader: null, lastHeardTick: new Map([['fw2', 490]]), nowTick: 500 };
   const input = buildRoleInput({
     kind: 'data', status: status('leader', 4), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
-    health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 }, holdingVips: true,
+    health: 'healthy', monitors: [], policy: policyApplied(0), holdingVips: true,
     vipSetup: { revision: state.configRevision, problems: [] },
   });
   t.match(input.raft, { role: 'leader', term: 4, commit: 10, applied: 9, appliedTerm: 4, leaseRemainingTicks: 7, leaseVoid: false, match: { fw2: 9 }, transferringTo: null });
   const voided = buildRoleInput({
     kind: 'data', status: status('leader', 4, { leaseRemainingTicks: 0, leaseVoid: true }), applied: 9, appliedTerm: 4, reach, tickMs: 10, memory: initialRoleMemory(),
-    health: 'healthy', monitors: [], policy: { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 }, holdingVips: false,
+    health: 'healthy', monitors: [], policy: policyApplied(0), holdingVips: false,
     vipSetup: { revision: state.configRevision, problems: [] },
   });
   t.equal(voided.raft.leaseVoid, true, 'a lease a TimeoutNow voided reaches the role logic');
@@ -190,7 +190,7 @@ t.test('a lapsed fence during a committed move: a new epoch unless the holder is
 });
 
 t.test('a past failure to hold goes into the health report only while every member runs one version', async (t) => {
-  const policy = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+  const policy = policyApplied(0);
   const fault = 'fw1: its network layer failed to take or keep the VIPs for 3 s or more: nft: broken';
   const same = input(as('fw1'));
   const report = healthReportOf(same, policy, () => true, fault);

@@ -4,7 +4,7 @@
  * wait until the driver has released the VIPs, and a hold that waited behind
  * another driver call must not get a fence longer than was decided.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { DesiredVipState } from '../../src/network/driver.js';
 import { HOLD_RETRY_FIRST_MS, HOLD_RETRY_MAX_MS, VipPipeline } from '../../src/node/vip-pipeline.js';
 
@@ -161,21 +161,23 @@ t.test('a failed hold is tried again after a back-off (10 ms doubling to 200 ms)
   t.ok(p.request(hold(3, 800), now + 1 + HOLD_RETRY_FIRST_MS), 'after a success the back-off starts again at 10 ms');
 });
 
-t.test('a release is never held back by a failed hold', async (t) => {
+/** A pipeline holding epoch 3 since 1 ms whose renewal at 2 ms failed at 3 ms. */
+function renewalFailed(t: Test): VipPipeline {
   const p = new VipPipeline();
   p.request(hold(3, 800), 0);
   p.completed(true, 1);
   p.request(hold(3, 800), 2);
   t.equal(p.completed(false, 3), null, 'a renewal failed');
+  return p;
+}
+
+t.test('a release is never held back by a failed hold', async (t) => {
+  const p = renewalFailed(t);
   t.same(p.request(release, 4), release, 'the release starts at once');
 });
 
 t.test('the back-off is per epoch: a new grant after failed renewals starts at once', async (t) => {
-  const p = new VipPipeline();
-  p.request(hold(3, 800), 0);
-  p.completed(true, 1);
-  p.request(hold(3, 800), 2);
-  p.completed(false, 3);
+  const p = renewalFailed(t);
   t.equal(p.request(hold(3, 800), 4), null, 'epoch 3 waits out its back-off');
   t.same(p.request(hold(4, 800), 5), hold(4, 800), 'epoch 4 (the regrant after a lapse) starts at once');
   t.equal(p.completed(false, 6), null);

@@ -7,7 +7,7 @@
  * standby, wit the witness, everyone reachable and healthy.
  */
 import t from 'tap';
-import { decide, policyAfterAttempt, targetCheck } from '../../src/role/decide.js';
+import { decide, policyAfterAttempt, policyApplied, targetCheck } from '../../src/role/decide.js';
 import { facts } from '../../src/role/facts.js';
 import { CONDITION_CODES, type ConditionCode, type NodeRole, type RoleAction } from '../../src/role/types.js';
 import { as, input, lease, local, member, memory, noWitness, raft, settings, silent, watchMonitors, type Patch } from './fixtures.js';
@@ -436,7 +436,7 @@ t.test('a node that cannot hold the VIPs: the reasons name the device, for the s
 });
 
 t.test('policyAfterAttempt counts the failures of one revision in a row; a success or another revision starts again', async (t) => {
-  const none = { appliedRevision: 1, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+  const none = policyApplied(1);
   const once = policyAfterAttempt(none, 2, { ok: false, error: 'nft: busy' }, 100);
   t.same(once, { appliedRevision: 1, failedRevision: 2, error: 'nft: busy', failedAtTick: 100, failedAttempts: 1 });
   const twice = policyAfterAttempt(once, 2, { ok: false, error: 'nft: still busy' }, 1100);

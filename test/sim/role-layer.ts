@@ -47,7 +47,7 @@ import { VERSION } from '../../src/node/version.js';
 import { VipPipeline, type PendingTransfer } from '../../src/node/vip-pipeline.js';
 import type { Raft } from '../../src/raft/raft.js';
 import type { Entry, Member, NodeId, RaftRole } from '../../src/raft/types.js';
-import { decide, initialRoleMemory, policyAfterAttempt, switchoverCheck } from '../../src/role/decide.js';
+import { decide, initialRoleMemory, policyAfterAttempt, policyApplied, switchoverCheck } from '../../src/role/decide.js';
 import type { MonitorObservation, PolicyView, RoleAction, RoleDecision, RoleInput, RoleMemory, VipAction } from '../../src/role/types.js';
 import { unreachable } from '../../src/util/assert.js';
 import { violation } from './checker.js';
@@ -159,7 +159,7 @@ class NodeModel {
   knownLeader: NodeId | null = null;
   lastLeader: ReachabilityView['lastLeader'] = null;
   knownLeaderSinceTick = 0;
-  policy: PolicyView = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+  policy: PolicyView = policyApplied(0);
   policyBusy = false;
   startupCleanup: 'pending' | 'running' | 'done' = 'pending';
   vips: VipPipeline = new VipPipeline();
@@ -247,7 +247,7 @@ export class RoleLayer {
     n.knownLeader = null;
     n.lastLeader = null;
     n.knownLeaderSinceTick = 0;
-    n.policy = { appliedRevision: 0, failedRevision: null, error: null, failedAtTick: null, failedAttempts: 0 };
+    n.policy = policyApplied(0);
     n.policyBusy = false;
     n.startupCleanup = 'pending';
     n.vips = this.host.faults.staleQueuedFence === true ? new StaleFencePipeline() : new VipPipeline();
