@@ -1,7 +1,8 @@
 /**
  * LineSession without a real tool: a fake child that answers each line, so
- * the framing, the environment handed to the child and the replacement of a
- * child after `retireAfter` commands are checked without root.
+ * the framing, the environment handed to the child, the replacement of a
+ * child after `retireAfter` commands and the answers of a killed child are
+ * checked without root.
  */
 import t from 'tap';
 import type { CommandRunner, LongRunningChild } from '../../src/network/linux/command.js';
@@ -14,14 +15,25 @@ interface FakeChild extends LongRunningChild {
   killed: boolean;
 }
 
-/** Each child answers `cmd` with `<pid>:cmd` and the sentinel `END` with itself, a tick later. */
-function fakeRunner(): { runner: CommandRunner; children: FakeChild[] } {
+interface FakeOptions {
+  /** A child that never answers (a hung tool). */
+  readonly silent?: boolean;
+  /** How long a killed child takes to exit; null: it never does (stuck in the kernel). */
+  readonly exitAfterKillMs?: number | null;
+}
+
+/**
+ * Each child answers `cmd` with `<pid>:cmd` and the sentinel `END` with
+ * itself, a tick later; once killed it exits after `exitAfterKillMs`.
+ */
+function fakeRunner(options: FakeOptions = {}): { runner: CommandRunner; children: FakeChild[] } {
   const children: FakeChild[] = [];
   const runner: CommandRunner = {
     run: () => Promise.reject(new Error('not used')),
     startMerged: (_argv, env) => {
       const pid = children.length + 1;
       let output: (chunk: string) => void = () => undefined;
+      const exits: ((code: number | null, signal: string | null) => void)[] = [];
       const child: FakeChild = {
         pid,
         env,
@@ -31,19 +43,23 @@ function fakeRunner(): { runner: CommandRunner; children: FakeChild[] } {
         write: (text) => {
           for (const line of text.split('\n').filter((l) => l !== '')) {
             child.lines.push(line);
-            setImmediate(() => output(line === 'END' ? 'END\n' : `${pid}:${line}\n`));
+            if (options.silent !== true) setImmediate(() => output(line === 'END' ? 'END\n' : `${pid}:${line}\n`));
           }
           return true;
         },
         onOutput: (listener) => {
           output = listener;
         },
-        onExit: () => undefined,
+        onExit: (listener) => {
+          exits.push(listener);
+        },
         end: () => {
           child.ended = true;
         },
         kill: () => {
           child.killed = true;
+          const after = options.exitAfterKillMs === undefined ? 0 : options.exitAfterKillMs;
+          if (after !== null) setTimeout(() => exits.forEach((listener) => listener(null, 'SIGKILL')), after);
         },
       };
       children.push(child);
@@ -128,4 +144,30 @@ t.test('without retireAfter one child serves every command', async (t) => {
   for (let i = 0; i < 50; i++) await session.exec(`c${i}`);
   t.equal(session.starts, 1);
   t.equal(session.retired, 0);
+});
+
+t.test('a command whose child was killed is answered once that child has exited, not before', async (t) => {
+  const { runner, children } = fakeRunner({ silent: true, exitAfterKillMs: 300 });
+  const session = new LineSession(runner, protocol(), { answerTimeoutMs: 50 });
+  t.teardown(() => session.close());
+  const started = performance.now();
+  const answer = await session.exec('a');
+  const tookMs = performance.now() - started;
+  t.equal(children[0]?.killed, true, 'the hung child was killed');
+  t.equal(answer.ok, false);
+  t.equal(answer.output, 'fake did not answer within 50 ms');
+  // Killed at 50 ms, exited 300 ms later: a killed nft may still be committing the command until it has exited.
+  t.ok(tookMs >= 340, `answered after the child exited (${Math.round(tookMs)} ms)`);
+});
+
+t.test('a killed child that does not exit is given up on after a second', async (t) => {
+  const { runner } = fakeRunner({ silent: true, exitAfterKillMs: null });
+  const session = new LineSession(runner, protocol(), { answerTimeoutMs: 50 });
+  t.teardown(() => session.close());
+  const started = performance.now();
+  const answer = await session.exec('a');
+  const tookMs = performance.now() - started;
+  t.equal(answer.ok, false);
+  t.equal(answer.output, 'fake did not answer within 50 ms; it had not exited 1000 ms after being killed');
+  t.ok(tookMs >= 1040 && tookMs < 3000, `answered when the wait ran out (${Math.round(tookMs)} ms)`);
 });

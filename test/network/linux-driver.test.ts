@@ -44,24 +44,38 @@ type StartMerged = (argv: readonly string[], env: Readonly<Record<string, string
 /**
  * The driver's long-lived nft session, to break on purpose: `breakNow` kills
  * the running one, and the sessions started after it fail at once (only the
- * next one when `once`).
+ * next one when `once`); after `misreportNext` the next answer says "Error:"
+ * although nft did what it was told.
  */
-function breakableNftSession(once: boolean): { startMerged: StartMerged; breakNow: () => Promise<void> } {
+function breakableNftSession(once: boolean): { startMerged: StartMerged; breakNow: () => Promise<void>; misreportNext: () => void } {
   let broken = false;
+  let misreport = false;
   let child: number | undefined;
   const startMerged: StartMerged = (argv, env, pair) => {
     const failing = isNftSession(argv) && broken;
     if (failing && once) broken = false;
     const started = pair.runA.startMerged(failing ? FAILING_CHILD : argv, env);
-    if (isNftSession(argv)) child = started.pid;
-    return started;
+    if (!isNftSession(argv)) return started;
+    child = started.pid;
+    return {
+      pid: started.pid,
+      write: (text) => started.write(text),
+      onOutput: (listener) =>
+        started.onOutput((chunk) => {
+          listener(misreport ? `Error: a failure reported on purpose\n${chunk}` : chunk);
+          misreport = false;
+        }),
+      onExit: (listener) => started.onExit(listener),
+      end: () => started.end(),
+      kill: (signal) => started.kill(signal),
+    };
   };
   const breakNow = async (): Promise<void> => {
     broken = true;
     if (child !== undefined) process.kill(child, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 100));
   };
-  return { startMerged, breakNow };
+  return { startMerged, breakNow, misreportNext: () => (misreport = true) };
 }
 
 interface SetupOptions {
@@ -246,6 +260,34 @@ t.test('a release while nft fails altogether (the lease is still live in the ker
   t.notOk((await lab.addressesA()).includes(NET.vip), 'the address was removed');
   t.notOk(await lab.arpAnswers(NET.vip), 'silent');
   t.match(events, [{ type: 'release-without-fence', detail: /its last lease has run out and no VIP address is left$/ }]);
+});
+
+t.test('a renewal nft wrote but reported as failed still counts: a release without the fence waits for that lease too', async (t) => {
+  const nft = breakableNftSession(false);
+  let oneShotFails = false;
+  const { lab, driver } = await setup(t, {
+    startMerged: nft.startMerged,
+    instead: (argv) => (oneShotFails && argv[0]?.endsWith('nft') === true ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
+  });
+  await driver.cleanupAtStart([VIP4]);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 }), { ok: true });
+  const firstEnd = unixMs(driver.leaseExpiresAtMs() ?? 0);
+  await new Promise((r) => setTimeout(r, 600));
+  nft.misreportNext();
+  const renewedAt = Date.now();
+  const renewal = await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 });
+  t.match(renewal, { ok: false, error: /fence lease not written: Error: a failure reported on purpose/ });
+  // The kernel took the renewal all the same: past the first lease's end the VIP still answers.
+  await new Promise((r) => setTimeout(r, Math.max(0, firstEnd + 100 - Date.now())));
+  t.ok(await lab.arpAnswers(NET.vip), 'still answering after the first lease ran out: the misreported renewal was written');
+  oneShotFails = true;
+  await nft.breakNow();
+  const released = await driver.setVipState({ hold: false });
+  const answeredAt = Date.now();
+  t.same(released, { ok: true });
+  // The kernel counts the renewed lease from a little after renewedAt, less its rounding to jiffies.
+  t.ok(answeredAt >= renewedAt + 1500 - 10, `answered once the renewed lease had run out (${answeredAt - renewedAt} ms after the renewal was sent)`);
+  t.notOk(await lab.arpAnswers(NET.vip), 'silent');
 });
 
 t.test('fence: answers while renewed, silent within the lease once renewals stop', async (t) => {

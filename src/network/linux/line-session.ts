@@ -6,6 +6,11 @@
  * end of the answer; stdout and stderr share one pipe so an error is always
  * read before its sentinel. A child that exits or stops answering fails
  * every waiting command and is started again by the next one.
+ *
+ * A command that fails because its child was killed is answered only once
+ * that child has exited: a killed `nft -i` may still be inside the system
+ * call that commits a lease, and the driver counts the lease's end from the
+ * answer (docs/fencing.md).
  */
 import { assert } from '../../util/assert.js';
 import type { CommandRunner, LongRunningChild } from './command.js';
@@ -50,11 +55,16 @@ interface Pending {
 /** A retired child that has not exited at the end of its input by then is killed. */
 const RETIRE_GRACE_MS = 2000;
 
+/** A killed child that has not exited by then is given up on, and its waiting commands are answered all the same. */
+const EXIT_WAIT_MS = 1000;
+
 /** Output with no answer in sight grows only if the tool misbehaves: bounded. */
 const MAX_BUFFER_CHARS = 1_000_000;
 
 export class LineSession {
   private child: LongRunningChild | null = null;
+  /** Settles when `child` has exited (its output read). */
+  private childExited: Promise<void> = Promise.resolve();
   private closed = false;
   /** Commands the current child has answered. */
   private answered = 0;
@@ -104,6 +114,7 @@ export class LineSession {
     const child = this.runner.startMerged(this.protocol.argv, this.protocol.env);
     this.starts++;
     this.child = child;
+    this.childExited = new Promise((resolve) => child.onExit(() => resolve()));
     this.answered = 0;
     this.buffer = '';
     child.onOutput((chunk) => {
@@ -152,15 +163,31 @@ export class LineSession {
     });
   }
 
-  /** Fails every waiting command and drops the child; the next command starts a new one. */
+  /**
+   * Drops the child and fails every waiting command once the child has
+   * exited (at most EXIT_WAIT_MS after killing it); the next command starts
+   * a new child.
+   */
   private fail(reason: string): void {
     const child = this.child;
+    const exited = this.childExited;
     this.child = null;
     this.buffer = '';
+    const waiting = this.pending.splice(0);
+    for (const p of waiting) clearTimeout(p.timer);
+    const answer = (output: string): void => waiting.forEach((p) => p.resolve({ ok: false, output }));
     child?.kill();
-    for (const p of this.pending.splice(0)) {
-      clearTimeout(p.timer);
-      p.resolve({ ok: false, output: reason });
+    if (child === null) {
+      answer(reason);
+      return;
     }
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`${reason}; it had not exited ${EXIT_WAIT_MS} ms after being killed`), EXIT_WAIT_MS);
+    });
+    void Promise.race([exited.then(() => reason), givenUp]).then((output) => {
+      clearTimeout(timer);
+      answer(output);
+    });
   }
 }
