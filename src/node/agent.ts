@@ -42,19 +42,19 @@ import { ReplicatedState } from './replicated-state.js';
 import { TimerPolicy, electionJitter, readVoteRefusalMs, tickTimers, writeVoteRefusalMs } from './raft-timing.js';
 import {
   buildRoleInput,
+  healthReportDue,
   healthReportOf,
-  HEALTH_REPORT_MIN_MS,
   lastLeaderOnChange,
   peerReachable,
   registrationCurrent,
   REPORT_RETRY_MS,
-  sameHealthReport,
   decisionHolds,
   regrantVersion,
   shouldRegrantAfterLapse,
   silentTicks,
   type ReachabilityView,
   type RegrantAttempt,
+  type SentHealthReport,
 } from './role-input.js';
 import { VERSION } from './version.js';
 import { VipPipeline, type PendingTransfer } from './vip-pipeline.js';
@@ -67,7 +67,6 @@ export const TICK_MS = 10;
 const VIP_CHECK_MS = 10_000;
 /** A member report is re-sent at most this often while the state does not show it. */
 const REPORT_RETRY_TICKS = REPORT_RETRY_MS / TICK_MS;
-const HEALTH_REPORT_MIN_TICKS = HEALTH_REPORT_MIN_MS / TICK_MS;
 /** The network layer's check: fence, VIPs, stray addresses. */
 const RECONCILE_MS = 1000;
 
@@ -112,7 +111,7 @@ export class Agent {
   private regranted: RegrantAttempt | null = null;
   private policyState: PolicyView = policyApplied(0);
   private policyBusy = false;
-  private lastReportTick = -Infinity;
+  private lastReportSent: SentHealthReport | null = null;
   private lastRegisterTick = -Infinity;
   private readonly listeners = new Set<ClusterEventListener>();
   private stopping = false;
@@ -598,9 +597,9 @@ export class Agent {
     const me = this.state.members.find((m) => m.id === this.id);
     if (me === undefined || this.knownLeader === null) return;
     const report = healthReportOf(input, this.policyState, (id) => this.isReachable(id), this.holdFault.past(this.id, performance.now()));
-    const same = sameHealthReport(me.health, report);
-    if (same || this.nowTick - this.lastReportTick < HEALTH_REPORT_MIN_TICKS) return;
-    this.lastReportTick = this.nowTick;
+    const nowMs = performance.now();
+    if (!healthReportDue(me.health, report, this.lastReportSent, this.knownLeader, nowMs)) return;
+    this.lastReportSent = { report, leader: this.knownLeader, atMs: nowMs };
     this.submit(this.command('reportHealth', report));
   }
 

@@ -309,8 +309,28 @@ export function healthReportOf(
   };
 }
 
-/** The state already shows this report (so it need not be sent again). */
-export function sameHealthReport(h: HealthReport | null, report: HealthReportFields): boolean {
+/** A health report this node sent, to which leader, and when (ms on its monotonic clock). */
+export interface SentHealthReport {
+  readonly report: HealthReportFields;
+  readonly leader: NodeId;
+  readonly atMs: number;
+}
+
+/**
+ * Whether to send `report` to `leader` now: never while the state shows it;
+ * a changed report at most every HEALTH_REPORT_MIN_MS; the report last sent
+ * to this same leader again only after REPORT_RETRY_MS, since it may still
+ * be on its way (a slow commit) and each copy is a log entry.
+ */
+export function healthReportDue(shown: HealthReport | null, report: HealthReportFields, sent: SentHealthReport | null, leader: NodeId, nowMs: number): boolean {
+  if (sameHealthReport(shown, report)) return false;
+  if (sent === null) return true;
+  const again = sent.leader === leader && sameHealthReport(sent.report, report);
+  return nowMs - sent.atMs >= (again ? REPORT_RETRY_MS : HEALTH_REPORT_MIN_MS);
+}
+
+/** `h` (the state's, or one sent) says what this report says. */
+export function sameHealthReport(h: HealthReport | HealthReportFields | null, report: HealthReportFields): boolean {
   return (
     h !== null &&
     h.health === report.health &&

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { makeCommand } from '../../src/fsm/commands.js';
 import { NEVER_HEARD_TICKS, type RaftStatus } from '../../src/raft/raft.js';
-import { buildRoleInput, healthReportOf, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, decisionHolds, regrantVersion, sameHealthReport, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
+import { buildRoleInput, healthReportDue, healthReportOf, lastLeaderOnChange, leaderReportVouches, nextLastLeader, peerReachable, decisionHolds, regrantVersion, sameHealthReport, shouldRegrantAfterLapse, silentTicks, viaLeaderTicks, type ReachabilityView } from '../../src/node/role-input.js';
 import { decide, initialRoleMemory, policyApplied } from '../../src/role/decide.js';
 import type { RoleInput } from '../../src/role/types.js';
 import { as, input, lease, local, member, memory, settings, silent, watchMonitors, type Patch } from '../role/fixtures.js';
@@ -200,4 +200,21 @@ t.test('a past failure to hold goes into the health report only while every memb
   t.ok(sameHealthReport({ ...report, at: at(1), index: 1 }, report));
   const mixed = input(as('fw1'), member('wit', { kind: 'witness', version: '0.1.0' }));
   t.equal(healthReportOf(mixed, policy, () => true, fault).holdFault, undefined, 'an older member would drop the field: left out');
+});
+
+t.test('a health report is sent when it is new, a changed one at most every 100 ms, the same one again only after 500 ms or to a new leader', async (t) => {
+  const policy = policyApplied(0);
+  const report = healthReportOf(input(as('fw1')), policy, () => true);
+  const changed = healthReportOf(input(as('fw1'), local({ health: 'degraded' })), policy, () => true);
+  t.notSame(changed, report, 'the two reports differ');
+  const shown = { ...report, at: at(1), index: 1 };
+  t.notOk(healthReportDue(shown, report, null, 'fw2', 0), 'the state shows it: never sent');
+  t.ok(healthReportDue(null, report, null, 'fw2', 0), 'never sent and not in the state: sent at once');
+  const sent = { report, leader: 'fw2', atMs: 1000 };
+  t.notOk(healthReportDue(null, changed, sent, 'fw2', 1099), 'a changed report waits 100 ms after the last');
+  t.ok(healthReportDue(null, changed, sent, 'fw2', 1100), 'and goes then');
+  t.notOk(healthReportDue(null, report, sent, 'fw2', 1499), 'the same one to the same leader: it may still be on its way');
+  t.ok(healthReportDue(null, report, sent, 'fw2', 1500), 'sent again after 500 ms');
+  t.ok(healthReportDue(null, report, sent, 'wit', 1100), 'to a new leader after 100 ms: the old one may have lost it');
+  t.notOk(healthReportDue(shown, report, sent, 'fw2', 9000), 'once the state shows it, never again');
 });

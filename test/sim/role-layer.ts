@@ -30,18 +30,18 @@ import { desiredVipState, type DesiredVipState, type DriverResult } from '../../
 import { findOverlaps, type VipInterval } from '../../src/network/sim-driver.js';
 import {
   buildRoleInput,
+  healthReportDue,
   healthReportOf,
-  HEALTH_REPORT_MIN_MS,
   lastLeaderOnChange,
   peerReachable,
   registrationCurrent,
   REPORT_RETRY_MS,
-  sameHealthReport,
   decisionHolds,
   regrantVersion,
   shouldRegrantAfterLapse,
   type ReachabilityView,
   type RegrantAttempt,
+  type SentHealthReport,
 } from '../../src/node/role-input.js';
 import { VERSION } from '../../src/node/version.js';
 import { VipPipeline, type PendingTransfer } from '../../src/node/vip-pipeline.js';
@@ -164,7 +164,7 @@ class NodeModel {
   startupCleanup: 'pending' | 'running' | 'done' = 'pending';
   vips: VipPipeline = new VipPipeline();
   regranted: RegrantAttempt | null = null;
-  lastReportTick = -Infinity;
+  lastReportSent: SentHealthReport | null = null;
   lastRegisterTick = -Infinity;
   lastInput: RoleInput | null = null;
   lastDecision: RoleDecision | null = null;
@@ -252,7 +252,7 @@ export class RoleLayer {
     n.startupCleanup = 'pending';
     n.vips = this.host.faults.staleQueuedFence === true ? new StaleFencePipeline() : new VipPipeline();
     n.regranted = null;
-    n.lastReportTick = -Infinity;
+    n.lastReportSent = null;
     n.lastRegisterTick = -Infinity;
     n.lastInput = null;
     n.lastDecision = null;
@@ -589,8 +589,9 @@ export class RoleLayer {
     if (me === undefined || n.knownLeader === null) return;
     const reach = this.reach(n);
     const report = healthReportOf(input, n.policy, (id) => peerReachable(reach, id, input.config.electionTicks));
-    if (sameHealthReport(me.health, report) || n.nowTick - n.lastReportTick < HEALTH_REPORT_MIN_MS / this.rp.tickMs) return;
-    n.lastReportTick = n.nowTick;
+    const nowMs = n.nowTick * this.rp.tickMs;
+    if (!healthReportDue(me.health, report, n.lastReportSent, n.knownLeader, nowMs)) return;
+    n.lastReportSent = { report, leader: n.knownLeader, atMs: nowMs };
     this.submit(n, 'reportHealth', report);
   }
 
