@@ -65,4 +65,6 @@ export function runRoleCiSlice(t: Test, slice: CiSlice): void {
   role('lapses', 0.4, 'fences that lapsed before a renewal');
   role('switchovers', 1, 'operator switchovers');
   role('sickSpells', 0.7, 'monitor failures');
+  role('brokenSpells', 0.5, 'broken network drivers');
+  role('holdFaults', 0.03, 'failures to hold that lasted long enough to count');
 }

@@ -407,6 +407,7 @@ export class Simulation {
       case 'operator':
       case 'sickEnd':
       case 'driverFast':
+      case 'driverFixed':
       case 'stutter':
         return this.role?.dispatch(event);
       default:
@@ -929,6 +930,8 @@ export class Simulation {
         return this.role?.makeSick(duration());
       case 'slowDriver':
         return this.role?.makeDriverSlow(duration() * 2);
+      case 'brokenDriver':
+        return this.role?.makeDriverBroken(duration() * 2);
       default:
         return unreachable(action);
     }

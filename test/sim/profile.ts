@@ -46,6 +46,8 @@ export interface RoleFaultFlags {
   readonly transferBeforeRelease?: boolean;
   /** A hold that waited behind another driver call keeps its whole fence, counted from the later call. */
   readonly staleQueuedFence?: boolean;
+  /** A release on a broken driver (nft failing) ends at once instead of waiting for the kernel's last lease to run out. */
+  readonly releaseWithoutFenceWait?: boolean;
 }
 
 /** What a role schedule draws on top of the Raft profile. */
@@ -140,10 +142,10 @@ export interface Profile {
   readonly role: RoleProfile | null;
 }
 
-export type NemesisAction = 'partition' | 'isolate' | 'oneWay' | 'crash' | 'pause' | 'slowDisk' | 'storm' | 'heal' | 'sick' | 'slowDriver';
+export type NemesisAction = 'partition' | 'isolate' | 'oneWay' | 'crash' | 'pause' | 'slowDisk' | 'storm' | 'heal' | 'sick' | 'slowDriver' | 'brokenDriver';
 
 /** The last two act on the role layer only (weight 0 in Raft schedules). */
-export const NEMESIS_ACTIONS: readonly NemesisAction[] = ['partition', 'isolate', 'oneWay', 'crash', 'pause', 'slowDisk', 'storm', 'heal', 'sick', 'slowDriver'];
+export const NEMESIS_ACTIONS: readonly NemesisAction[] = ['partition', 'isolate', 'oneWay', 'crash', 'pause', 'slowDisk', 'storm', 'heal', 'sick', 'slowDriver', 'brokenDriver'];
 
 export function nodeId(i: number): NodeId {
   return `n${i + 1}`;
@@ -205,6 +207,7 @@ export function drawProfile(options: ScheduleOptions): Profile {
     heal: rng.range(1, 3),
     sick: 0,
     slowDriver: 0,
+    brokenDriver: 0,
   };
   if (sharp) {
     weights.crash += 3;
@@ -323,7 +326,7 @@ function roleProfile(base: Profile, options: ScheduleOptions): Profile {
       maxUncommittedBytes: rng.pick([64 * 1024, 1024 * 1024]),
       snapshotChunkBytes: rng.pick([1024, 8192, 65536]),
     },
-    weights: { ...base.weights, sick: rng.range(0, 3), slowDriver: rng.range(0, 2) },
+    weights: { ...base.weights, sick: rng.range(0, 3), slowDriver: rng.range(0, 2), brokenDriver: rng.range(0, 1.5) },
     driftPct: driftRate * 100,
     nemesisMeanTicks: Math.max(1, Math.round(base.nemesisMeanTicks * scale)),
     faultMeanTicks: Math.max(1, Math.round(base.faultMeanTicks * scale)),
@@ -342,7 +345,7 @@ function roleProfile(base: Profile, options: ScheduleOptions): Profile {
     lossP: 0,
     dupP: 0,
     reorderP: 0,
-    weights: { partition: 0, isolate: 1, oneWay: 0, crash: 1, pause: 6, slowDisk: 0, storm: 0, heal: 1, sick: 0, slowDriver: 0 },
+    weights: { partition: 0, isolate: 1, oneWay: 0, crash: 1, pause: 6, slowDisk: 0, storm: 0, heal: 1, sick: 0, slowDriver: 0, brokenDriver: 0 },
     leaderVictimP: 0.9,
     strikeP: 0,
     commitStrikeP: 0,

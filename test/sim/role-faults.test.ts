@@ -17,6 +17,7 @@ const RULES: { fault: RoleFaultName; what: string }[] = [
   { fault: 'holdWithoutLease', what: 'a holder keeps its VIPs while its state names it, leader or not' },
   { fault: 'transferBeforeRelease', what: 'leadership is handed over before the driver has released the VIPs (the agent before this fix)' },
   { fault: 'noDriftMargin', what: 'the role logic keeps the VIPs to the last tick of the Raft lease (no drift margin)' },
+  { fault: 'releaseWithoutFenceWait', what: 'a release on a broken driver (nft failing) answers before the last lease it wrote has run out in the kernel' },
 ];
 
 for (const { fault, what } of RULES) {

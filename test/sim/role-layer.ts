@@ -13,8 +13,11 @@
  *   one at a time and take time (an nft transaction), a fence is anchored
  *   when the operation is called, a renewal of an epoch whose fence ran out
  *   fails and that epoch is never held again (the agent then takes a new
- *   epoch); what the agent does with the result runs only while its process
- *   runs (a frozen process catches up on resume, I/O before timers);
+ *   epoch); a broken driver (nft failing) fails every takeover, renewal,
+ *   clean-up and policy load, and releases only once its last lease has run
+ *   out in the kernel; what the agent does with the result runs only while
+ *   its process runs (a frozen process catches up on resume, I/O before
+ *   timers), its bookkeeping of failures to hold (HoldFault) included;
  * - the kernel holds the VIPs under a fence that ends by itself at its
  *   deadline on the node's clock, also while the process is frozen or after
  *   it crashed; a restarted agent removes leftovers before it may hold.
@@ -43,6 +46,8 @@ import {
   type RegrantAttempt,
   type SentHealthReport,
 } from '../../src/node/role-input.js';
+import { HoldFault } from '../../src/node/hold-fault.js';
+import { reportedVipSetup } from '../../src/node/local-conditions.js';
 import { VERSION } from '../../src/node/version.js';
 import { VipPipeline, type PendingTransfer } from '../../src/node/vip-pipeline.js';
 import type { Raft } from '../../src/raft/raft.js';
@@ -69,6 +74,7 @@ export type RoleEvent =
   | { readonly kind: 'operator'; readonly time: number; readonly chain: number }
   | { readonly kind: 'sickEnd'; readonly time: number; readonly node: number; readonly spell: number }
   | { readonly kind: 'driverFast'; readonly time: number; readonly node: number; readonly spell: number }
+  | { readonly kind: 'driverFixed'; readonly time: number; readonly node: number; readonly spell: number }
   | { readonly kind: 'stutter'; readonly time: number; readonly node: number; readonly until: number };
 
 /** What the role layer needs from the harness. */
@@ -110,12 +116,18 @@ export interface RoleStats {
   withdrawals: number;
   operatorActions: number;
   sickSpells: number;
+  /** Spells of a driver whose every call failed (nft broken). */
+  brokenSpells: number;
+  /** Driver calls to take or renew the VIPs that failed because the driver was broken. */
+  brokenHolds: number;
+  /** Times a node's failure to hold had lasted long enough to count (HoldFault.current: it joins its VIP check). */
+  holdFaults: number;
   /** Virtual ticks during which no node answered for the VIPs, after the first hold. */
   vipGapTicks: number;
 }
 
 export function emptyRoleStats(): RoleStats {
-  return { vipHolds: 0, epochs: 0, fenceExpiries: 0, lapses: 0, switchovers: 0, withdrawals: 0, operatorActions: 0, sickSpells: 0, vipGapTicks: 0 };
+  return { vipHolds: 0, epochs: 0, fenceExpiries: 0, lapses: 0, switchovers: 0, withdrawals: 0, operatorActions: 0, sickSpells: 0, brokenSpells: 0, brokenHolds: 0, holdFaults: 0, vipGapTicks: 0 };
 }
 
 type OpKind = 'hold' | 'release' | 'cleanup' | 'policy';
@@ -128,6 +140,8 @@ interface DriverOp {
   readonly calledAt: number;
   readonly incarnation: number;
   readonly done: (result: DriverResult) => void;
+  /** The driver was broken when the call started (its nft runs then): nothing it does reaches the kernel. */
+  broken: boolean;
 }
 
 /** The kernel's side of one node: outlives crashes of the agent. */
@@ -149,6 +163,9 @@ class NodeModel {
   readonly underWay = new Map<number, DriverOp>();
   slowSpell = 0;
   slowUntil = 0;
+  /** Until then every driver call fails (nft broken); the spell that set it. */
+  brokenUntil = 0;
+  brokenSpell = 0;
   // --- the agent (process memory) -------------------------------------------
   incarnation = 0;
   running = false;
@@ -162,6 +179,11 @@ class NodeModel {
   policy: PolicyView = policyApplied(0);
   policyBusy = false;
   startupCleanup: 'pending' | 'running' | 'done' = 'pending';
+  /** What the last start-up clean-up could not do (Agent.cleanupErrors). */
+  cleanupErrors: readonly string[] = [];
+  holdFault = new HoldFault();
+  /** HoldFault.current was not null at the last role pass (counts holdFaults). */
+  holdFaultShown = false;
   vips: VipPipeline = new VipPipeline();
   regranted: RegrantAttempt | null = null;
   lastReportSent: SentHealthReport | null = null;
@@ -250,6 +272,9 @@ export class RoleLayer {
     n.policy = policyApplied(0);
     n.policyBusy = false;
     n.startupCleanup = 'pending';
+    n.cleanupErrors = [];
+    n.holdFault = new HoldFault();
+    n.holdFaultShown = false;
     n.vips = this.host.faults.staleQueuedFence === true ? new StaleFencePipeline() : new VipPipeline();
     n.regranted = null;
     n.lastReportSent = null;
@@ -380,6 +405,14 @@ export class RoleLayer {
         if (n.slowSpell === event.spell) n.slowUntil = 0;
         return;
       }
+      case 'driverFixed': {
+        const n = this.node(event.node);
+        if (n.brokenSpell === event.spell && n.brokenUntil > 0) {
+          n.brokenUntil = 0;
+          this.host.emit(`${n.id} network driver works again`);
+        }
+        return;
+      }
       case 'stutter': {
         // Frozen again a moment after the resume (a VM under memory pressure, a long GC).
         const n = this.node(event.node);
@@ -417,12 +450,30 @@ export class RoleLayer {
     this.host.schedule({ kind: 'driverFast', time: n.slowUntil, node: n.idx, spell: n.slowSpell });
   }
 
-  /** The liveness phase: monitors recover, drivers are quick again, and the operator comes back at once. */
+  /**
+   * Nemesis: one data node's driver fails every call for a while (its nft
+   * broken), the holder's more often than not. Most spells last 2-8 s,
+   * long enough for a failure to hold to count (HoldFault: 3 s).
+   */
+  makeDriverBroken(durationUnits: number): void {
+    const data = this.nodes.filter((n) => n.member.kind === 'data');
+    const holder = data.find((n) => this.answering(n));
+    const n = holder !== undefined && this.nemesisRng.chance(0.7) ? holder : this.nemesisRng.pick(data);
+    const units = this.nemesisRng.chance(0.7) ? this.msToUnits(n, this.nemesisRng.range(2000, 8000)) : durationUnits;
+    n.brokenSpell = this.nextSpell++;
+    n.brokenUntil = this.host.now() + units;
+    this.stats.brokenSpells++;
+    this.host.emit(`${n.id} network driver BROKEN for ${(units / TICK_UNITS).toFixed(0)} ticks`);
+    this.host.schedule({ kind: 'driverFixed', time: n.brokenUntil, node: n.idx, spell: n.brokenSpell });
+  }
+
+  /** The liveness phase: monitors recover, drivers are quick and work again, and the operator comes back at once. */
   heal(): void {
     for (const n of this.nodes) {
       n.sick = false;
       n.sickSpell = this.nextSpell++;
       n.slowUntil = 0;
+      n.brokenUntil = 0;
     }
     this.operatorChain++;
     this.host.schedule({ kind: 'operator', time: this.host.now() + 1, chain: this.operatorChain });
@@ -438,6 +489,14 @@ export class RoleLayer {
     n.nowTick = this.currentTick(n);
     const status = raft.status();
     if (n.startupCleanup === 'pending' && app.index >= status.commit) this.cleanupAtStart(n);
+    const nowMs = this.localMs(n);
+    if (!n.vips.desired.hold && !n.vips.applied.hold) n.holdFault.stopped(nowMs);
+    const holdProblem = n.holdFault.current(n.id, nowMs);
+    if (holdProblem !== null && !n.holdFaultShown) {
+      this.stats.holdFaults++;
+      this.host.emit(`${n.id} ${holdProblem}`);
+    }
+    n.holdFaultShown = holdProblem !== null;
     const reach = this.reach(n);
     const monitors = this.monitorObservations(n);
     let input = buildRoleInput({
@@ -453,7 +512,7 @@ export class RoleLayer {
       policy: n.policy,
       holdingVips: n.vips.applied.hold,
       // The sim's devices always exist: the agent's check of them passes as soon as it runs.
-      vipSetup: { revision: app.state.configRevision, problems: [] },
+      vipSetup: reportedVipSetup(n.id, { revision: app.state.configRevision, problems: [] }, n.cleanupErrors, holdProblem),
     });
     if (this.host.faults.noDriftMargin === true) input = { ...input, config: { ...input.config, driftMarginTicks: 0 } };
     const decision = decide(input);
@@ -531,7 +590,12 @@ export class RoleLayer {
   private runVipCall(n: NodeModel, call: DesiredVipState): void {
     this.driverCall(n, call.hold ? 'hold' : 'release', call, (result) => {
       const before = n.vips.applied;
-      const next = n.vips.completed(result.ok, this.localMs(n));
+      const nowMs = this.localMs(n);
+      const next = n.vips.completed(result.ok, nowMs);
+      if (call.hold) {
+        if (result.ok) n.holdFault.succeeded('hold', nowMs);
+        else n.holdFault.failed('hold', nowMs, result.error);
+      }
       if (result.ok) {
         if (call.hold !== before.hold) this.host.emit(`${n.id} ${call.hold ? `now ACTIVE (epoch ${call.epoch})` : 'VIPs released'}`);
       }
@@ -568,6 +632,7 @@ export class RoleLayer {
     n.startupCleanup = 'running';
     this.driverCall(n, 'cleanup', null, (result) => {
       n.startupCleanup = result.ok ? 'done' : 'pending';
+      n.cleanupErrors = result.ok ? [] : [result.error];
     });
   }
 
@@ -588,8 +653,8 @@ export class RoleLayer {
     const me = state.members.find((m) => m.id === n.id);
     if (me === undefined || n.knownLeader === null) return;
     const reach = this.reach(n);
-    const report = healthReportOf(input, n.policy, (id) => peerReachable(reach, id, input.config.electionTicks));
-    const nowMs = n.nowTick * this.rp.tickMs;
+    const nowMs = this.localMs(n);
+    const report = healthReportOf(input, n.policy, (id) => peerReachable(reach, id, input.config.electionTicks), n.holdFault.past(n.id, nowMs));
     if (!healthReportDue(me.health, report, n.lastReportSent, n.knownLeader, nowMs)) return;
     n.lastReportSent = { report, leader: n.knownLeader, atMs: nowMs };
     this.submit(n, 'reportHealth', report);
@@ -607,7 +672,7 @@ export class RoleLayer {
   // --- the network driver and the kernel ---------------------------------------------
 
   private driverCall(n: NodeModel, kind: OpKind, desired: DesiredVipState | null, done: (r: DriverResult) => void): void {
-    const op: DriverOp = { id: this.nextOp++, kind, desired, calledAt: this.host.now(), incarnation: n.incarnation, done };
+    const op: DriverOp = { id: this.nextOp++, kind, desired, calledAt: this.host.now(), incarnation: n.incarnation, done, broken: false };
     if (n.inFlight === null) this.startOp(n, op);
     else n.queue.push(op);
   }
@@ -618,6 +683,10 @@ export class RoleLayer {
     let latency = this.driverRng.range(this.rp.driverMinUnits, this.rp.driverMaxUnits);
     if (op.kind === 'policy') latency *= this.driverRng.range(1, this.rp.policyFactor);
     if (n.slowUntil > this.host.now()) latency *= SLOW_DRIVER_FACTOR;
+    op.broken = n.brokenUntil > this.host.now();
+    // A release that cannot silence the fence waits until the last lease has run out in the kernel (LinuxDriver.release).
+    const open = op.kind === 'release' && op.broken && this.host.faults.releaseWithoutFenceWait !== true ? this.kernelLive(n, this.host.now()) : null;
+    if (open !== null) latency = Math.max(latency, open.deadline - this.host.now());
     // Strictly later: a driver call never completes within the instant it was made.
     this.host.schedule({ kind: 'driverDone', time: this.host.now() + latency + 0.5, node: n.idx, op: op.id });
   }
@@ -644,6 +713,16 @@ export class RoleLayer {
   /** What an operation does to the kernel when it completes (the linux driver's rules). */
   private effect(n: NodeModel, op: DriverOp, alive: boolean): DriverResult {
     const now = this.host.now();
+    if (op.broken) {
+      // Nothing reaches the kernel: its lease runs out by itself. A release still ends, done
+      // waiting for that (startOp), with the addresses removed.
+      if (op.kind === 'release') {
+        if (alive) n.held = null;
+        return { ok: true };
+      }
+      if (op.kind === 'hold') this.stats.brokenHolds++;
+      return { ok: false, error: `nft: broken (${op.kind})` };
+    }
     switch (op.kind) {
       case 'policy':
         return { ok: true };

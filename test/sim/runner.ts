@@ -14,7 +14,7 @@ export const FAULT_NAMES = ['countStaleVotes', 'commitPreviousTermByCount', 'ski
 export type FaultName = (typeof FAULT_NAMES)[number];
 
 /** Broken role rules (RoleFaultFlags) the CLI can switch on. */
-export const ROLE_FAULT_NAMES = ['holdWithoutLease', 'noDriftMargin', 'transferBeforeRelease', 'staleQueuedFence'] as const;
+export const ROLE_FAULT_NAMES = ['holdWithoutLease', 'noDriftMargin', 'transferBeforeRelease', 'staleQueuedFence', 'releaseWithoutFenceWait'] as const;
 export type RoleFaultName = (typeof ROLE_FAULT_NAMES)[number];
 
 export interface RunOptions {
@@ -132,7 +132,7 @@ export class Summary {
     const r = (k: keyof RoleStats, digits = 1): string => this.roleAverage(k).toFixed(digits);
     return (
       `epochs ${r('epochs')}, VIP holds ${r('vipHolds')}, fence expiries ${r('fenceExpiries')}, lapses ${r('lapses')}, ` +
-      `switchovers ${r('switchovers')}, withdrawals ${r('withdrawals', 2)}, operator actions ${r('operatorActions')}, monitor failures ${r('sickSpells')}, no VIPs ${r('vipGapTicks', 0)} ticks`
+      `switchovers ${r('switchovers')}, withdrawals ${r('withdrawals', 2)}, operator actions ${r('operatorActions')}, monitor failures ${r('sickSpells')}, broken drivers ${r('brokenSpells')} (failed holds ${r('brokenHolds')}, hold faults ${r('holdFaults', 2)}), no VIPs ${r('vipGapTicks', 0)} ticks`
     );
   }
 }
