@@ -39,7 +39,7 @@ export function initialRoleMemory(): RoleMemory {
     transfer: null,
     announcedEpoch: null,
     reachable: [],
-    preferredEligibleSince: null,
+    preferredEligible: null,
     leaderSince: null,
     policyWait: null,
     leaseVoidSince: null,
@@ -499,7 +499,7 @@ export function flapDampingRule(state: ClusterState): string | null {
 export function failbackRule(f: Facts, out: RuleOutput): void {
   const preferred = f.state.settings.preferred;
   const clear = () => {
-    out.memory = { ...out.memory, preferredEligibleSince: null };
+    out.memory = { ...out.memory, preferredEligible: null };
   };
   if (!f.state.settings.failback.auto || preferred === null || preferred === f.id) return clear();
   const refusal = targetCheck(f, preferred, 'automatic');
@@ -507,8 +507,10 @@ export function failbackRule(f: Facts, out: RuleOutput): void {
     out.trace.push(`failbackRule: ${refusal}`);
     return clear();
   }
-  const since = out.memory.preferredEligibleSince ?? f.now;
-  out.memory = { ...out.memory, preferredEligibleSince: since };
+  // Counted for this preferred node only: after a settings change the new one waits its own hold-down.
+  const counted = out.memory.preferredEligible;
+  const since = counted !== null && counted.node === preferred ? counted.since : f.now;
+  out.memory = { ...out.memory, preferredEligible: { node: preferred, since } };
   if (f.now - since < f.config.holdDownTicks) {
     out.trace.push(`failbackRule: ${preferred} eligible, hold-down ${f.now - since}/${f.config.holdDownTicks} ticks`);
     return;
@@ -740,9 +742,9 @@ export function decide(input: RoleInput): RoleDecision {
   const raft = input.raft;
   let memory: RoleMemory = input.memory;
   // Forget what belongs to an older term or a finished transfer.
-  if (!f.isLeader) memory = { ...memory, leaderSince: null, preferredEligibleSince: null, transfer: null };
+  if (!f.isLeader) memory = { ...memory, leaderSince: null, preferredEligible: null, transfer: null };
   else if (memory.leaderSince === null || memory.leaderSince.term !== raft.term) {
-    memory = { ...memory, leaderSince: { term: raft.term, tick: f.now }, preferredEligibleSince: null };
+    memory = { ...memory, leaderSince: { term: raft.term, tick: f.now }, preferredEligible: null };
   }
   if (memory.transfer !== null && f.transferring === null) memory = { ...memory, transfer: null };
   // How long this lease holder's Raft lease has been 0 in this term (voidLeaseRule).

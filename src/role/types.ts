@@ -112,8 +112,8 @@ export interface RoleMemory {
   readonly announcedEpoch: number | null;
   /** Peers reachable at the last call, to notice reconnects. Sorted by id. */
   readonly reachable: readonly NodeId[];
-  /** Leader: since when the preferred node has been continuously eligible for failback. */
-  readonly preferredEligibleSince: number | null;
+  /** Leader: the preferred node, and since when it has been continuously eligible for failback (a new preferred node starts over). */
+  readonly preferredEligible: { readonly node: NodeId; readonly since: number } | null;
   /** Since when this node has been leader in `term` (bootstrap grace). */
   readonly leaderSince: { readonly term: number; readonly tick: number } | null;
   /** Active: since when it has waited for the standby to apply a policy revision first. */

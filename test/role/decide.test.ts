@@ -255,43 +255,43 @@ const cases: Case[] = [
 
   // --- failbackRule (R3, R9) and flapDampingRule --------------------------
   { rule: 'failbackRule', name: 'no failback to a preferred node that failed to hold the VIPs not long ago',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { holdFault: HOLD_FAULT })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } }), member('fw1', { holdFault: HOLD_FAULT })],
     expect: { vips: 'hold', actions: [] } },
   { rule: 'failbackRule', name: 'preferred node eligible for the hold-down: move back to it',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 950 })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 950 } })],
     expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw1', reason: 'failback', epoch: 3 }] } },
   { rule: 'failbackRule', name: 'preferred node heard but not answering the leader (one direction back after a heal): no failback',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 950 }), raft({ ticksSinceAck: { fw1: 10 } })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 950 } }), raft({ ticksSinceAck: { fw1: 10 } })],
     expect: { vips: 'hold', actions: [] } },
   { rule: 'failbackRule', name: 'preferred node answering the leader again within the election timeout: failback',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 950 }), raft({ ticksSinceAck: { fw1: 9 } })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 950 } }), raft({ ticksSinceAck: { fw1: 9 } })],
     expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw1', reason: 'failback', epoch: 3 }] } },
   { rule: 'failbackRule', name: 'preferred node eligible but inside the hold-down: wait',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 980 })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 980 } })],
     expect: { vips: 'hold', actions: [] } },
   { rule: 'failbackRule', name: 'auto failback off: the roles stay reversed',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), settings({ failback: { auto: false, holdDownMs: 5000 } })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } }), settings({ failback: { auto: false, holdDownMs: 5000 } })],
     expect: { vips: 'hold', actions: [] } },
   { rule: 'failbackRule', name: 'the preferred node is unhealthy: no failback',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { health: 'failed' })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } }), member('fw1', { health: 'failed' })],
     expect: { vips: 'hold', actions: [], conditions: ['DEGRADED'] } },
   { rule: 'failbackRule', name: 'the preferred node cannot hold the VIPs (a device its host lacks): no failback, the pair is degraded',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { vipProblems: [MISSING] })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } }), member('fw1', { vipProblems: [MISSING] })],
     expect: { vips: 'hold', actions: [], conditions: ['DEGRADED'] } },
   { rule: 'failbackRule', name: 'the preferred node has not checked its VIPs\' devices against the current settings: no failback yet',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { vipSetup: 'stale' })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } }), member('fw1', { vipSetup: 'stale' })],
     expect: { vips: 'hold', actions: [], absent: ['DEGRADED'] } },
   { rule: 'failbackRule', name: 'a report without the VIP check (a build that does not report it, during an update): failback as before',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw1', { vipSetup: 'absent' })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } }), member('fw1', { vipSetup: 'absent' })],
     expect: { vips: 'hold', actions: [{ type: 'proposeIntent', to: 'fw1', reason: 'failback', epoch: 3 }] } },
   { rule: 'failbackRule', name: 'the preferred node is lagging: no failback',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), raft({ match: { fw1: 0 }, indexOffset: 200 })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } }), raft({ match: { fw1: 0 }, indexOffset: 200 })],
     expect: { vips: 'hold', actions: [] } },
   { rule: 'flapDampingRule', name: 'flap damping engaged: no failback, with a condition',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), (w) => (w.flapDamped = true)],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } }), (w) => (w.flapDamped = true)],
     expect: { vips: 'hold', actions: [], conditions: ['FLAP_DAMPED'] } },
   { rule: 'updateOrderRule', name: 'no failback to a preferred node running an older version',
-    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligibleSince: 0 }), member('fw2', { version: '0.4.0' })],
+    given: [lease('fw2'), as('fw2'), local({ holdingVips: true }), memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } }), member('fw2', { version: '0.4.0' })],
     expect: { vips: 'hold', actions: [], conditions: ['VERSION_MISMATCH'] } },
 
   // --- twoNodeUnilateralRule ----------------------------------------------
@@ -421,6 +421,20 @@ t.test('voidLeaseRule: decide() counts how long the lease holder\'s Raft lease h
   t.same(decide(input(raft({ leaseRemainingTicks: 0 }), memory({ leaseVoidSince: { term: 5, tick: 990 } }))).memory.leaseVoidSince, { term: 5, tick: 990 }, 'keeps counting');
   t.equal(decide(input(memory({ leaseVoidSince: { term: 5, tick: 990 } }))).memory.leaseVoidSince, null, 'a lease again: forgotten');
   t.equal(decide(input(as('fw2', 'leader'), raft({ leaseRemainingTicks: 0 }))).memory.leaseVoidSince, null, 'only the lease holder counts');
+});
+
+t.test('failbackRule: a new preferred node waits its own hold-down, not the one counted for the old', async (t) => {
+  // Three data nodes: fw3 holds, fw1 was preferred and eligible since tick 0; the operator now prefers fw2.
+  const world: Patch[] = [(w) => w.members.push({ id: 'fw3' }), lease('fw3'), as('fw3'), local({ holdingVips: true }), settings({ failback: { auto: true, holdDownMs: 2000 } })];
+  const counted = memory({ announcedEpoch: 3, preferredEligible: { node: 'fw1', since: 0 } });
+  const before = decide(input(...world, counted));
+  const intents = (d: ReturnType<typeof decide>): RoleAction[] => d.actions.filter((a) => a.type === 'proposeIntent');
+  t.match(intents(before), [{ to: 'fw1', reason: 'failback' }], 'fw1 preferred: its hold-down is over, failback');
+  const changed = decide(input(...world, counted, settings({ preferred: 'fw2', failback: { auto: true, holdDownMs: 2000 } })));
+  t.same(intents(changed), [], 'fw2 preferred: no failback at once');
+  t.same(changed.memory.preferredEligible, { node: 'fw2', since: 1000 }, 'the hold-down starts now, for fw2');
+  const later = decide(input(...world, memory({ announcedEpoch: 3, preferredEligible: { node: 'fw2', since: 800 } }), settings({ preferred: 'fw2', failback: { auto: true, holdDownMs: 2000 } })));
+  t.match(intents(later), [{ to: 'fw2', reason: 'failback' }], 'once fw2 has been eligible for the hold-down: failback to it');
 });
 
 t.test('a node that cannot hold the VIPs: the reasons name the device, for the switchover refusal and DEGRADED', async (t) => {
