@@ -129,6 +129,8 @@ export class LinuxDriver implements NetworkDriver {
   private held: Held | null = null;
   /** Until when (driver clock) a lease this driver wrote may still be live in the kernel, counted from after each write; cleared once the fence is silenced. */
   private unsilencedUntilMs = -Infinity;
+  /** The longest lease written by a call whose nft was given up on before it exited (`lingering`); counted once it has exited. */
+  private lingeringLeaseMs: number | null = null;
   /** Keys of held VIPs whose address the driver has put in place (reconcile checks the kernel). */
   private placed = new Set<string>();
   private lapsedEpoch: number | null = null;
@@ -512,6 +514,7 @@ export class LinuxDriver implements NetworkDriver {
     if (toAdd.length > 0) parts.push(leaseCommand(toAdd.map((e) => e.vip), timeoutMs, false));
     const result = await this.nft.exec(parts.join('; '));
     this.mayBeLiveFor(timeoutMs);
+    if (result.lingering === true) this.lingeringLeaseMs = Math.max(this.lingeringLeaseMs ?? 0, timeoutMs);
     return result;
   }
 
@@ -553,6 +556,15 @@ export class LinuxDriver implements NetworkDriver {
    */
   private async release(silent?: (result: DriverResult) => void): Promise<DriverResult> {
     this.announcer.stopAll();
+    // It may write a lease after anything this release does: the node is not silent until it has exited.
+    const lingering = this.nft.lingering();
+    if (lingering > 0) {
+      const who = lingering === 1 ? 'an nft process killed for not answering has' : `${lingering} nft processes killed for not answering have`;
+      return fail(`${who} not exited yet: a lease given to it may still be written, so the VIPs are not released until it has`);
+    }
+    // Exited since: whatever it wrote ran from no later than now.
+    if (this.lingeringLeaseMs !== null) this.mayBeLiveFor(this.lingeringLeaseMs);
+    this.lingeringLeaseMs = null;
     const errors: string[] = [];
     let fenceError: string | null = null;
     // Before the fence step: restoring the fence forgets what was held.

@@ -154,20 +154,22 @@ t.test('a command whose child was killed is answered once that child has exited,
   const answer = await session.exec('a');
   const tookMs = performance.now() - started;
   t.equal(children[0]?.killed, true, 'the hung child was killed');
-  t.equal(answer.ok, false);
-  t.equal(answer.output, 'fake did not answer within 50 ms');
+  t.same(answer, { ok: false, output: 'fake did not answer within 50 ms' }, 'a plain failure: the child is gone');
   // Killed at 50 ms, exited 300 ms later: a killed nft may still be committing the command until it has exited.
   t.ok(tookMs >= 340, `answered after the child exited (${Math.round(tookMs)} ms)`);
+  t.equal(session.lingering(), 0, 'nothing left running');
 });
 
-t.test('a killed child that does not exit is given up on after a second', async (t) => {
-  const { runner } = fakeRunner({ silent: true, exitAfterKillMs: null });
+t.test('a killed child that does not exit is given up on after a second, and counted until it exits', async (t) => {
+  const { runner } = fakeRunner({ silent: true, exitAfterKillMs: 1500 });
   const session = new LineSession(runner, protocol(), { answerTimeoutMs: 50 });
   t.teardown(() => session.close());
   const started = performance.now();
   const answer = await session.exec('a');
   const tookMs = performance.now() - started;
-  t.equal(answer.ok, false);
-  t.equal(answer.output, 'fake did not answer within 50 ms; it had not exited 1000 ms after being killed');
-  t.ok(tookMs >= 1040 && tookMs < 3000, `answered when the wait ran out (${Math.round(tookMs)} ms)`);
+  t.same(answer, { ok: false, output: 'fake did not answer within 50 ms; it had not exited 1000 ms after being killed', lingering: true });
+  t.ok(tookMs >= 1040 && tookMs < 1500, `answered when the wait ran out (${Math.round(tookMs)} ms)`);
+  t.equal(session.lingering(), 1, 'the killed child still runs');
+  await new Promise((r) => setTimeout(r, 1600 - tookMs));
+  t.equal(session.lingering(), 0, 'and is no longer counted once it has exited');
 });

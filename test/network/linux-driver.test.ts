@@ -78,6 +78,44 @@ function breakableNftSession(once: boolean): { startMerged: StartMerged; breakNo
   return { startMerged, breakNow, misreportNext: () => (misreport = true) };
 }
 
+/**
+ * The driver's long-lived nft session, stuck on purpose: after `stick` the
+ * next session child never answers and ignores SIGKILL until `exitStuck`
+ * (an nft stuck in the kernel); the session children after it fail at once.
+ */
+function stickingNftSession(): { startMerged: StartMerged; stick: () => Promise<void>; exitStuck: () => void; stuckKilled: () => boolean } {
+  let mode: 'real' | 'stick' | 'fail' = 'real';
+  let current: number | undefined;
+  let killed = false;
+  const exits: ((code: number | null, signal: string | null) => void)[] = [];
+  const stuck: LongRunningChild = {
+    pid: undefined,
+    write: () => true,
+    onOutput: () => undefined,
+    onExit: (listener) => exits.push(listener),
+    end: () => undefined,
+    kill: () => {
+      killed = true;
+    },
+  };
+  const startMerged: StartMerged = (argv, env, pair) => {
+    if (!isNftSession(argv)) return pair.runA.startMerged(argv, env);
+    if (mode === 'stick') {
+      mode = 'fail';
+      return stuck;
+    }
+    const started = pair.runA.startMerged(mode === 'fail' ? FAILING_CHILD : argv, env);
+    current = started.pid;
+    return started;
+  };
+  const stick = async (): Promise<void> => {
+    mode = 'stick';
+    if (current !== undefined) process.kill(current, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+  };
+  return { startMerged, stick, exitStuck: () => exits.forEach((listener) => listener(null, 'SIGKILL')), stuckKilled: () => killed };
+}
+
 interface SetupOptions {
   events?: LinuxDriverEvent[];
   announce?: Partial<AnnounceTiming>;
@@ -287,6 +325,36 @@ t.test('a renewal nft wrote but reported as failed still counts: a release witho
   t.same(released, { ok: true });
   // The kernel counts the renewed lease from a little after renewedAt, less its rounding to jiffies.
   t.ok(answeredAt >= renewedAt + 1500 - 10, `answered once the renewed lease had run out (${answeredAt - renewedAt} ms after the renewal was sent)`);
+  t.notOk(await lab.arpAnswers(NET.vip), 'silent');
+});
+
+t.test('an nft killed for not answering that does not exit holds up the release; once it has, a release without the fence waits a whole lease from then', async (t) => {
+  const nft = stickingNftSession();
+  let oneShotFails = false;
+  const { lab, driver } = await setup(t, {
+    startMerged: nft.startMerged,
+    instead: (argv) => (oneShotFails && argv[0]?.endsWith('nft') === true ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
+  });
+  await driver.cleanupAtStart([VIP4]);
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 }), { ok: true });
+  await nft.stick();
+  // The renewal's nft never answers: killed after 2 s, given up on a second later.
+  const renewal = await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 });
+  t.match(renewal, { ok: false, error: /did not answer within 2000 ms; it had not exited 1000 ms after being killed/ });
+  t.ok(nft.stuckKilled(), 'the stuck nft was killed');
+  oneShotFails = true;
+  const refused = await driver.setVipState({ hold: false });
+  t.match(refused, { ok: false, error: /an nft process killed for not answering has not exited yet: a lease given to it may still be written/ }, 'no release while it may still write');
+  await new Promise((r) => setTimeout(r, 1000));
+  nft.exitStuck();
+  await new Promise((r) => setImmediate(r));
+  // nft now fails altogether: the release ends once a lease written up to the stuck nft's exit would have run out.
+  const releasedFrom = Date.now();
+  const released = await driver.setVipState({ hold: false });
+  const tookMs = Date.now() - releasedFrom;
+  t.same(released, { ok: true });
+  t.ok(tookMs >= 1490, `the release waited a whole lease after the stuck nft had exited (${tookMs} ms)`);
+  t.notOk((await lab.addressesA()).includes(NET.vip), 'the address was removed');
   t.notOk(await lab.arpAnswers(NET.vip), 'silent');
 });
 

@@ -85,7 +85,10 @@ function wrapChild(child: ChildProcessWithoutNullStreams): LongRunningChild {
     onExit: (listener) => {
       // 'close', not 'exit': the output the child wrote before it ended has been read by then.
       child.on('close', (code, signal) => listener(code, signal));
-      child.on('error', () => listener(null, 'spawn-error'));
+      // 'error' is also what a failed kill emits: only a child that never started has ended by it.
+      child.on('error', () => {
+        if (child.pid === undefined) listener(null, 'spawn-error');
+      });
     },
     end: () => {
       child.stdin.end();

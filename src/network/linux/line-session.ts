@@ -10,7 +10,9 @@
  * A command that fails because its child was killed is answered only once
  * that child has exited: a killed `nft -i` may still be inside the system
  * call that commits a lease, and the driver counts the lease's end from the
- * answer (docs/fencing.md).
+ * answer (docs/fencing.md). A child that has not exited a second after the
+ * kill is given up on: the answer says so (`lingering`), and `lingering()`
+ * counts such children until they exit.
  */
 import { assert } from '../../util/assert.js';
 import type { CommandRunner, LongRunningChild } from './command.js';
@@ -19,6 +21,8 @@ export interface SessionAnswer {
   readonly ok: boolean;
   /** What the tool printed for the command: a listing, or the error text. */
   readonly output: string;
+  /** The command's child was killed and had not exited when this failure was answered: it may still carry the command out. */
+  readonly lingering?: true;
 }
 
 /** How one tool is framed. */
@@ -72,6 +76,8 @@ export class LineSession {
   private readonly pending: Pending[] = [];
   private readonly maxPending: number;
   private readonly answerTimeoutMs: number;
+  /** Killed children that have not exited yet. */
+  private lingeringChildren = 0;
   /** Times the child was (re)started: a restart storm shows in status. */
   starts = 0;
   /** Of those, children replaced after `retireAfter` commands. */
@@ -102,6 +108,11 @@ export class LineSession {
   /** Starts the child now, so the first real command does not wait for it. */
   warm(): void {
     this.ensureChild();
+  }
+
+  /** Children killed (a command timed out, the session closed) that have not exited yet: what they were given may still be done. */
+  lingering(): number {
+    return this.lingeringChildren;
   }
 
   close(): void {
@@ -175,19 +186,23 @@ export class LineSession {
     this.buffer = '';
     const waiting = this.pending.splice(0);
     for (const p of waiting) clearTimeout(p.timer);
-    const answer = (output: string): void => waiting.forEach((p) => p.resolve({ ok: false, output }));
-    child?.kill();
+    const answer = (output: string, lingering: boolean): void =>
+      waiting.forEach((p) => p.resolve(lingering ? { ok: false, output, lingering: true } : { ok: false, output }));
     if (child === null) {
-      answer(reason);
+      answer(reason, false);
       return;
     }
+    child.kill();
+    this.lingeringChildren++;
+    void exited.then(() => this.lingeringChildren--);
+    if (waiting.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const givenUp = new Promise<string>((resolve) => {
       timer = setTimeout(() => resolve(`${reason}; it had not exited ${EXIT_WAIT_MS} ms after being killed`), EXIT_WAIT_MS);
     });
-    void Promise.race([exited.then(() => reason), givenUp]).then((output) => {
+    void Promise.race([exited.then(() => null), givenUp]).then((late) => {
       clearTimeout(timer);
-      answer(output);
+      answer(late ?? reason, late !== null);
     });
   }
 }

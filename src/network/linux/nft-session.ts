@@ -21,6 +21,8 @@ export type NftExecResult = SessionAnswer;
 /** Runs one nft transaction (one line, statements separated by `;`). */
 export interface NftExecutor {
   exec(command: string): Promise<NftExecResult>;
+  /** nft processes killed (a command timed out) that have not exited yet: they may still commit what they were given. */
+  lingering(): number;
   close(): void;
 }
 
@@ -91,6 +93,11 @@ export class OneShotNft implements NftExecutor {
     const output = result.stdout + result.stderr;
     if (result.code === 0) return { ok: true, output };
     return { ok: false, output: output.trim() === '' ? describeFailure(argv, result) : output };
+  }
+
+  /** Each run is answered once its process has exited (or could not be started). */
+  lingering(): number {
+    return 0;
   }
 
   close(): void {}
