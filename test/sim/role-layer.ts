@@ -64,6 +64,8 @@ import { RoleApp, SIM_EPOCH_MS } from './role-app.js';
 const MIN_FENCE_MS = 20;
 /** VIP intervals kept for the final cross-check and the trace. */
 const MAX_INTERVALS = 20_000;
+/** In the liveness phase a driver call takes at most this much longer than its quickest (units). */
+const HEALED_DRIVER_SPREAD_UNITS = 4;
 /** A slow driver (a loaded nft, a stalled netlink) multiplies each operation's latency by this. */
 const SLOW_DRIVER_FACTOR = 10;
 
@@ -680,7 +682,10 @@ export class RoleLayer {
   private startOp(n: NodeModel, op: DriverOp): void {
     n.inFlight = op;
     n.underWay.set(op.id, op);
-    let latency = this.driverRng.range(this.rp.driverMinUnits, this.rp.driverMaxUnits);
+    // Healed, the driver is quick again like the network and the disks: a call that takes most of the
+    // fence lapses the lease every few renewals (KNOWN.md), which is safe but never settles.
+    const maxUnits = this.host.inLiveness() ? Math.min(this.rp.driverMaxUnits, this.rp.driverMinUnits + HEALED_DRIVER_SPREAD_UNITS) : this.rp.driverMaxUnits;
+    let latency = this.driverRng.range(this.rp.driverMinUnits, maxUnits);
     if (op.kind === 'policy') latency *= this.driverRng.range(1, this.rp.policyFactor);
     if (n.slowUntil > this.host.now()) latency *= SLOW_DRIVER_FACTOR;
     op.broken = n.brokenUntil > this.host.now();
