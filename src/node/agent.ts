@@ -59,7 +59,7 @@ import {
 import { VERSION } from './version.js';
 import { VipPipeline, type PendingTransfer } from './vip-pipeline.js';
 import { HoldFault } from './hold-fault.js';
-import { localConditions, reportedVipSetup } from './local-conditions.js';
+import { CLEANUP_RETRY_MS, localConditions, reportedVipSetup } from './local-conditions.js';
 
 /** One tick of the Raft core and of the role loop. Timers in the settings are whole multiples of it. */
 export const TICK_MS = 10;
@@ -822,7 +822,7 @@ export class Agent {
       await this.warmDriver(this.driver, vips);
     }
     this.startupCleanup = report.errors.length === 0 ? 'done' : 'pending';
-    if (report.errors.length > 0) this.cleanupRetryTick = this.nowTick + RECONCILE_MS / TICK_MS;
+    if (report.errors.length > 0) this.cleanupRetryTick = this.nowTick + CLEANUP_RETRY_MS / TICK_MS;
   }
 
   /** LinuxDriver.warmUp with this node's VIPs (a documentation address before any is configured). */

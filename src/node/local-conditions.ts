@@ -66,6 +66,9 @@ export function localConditions(f: LocalFacts): Condition[] {
   return out;
 }
 
+/** A failed start-up clean-up is tried again this long after it ended. */
+export const CLEANUP_RETRY_MS = 1000;
+
 /**
  * What this node tells the cluster about holding its VIPs: the check of
  * their devices, plus

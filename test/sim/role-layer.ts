@@ -47,7 +47,7 @@ import {
   type SentHealthReport,
 } from '../../src/node/role-input.js';
 import { HoldFault } from '../../src/node/hold-fault.js';
-import { reportedVipSetup } from '../../src/node/local-conditions.js';
+import { CLEANUP_RETRY_MS, reportedVipSetup } from '../../src/node/local-conditions.js';
 import { VERSION } from '../../src/node/version.js';
 import { VipPipeline, type PendingTransfer } from '../../src/node/vip-pipeline.js';
 import type { Raft } from '../../src/raft/raft.js';
@@ -64,6 +64,10 @@ import { RoleApp, SIM_EPOCH_MS } from './role-app.js';
 const MIN_FENCE_MS = 20;
 /** VIP intervals kept for the final cross-check and the trace. */
 const MAX_INTERVALS = 20_000;
+/** Share of a broken driver's calls whose nft hangs: killed after 2 s, answered up to 1 s later (LineSession). */
+const HUNG_SHARE = 0.3;
+/** Share of a broken driver's renewals that nft carried out although it reported a failure. */
+const WROTE_ANYWAY_SHARE = 0.25;
 /** In the liveness phase a driver call takes at most this much longer than its quickest (units). */
 const HEALED_DRIVER_SPREAD_UNITS = 4;
 /** A slow driver (a loaded nft, a stalled netlink) multiplies each operation's latency by this. */
@@ -181,8 +185,9 @@ class NodeModel {
   policy: PolicyView = policyApplied(0);
   policyBusy = false;
   startupCleanup: 'pending' | 'running' | 'done' = 'pending';
-  /** What the last start-up clean-up could not do (Agent.cleanupErrors). */
+  /** What the last start-up clean-up could not do (Agent.cleanupErrors), and the role tick of the next try. */
   cleanupErrors: readonly string[] = [];
+  cleanupRetryTick = 0;
   holdFault = new HoldFault();
   /** HoldFault.current was not null at the last role pass (counts holdFaults). */
   holdFaultShown = false;
@@ -275,6 +280,7 @@ export class RoleLayer {
     n.policyBusy = false;
     n.startupCleanup = 'pending';
     n.cleanupErrors = [];
+    n.cleanupRetryTick = 0;
     n.holdFault = new HoldFault();
     n.holdFaultShown = false;
     n.vips = this.host.faults.staleQueuedFence === true ? new StaleFencePipeline() : new VipPipeline();
@@ -490,7 +496,7 @@ export class RoleLayer {
     const tickMs = this.rp.tickMs;
     n.nowTick = this.currentTick(n);
     const status = raft.status();
-    if (n.startupCleanup === 'pending' && app.index >= status.commit) this.cleanupAtStart(n);
+    if (n.startupCleanup === 'pending' && n.nowTick >= n.cleanupRetryTick && app.index >= status.commit) this.cleanupAtStart(n);
     const nowMs = this.localMs(n);
     if (!n.vips.desired.hold && !n.vips.applied.hold) n.holdFault.stopped(nowMs);
     const holdProblem = n.holdFault.current(n.id, nowMs);
@@ -635,6 +641,7 @@ export class RoleLayer {
     this.driverCall(n, 'cleanup', null, (result) => {
       n.startupCleanup = result.ok ? 'done' : 'pending';
       n.cleanupErrors = result.ok ? [] : [result.error];
+      if (!result.ok) n.cleanupRetryTick = this.currentTick(n) + CLEANUP_RETRY_MS / this.rp.tickMs;
     });
   }
 
@@ -689,6 +696,7 @@ export class RoleLayer {
     if (op.kind === 'policy') latency *= this.driverRng.range(1, this.rp.policyFactor);
     if (n.slowUntil > this.host.now()) latency *= SLOW_DRIVER_FACTOR;
     op.broken = n.brokenUntil > this.host.now();
+    if (op.broken && this.driverRng.chance(HUNG_SHARE)) latency = Math.max(latency, this.msToUnits(n, this.driverRng.range(2000, 3000)));
     // A release that cannot silence the fence waits until the last lease has run out in the kernel (LinuxDriver.release).
     const open = op.kind === 'release' && op.broken && this.host.faults.releaseWithoutFenceWait !== true ? this.kernelLive(n, this.host.now()) : null;
     if (open !== null) latency = Math.max(latency, open.deadline - this.host.now());
@@ -725,7 +733,16 @@ export class RoleLayer {
         if (alive) n.held = null;
         return { ok: true };
       }
-      if (op.kind === 'hold') this.stats.brokenHolds++;
+      if (op.kind === 'hold') {
+        this.stats.brokenHolds++;
+        // A renewal nft applied but answered as failed: the lease runs on. A takeover's would
+        // too, but its addresses are removed again, so nothing answers under it.
+        const desired = op.desired;
+        const open = this.kernelLive(n, now);
+        if (desired !== null && desired.hold && open !== null && open.epoch === desired.epoch && this.driverRng.chance(WROTE_ANYWAY_SHARE)) {
+          open.deadline = Math.max(open.deadline, op.calledAt + this.msToUnits(n, desired.fenceMs));
+        }
+      }
       return { ok: false, error: `nft: broken (${op.kind})` };
     }
     switch (op.kind) {
