@@ -98,6 +98,9 @@ interface Held {
 const LAPSE_SLACK_MS = 10;
 /** Takeovers (hold, announce, renew, release) the warm-up runs through: enough for V8 to compile their code. */
 const WARM_UP_TAKEOVERS = 20;
+/** How long a release waits for a killed nft to exit before it fails, and how often it looks. */
+const LINGER_WAIT_MS = 1000;
+const LINGER_POLL_MS = 50;
 /** Repairs noticed between reconciles, kept for the next report. */
 const MAX_PENDING_REPAIRS = 100;
 
@@ -557,6 +560,8 @@ export class LinuxDriver implements NetworkDriver {
   private async release(silent?: (result: DriverResult) => void): Promise<DriverResult> {
     this.announcer.stopAll();
     // It may write a lease after anything this release does: the node is not silent until it has exited.
+    // Waited for a while, so that a release asked for again on every role pass fails once a second at most.
+    for (let waitedMs = 0; this.nft.lingering() > 0 && waitedMs < LINGER_WAIT_MS; waitedMs += LINGER_POLL_MS) await sleep(LINGER_POLL_MS);
     const lingering = this.nft.lingering();
     if (lingering > 0) {
       const who = lingering === 1 ? 'an nft process killed for not answering has' : `${lingering} nft processes killed for not answering have`;
