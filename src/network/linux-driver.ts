@@ -98,7 +98,7 @@ interface Held {
 const LAPSE_SLACK_MS = 10;
 /** Takeovers (hold, announce, renew, release) the warm-up runs through: enough for V8 to compile their code. */
 const WARM_UP_TAKEOVERS = 20;
-/** How long a release waits for a killed nft to exit before it fails, and how often it looks. */
+/** How long a release without the fence waits for a killed nft to exit, and how often it looks. */
 const LINGER_WAIT_MS = 1000;
 const LINGER_POLL_MS = 50;
 /** Repairs noticed between reconciles, kept for the next report. */
@@ -132,7 +132,7 @@ export class LinuxDriver implements NetworkDriver {
   private held: Held | null = null;
   /** Until when (driver clock) a lease this driver wrote may still be live in the kernel, counted from after each write; cleared once the fence is silenced. */
   private unsilencedUntilMs = -Infinity;
-  /** The longest lease written by a call whose nft was given up on before it exited (`lingering`); counted once it has exited. */
+  /** The longest lease given to an nft that was killed and given up on before it exited (`lingering`): it may be written later. */
   private lingeringLeaseMs: number | null = null;
   /** Keys of held VIPs whose address the driver has put in place (reconcile checks the kernel). */
   private placed = new Set<string>();
@@ -559,17 +559,6 @@ export class LinuxDriver implements NetworkDriver {
    */
   private async release(silent?: (result: DriverResult) => void): Promise<DriverResult> {
     this.announcer.stopAll();
-    // It may write a lease after anything this release does: the node is not silent until it has exited.
-    // Waited for a while, so that a release asked for again on every role pass fails once a second at most.
-    for (let waitedMs = 0; this.nft.lingering() > 0 && waitedMs < LINGER_WAIT_MS; waitedMs += LINGER_POLL_MS) await sleep(LINGER_POLL_MS);
-    const lingering = this.nft.lingering();
-    if (lingering > 0) {
-      const who = lingering === 1 ? 'an nft process killed for not answering has' : `${lingering} nft processes killed for not answering have`;
-      return fail(`${who} not exited yet: a lease given to it may still be written, so the VIPs are not released until it has`);
-    }
-    // Exited since: whatever it wrote ran from no later than now.
-    if (this.lingeringLeaseMs !== null) this.mayBeLiveFor(this.lingeringLeaseMs);
-    this.lingeringLeaseMs = null;
     const errors: string[] = [];
     let fenceError: string | null = null;
     // Before the fence step: restoring the fence forgets what was held.
@@ -587,6 +576,8 @@ export class LinuxDriver implements NetworkDriver {
     // Without a fence the addresses themselves answer: silent only once they are gone.
     if (fenceError === null && this.started) {
       this.unsilencedUntilMs = -Infinity;
+      // A late renewal of a flushed lease fails (it deletes the element first): only a live process can still write one.
+      if (this.nft.lingering() === 0) this.lingeringLeaseMs = null;
       silent?.({ ok: true });
     }
     if (held !== null) {
@@ -596,15 +587,32 @@ export class LinuxDriver implements NetworkDriver {
       }
     }
     if (fenceError !== null) {
+      const lingering = await this.lingeringLease();
       // Timers may fire a little early (whole ms): wait on the driver's clock.
       for (let waitMs = this.unsilencedUntilMs - this.clock(); waitMs > 0; waitMs = this.unsilencedUntilMs - this.clock()) await sleep(Math.ceil(waitMs));
       // Every known VIP on every device, not only those held: none may be left.
       const removed: string[] = [];
       await this.removeStray(new Set(), removed, errors);
       if (errors.length > 0) errors.unshift(fenceError);
-      else this.onEvent({ type: 'release-without-fence', detail: `${fenceError}; silent all the same: its last lease has run out and no VIP address is left` });
+      else this.onEvent({ type: 'release-without-fence', detail: `${fenceError}; silent all the same: its last lease has run out and no VIP address is left${lingering}` });
     }
     return errors.length === 0 ? { ok: true } : fail(errors.join('; '));
+  }
+
+  /**
+   * For a release without the fence: a lease given to an nft that was
+   * killed and given up on may be written as late as that process runs. It
+   * is waited for a while; the lease is then counted from now (from after
+   * its exit if it has exited). What to add to the release's event: why
+   * the count may still be short.
+   */
+  private async lingeringLease(): Promise<string> {
+    if (this.lingeringLeaseMs === null) return '';
+    for (let waitedMs = 0; this.nft.lingering() > 0 && waitedMs < LINGER_WAIT_MS; waitedMs += LINGER_POLL_MS) await sleep(LINGER_POLL_MS);
+    this.mayBeLiveFor(this.lingeringLeaseMs);
+    const still = this.nft.lingering();
+    if (still === 0) this.lingeringLeaseMs = null;
+    return still === 0 ? '' : `; but an nft killed while writing a lease had not exited (${still} such process${still === 1 ? '' : 'es'}): a lease written after this would keep NAT'd traffic of the VIPs flowing through this node until it ran out`;
   }
 
   // --- reconcile ------------------------------------------------------------

@@ -69,7 +69,7 @@ const HUNG_SHARE = 0.3;
 /** Share of a broken driver's renewals that nft carried out although it reported a failure. */
 const WROTE_ANYWAY_SHARE = 0.25;
 /** In the liveness phase a driver call takes at most this much longer than its quickest (units). */
-const HEALED_DRIVER_SPREAD_UNITS = 4;
+const HEALED_DRIVER_SPREAD_UNITS = 10;
 /** A slow driver (a loaded nft, a stalled netlink) multiplies each operation's latency by this. */
 const SLOW_DRIVER_FACTOR = 10;
 
@@ -740,7 +740,8 @@ export class RoleLayer {
         const desired = op.desired;
         const open = this.kernelLive(n, now);
         if (desired !== null && desired.hold && open !== null && open.epoch === desired.epoch && this.driverRng.chance(WROTE_ANYWAY_SHARE)) {
-          open.deadline = Math.max(open.deadline, op.calledAt + this.msToUnits(n, desired.fenceMs));
+          const skewMs = (this.host.faults.fenceSkewTicks ?? 0) * this.rp.tickMs;
+          open.deadline = Math.max(open.deadline, op.calledAt + this.msToUnits(n, desired.fenceMs + skewMs));
         }
       }
       return { ok: false, error: `nft: broken (${op.kind})` };

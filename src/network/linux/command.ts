@@ -139,6 +139,8 @@ function runProcess(argv: readonly string[], options: RunOptions): Promise<Comma
       if (stderr.length < MAX_OUTPUT_CHARS) stderr += chunk;
     });
     child.on('error', (error) => {
+      // A failed kill emits 'error' too; the result waits for the process to end ('close').
+      if (child.pid !== undefined) return;
       failure = `cannot run ${command}: ${error.message}`;
       finish(null);
     });
