@@ -596,8 +596,8 @@ export class Agent {
   private maybeReportHealth(input: RoleInput): void {
     const me = this.state.members.find((m) => m.id === this.id);
     if (me === undefined || this.knownLeader === null) return;
-    const report = healthReportOf(input, this.policyState, (id) => this.isReachable(id), this.holdFault.past(this.id, performance.now()));
     const nowMs = performance.now();
+    const report = healthReportOf(input, this.policyState, (id) => this.isReachable(id), this.holdFault.past(this.id, nowMs));
     if (!healthReportDue(me.health, report, this.lastReportSent, this.knownLeader, nowMs)) return;
     this.lastReportSent = { report, leader: this.knownLeader, atMs: nowMs };
     this.submit(this.command('reportHealth', report));
