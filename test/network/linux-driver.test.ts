@@ -494,6 +494,43 @@ t.test('a flushed or altered fence is detected and restored', async (t) => {
   t.ok(await lab.arpAnswers(NET.vip));
 });
 
+/** A ruleset of about `chars` characters (one forward chain of counted rules), as a large site's policy would be. */
+function largeRuleset(chars: number): string {
+  const lines = ['table inet bigpol {', '  chain forward_in {', '    type filter hook forward priority 0; policy accept;'];
+  let size = 0;
+  for (let i = 0; size < chars; i++) {
+    const line = `    ip saddr 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} tcp dport ${1000 + (i % 50_000)} counter accept comment "rule ${i}"`;
+    lines.push(line);
+    size += line.length + 1;
+  }
+  return `${lines.join('\n')}\n  }\n}\n`;
+}
+
+t.test('a large policy loading on the active does not hold up its lease renewals', async (t) => {
+  const { lab, driver } = await setup(t);
+  await driver.cleanupAtStart([VIP4]);
+  const fenceMs = 300;
+  t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs }), { ok: true });
+  const started = performance.now();
+  const loading = driver.applyPolicy(largeRuleset(900_000), 1).then((r) => ({ ...r, tookMs: performance.now() - started }));
+  let done = false;
+  void loading.then(() => (done = true));
+  // Renewals as the agent sends them (twice per heartbeat of 50 ms) for as long as the load runs.
+  const renewals: { ok: boolean; atMs: number }[] = [];
+  while (!done) {
+    const r = await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs });
+    renewals.push({ ok: r.ok, atMs: performance.now() - started });
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const loaded = await loading;
+  t.equal(loaded.ok, true, `the policy loaded (${Math.round(loaded.tookMs)} ms)`);
+  const failed = renewals.filter((r) => !r.ok);
+  t.same(failed, [], `every one of ${renewals.length} renewals during the load held the lease`);
+  const gaps = renewals.map((r, i) => r.atMs - (renewals[i - 1]?.atMs ?? 0));
+  t.ok(Math.max(...gaps) < fenceMs, `renewals at most ${Math.round(Math.max(...gaps))} ms apart, under the ${fenceMs} ms fence`);
+  t.ok(await lab.arpAnswers(NET.vip), 'still answering');
+});
+
 t.test('policy: checked, applied atomically, refused rulesets leave the old one; fence survives', async (t) => {
   const { lab, driver } = await setup(t);
   await driver.cleanupAtStart([VIP4]);

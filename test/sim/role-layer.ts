@@ -10,7 +10,8 @@
  *   transfers go to the core; registration and health reports as the agent
  *   sends them;
  * - the network driver follows the linux driver's contract: operations run
- *   one at a time and take time (an nft transaction), a fence is anchored
+ *   one at a time (policy loads on a chain of their own) and take time (an
+ *   nft transaction), a fence is anchored
  *   when the operation is called, a renewal of an epoch whose fence ran out
  *   fails and that epoch is never held again (the agent then takes a new
  *   epoch); a broken driver (nft failing) fails every takeover, renewal,
@@ -137,6 +138,15 @@ export function emptyRoleStats(): RoleStats {
 }
 
 type OpKind = 'hold' | 'release' | 'cleanup' | 'policy';
+type Lane = 'vips' | 'policy';
+
+function laneOf(kind: OpKind): Lane {
+  return kind === 'policy' ? 'policy' : 'vips';
+}
+
+function idleLanes(): Record<Lane, { inFlight: DriverOp | null; queue: DriverOp[] }> {
+  return { vips: { inFlight: null, queue: [] }, policy: { inFlight: null, queue: [] } };
+}
 
 interface DriverOp {
   readonly id: number;
@@ -162,9 +172,11 @@ class NodeModel {
   // --- the driver (process memory) -----------------------------------------
   held: { epoch: number; expiresAt: number } | null = null;
   lapsedEpoch: number | null = null;
-  /** The live process's call in flight and the calls queued behind it (the driver's promise chain). */
-  inFlight: DriverOp | null = null;
-  queue: DriverOp[] = [];
+  /**
+   * Per chain of the driver (LinuxDriver: VIP calls on one, policy loads on
+   * another), the live process's call in flight and the calls queued behind it.
+   */
+  lanes: Record<Lane, { inFlight: DriverOp | null; queue: DriverOp[] }> = idleLanes();
   /** Every transaction under way, also those of a process that died since: the kernel still carries them out. */
   readonly underWay = new Map<number, DriverOp>();
   slowSpell = 0;
@@ -297,8 +309,7 @@ export class RoleLayer {
     // A new driver process: it knows nothing of what the kernel holds.
     n.held = null;
     n.lapsedEpoch = null;
-    n.inFlight = null;
-    n.queue = [];
+    n.lanes = idleLanes();
     const phase = this.driverRng.next() * this.host.tickUnits(idx);
     this.host.schedule({ kind: 'roleTick', time: this.host.now() + phase, node: idx, incarnation: n.incarnation });
   }
@@ -308,8 +319,7 @@ export class RoleLayer {
     const n = this.node(idx);
     n.incarnation++;
     n.running = false;
-    n.inFlight = null;
-    n.queue = [];
+    n.lanes = idleLanes();
     n.deferred = [];
   }
 
@@ -682,12 +692,13 @@ export class RoleLayer {
 
   private driverCall(n: NodeModel, kind: OpKind, desired: DesiredVipState | null, done: (r: DriverResult) => void): void {
     const op: DriverOp = { id: this.nextOp++, kind, desired, calledAt: this.host.now(), incarnation: n.incarnation, done, broken: false };
-    if (n.inFlight === null) this.startOp(n, op);
-    else n.queue.push(op);
+    const lane = n.lanes[laneOf(kind)];
+    if (lane.inFlight === null) this.startOp(n, op);
+    else lane.queue.push(op);
   }
 
   private startOp(n: NodeModel, op: DriverOp): void {
-    n.inFlight = op;
+    n.lanes[laneOf(op.kind)].inFlight = op;
     n.underWay.set(op.id, op);
     // Healed, the driver is quick again like the network and the disks: a call that takes most of the
     // fence lapses the lease every few renewals (KNOWN.md), which is safe but never settles.
@@ -711,11 +722,12 @@ export class RoleLayer {
     const alive = op.incarnation === n.incarnation && n.running;
     const result = this.effect(n, op, alive);
     if (!alive) return;
-    if (n.inFlight !== op) throw new Error(`driver operation ${opId} of ${n.id} is not the one in flight`);
-    n.inFlight = null;
+    const lane = n.lanes[laneOf(op.kind)];
+    if (lane.inFlight !== op) throw new Error(`driver operation ${opId} of ${n.id} is not the one in flight`);
+    lane.inFlight = null;
     // The rest runs in the agent's process: the next queued call, then the caller's callback.
     const next = (): void => {
-      const queued = n.queue.shift();
+      const queued = lane.queue.shift();
       if (queued !== undefined) this.startOp(n, queued);
       op.done(result);
     };
@@ -987,7 +999,7 @@ export class RoleLayer {
       .map((n) => {
         const open = this.kernelLive(n, now);
         const lease = this.host.app(n.idx).state.lease;
-        const driver = `cleanup=${n.startupCleanup} busy=${n.vips.busy} op=${n.inFlight?.kind ?? '-'}+${n.queue.length} held=${n.held?.epoch ?? '-'} lapsed=${n.lapsedEpoch ?? '-'}`;
+        const driver = `cleanup=${n.startupCleanup} busy=${n.vips.busy} op=${n.lanes.vips.inFlight?.kind ?? '-'}+${n.lanes.vips.queue.length} policy=${n.lanes.policy.inFlight === null ? '-' : 'loading'} held=${n.held?.epoch ?? '-'} lapsed=${n.lapsedEpoch ?? '-'}`;
         return `${n.id}[${open === null ? 'silent' : `VIPs e${open.epoch}`} lease=${lease === null ? '-' : `${lease.holder}/e${lease.epoch}`}${n.sick ? ' sick' : ''} ${driver} ${n.lastDecision?.trace.join('; ') ?? 'no decision'}]`;
       })
       .join(' ');
