@@ -102,6 +102,8 @@ const WARM_UP_TAKEOVERS = 20;
 /** How long a release without the fence waits for a killed nft to exit, and how often it looks. */
 const LINGER_WAIT_MS = 1000;
 const LINGER_POLL_MS = 50;
+/** Output kept of a ruleset listing: room for the largest policy with its counters, and other tables besides. */
+const RULESET_LISTING_MAX_CHARS = 32_000_000;
 /** Repairs noticed between reconciles, kept for the next report. */
 const MAX_PENDING_REPAIRS = 100;
 
@@ -326,8 +328,8 @@ export class LinuxDriver implements NetworkDriver {
   close(): Promise<void> {
     return this.serial(async () => {
       if (this.closed) return;
-      await this.policyChain;
       if (this.started) await this.release();
+      await this.policyChain;
       this.closed = true;
       this.announcer.close();
       this.nft.close();
@@ -384,8 +386,7 @@ export class LinuxDriver implements NetworkDriver {
 
   /** The revision of the policy in force, read from the kernel (null: none applied by hapair). */
   async policyRevision(): Promise<number | null> {
-    const argv = [this.paths.nft, '-t', 'list', 'ruleset'];
-    const result = await this.runner.run(argv, { timeoutMs: 10_000 });
+    const result = await this.listRuleset();
     return result.code === 0 ? policyInForce(result.stdout).revision : null;
   }
 
@@ -745,12 +746,21 @@ export class LinuxDriver implements NetworkDriver {
 
   /** Tables of the policy in force: stamped ones in the kernel plus what this process applied. */
   private async policyTables(): Promise<TableRef[]> {
-    const argv = [this.paths.nft, '-t', 'list', 'ruleset'];
-    const result = await this.runner.run(argv, { timeoutMs: 10_000 });
+    const result = await this.listRuleset();
     const inKernel = result.code === 0 ? policyInForce(result.stdout).tables : [];
     const all = new Map<string, TableRef>();
     for (const t of [...inKernel, ...this.previousPolicyTables]) all.set(`${t.family} ${t.name}`, t);
     return [...all.values()];
+  }
+
+  /**
+   * The whole ruleset (sets' elements left out), to find the policy's
+   * stamped tables. A policy of the largest size lists as more than the
+   * default output limit (nft adds each counter's values), and a table cut
+   * off would be left behind by the next load: the limit here is larger.
+   */
+  private listRuleset() {
+    return this.runner.run([this.paths.nft, '-t', 'list', 'ruleset'], { timeoutMs: 10_000, maxOutputChars: RULESET_LISTING_MAX_CHARS });
   }
 
   // --- commands --------------------------------------------------------------

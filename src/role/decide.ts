@@ -714,7 +714,7 @@ export function policyOrderRule(f: Facts, holding: boolean): { action: RoleActio
   // A failed revision is tried again now and then: nft may have been fixed or freed meanwhile, and until
   // it is applied this node is no target for the role (nor, as a standby, lets the active apply it).
   if (local.failedRevision === revision) {
-    // Backed off, as each attempt runs nft on the driver's chain, ahead of the active's renewals.
+    // Backed off: each attempt lists the ruleset and runs nft twice, and the kernel commits one nft transaction at a time.
     const after = f.config.policyRetryTicks * 2 ** Math.min(Math.max(0, local.failedAttempts - 1), POLICY_RETRY_DOUBLINGS);
     if (local.failedAtTick === null || f.now - local.failedAtTick < after) {
       return { action: null, wait: null, why: `failed here ${local.failedAttempts} time(s); tried again ${after} ticks after the last attempt` };

@@ -27,6 +27,8 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** The signal for aborting and for the timeout (default SIGKILL); SIGTERM lets a wrapper such as timeout(1) stop its child. */
   readonly killSignal?: 'SIGTERM' | 'SIGKILL';
+  /** Output kept per stream (default 1,000,000 characters); the rest is dropped. */
+  readonly maxOutputChars?: number;
 }
 
 /** A child kept running with pipes (the long-lived `nft -i`). */
@@ -132,11 +134,12 @@ function runProcess(argv: readonly string[], options: RunOptions): Promise<Comma
     };
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
+    const maxChars = options.maxOutputChars ?? MAX_OUTPUT_CHARS;
     child.stdout.on('data', (chunk: string) => {
-      if (stdout.length < MAX_OUTPUT_CHARS) stdout += chunk;
+      if (stdout.length < maxChars) stdout += chunk;
     });
     child.stderr.on('data', (chunk: string) => {
-      if (stderr.length < MAX_OUTPUT_CHARS) stderr += chunk;
+      if (stderr.length < maxChars) stderr += chunk;
     });
     child.on('error', (error) => {
       // A failed kill emits 'error' too; the result waits for the process to end ('close').
