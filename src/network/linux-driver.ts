@@ -125,14 +125,15 @@ export class LinuxDriver implements NetworkDriver {
   private readonly verifyOnRenewal: boolean;
   private readonly onEvent: (event: LinuxDriverEvent) => void;
   private readonly announcer: Announcer;
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Every operation but the policy's. */
+  private readonly ops = new OneAtATime();
   /**
    * Policy loads and checks run one at a time on a chain of their own: they
    * touch only the policy's tables, and a large one takes long enough
    * (about 0.4 s for 900 KB) that renewals waiting behind it would let the
    * fence lapse, and a takeover would wait for it.
    */
-  private policyChain: Promise<unknown> = Promise.resolve();
+  private readonly policyOps = new OneAtATime();
   private started = false;
   private closed = false;
   /** VIPs the fence tables know (their vips sets). */
@@ -253,14 +254,14 @@ export class LinuxDriver implements NetworkDriver {
    */
   setVipState(desired: DesiredVipState): Promise<DriverResult> {
     const calledAtMs = this.clock();
-    if (desired.hold) return this.serial(() => this.hold(desired, calledAtMs));
+    if (desired.hold) return this.ops.run(() => this.hold(desired, calledAtMs));
     return new Promise((resolve, reject) => {
       let answered = false;
       const answer = (result: DriverResult): void => {
         answered = true;
         resolve(result);
       };
-      this.serial(() => this.release(answer)).then(
+      this.ops.run(() => this.release(answer)).then(
         (result) => {
           if (!answered) answer(result);
           else if (!result.ok) this.onEvent({ type: 'release-incomplete', detail: result.error });
@@ -276,7 +277,7 @@ export class LinuxDriver implements NetworkDriver {
   }
 
   announce(vips: readonly VipSettings[], epoch: number): Promise<DriverResult> {
-    return this.serial(async () => {
+    return this.ops.run(async () => {
       if (this.held === null || this.held.epoch !== epoch) return fail(`not announcing epoch ${epoch}: this node does not hold it`);
       const resolved = this.resolve(vips);
       if (!resolved.ok) return resolved;
@@ -286,7 +287,7 @@ export class LinuxDriver implements NetworkDriver {
   }
 
   applyPolicy(ruleset: string, revision: number): Promise<DriverResult> {
-    return this.policySerial(async () => {
+    return this.policyOps.run(async () => {
       const previous = await this.policyTables();
       const built = this.buildPolicy(ruleset, previous, revision);
       if (!built.ok) return built;
@@ -301,7 +302,7 @@ export class LinuxDriver implements NetworkDriver {
 
   /** Validates a ruleset as applyPolicy would, without changing anything (for the API, before commit). */
   checkPolicy(ruleset: string): Promise<DriverResult> {
-    return this.policySerial(async () => {
+    return this.policyOps.run(async () => {
       const built = this.buildPolicy(ruleset, await this.policyTables(), 0);
       if (!built.ok) return built;
       const checked = await this.runNft(['-c', '-f', '-'], built.text);
@@ -322,14 +323,14 @@ export class LinuxDriver implements NetworkDriver {
   }
 
   reconcile(): Promise<ReconcileReport> {
-    return this.serial(() => this.reconcileNow());
+    return this.ops.run(() => this.reconcileNow());
   }
 
   close(): Promise<void> {
-    return this.serial(async () => {
+    return this.ops.run(async () => {
       if (this.closed) return;
       if (this.started) await this.release();
-      await this.policyChain;
+      await this.policyOps.idle();
       this.closed = true;
       this.announcer.close();
       this.nft.close();
@@ -344,7 +345,7 @@ export class LinuxDriver implements NetworkDriver {
    * and removes any of `vips` the kernel still has, e.g. left by a crash.
    */
   cleanupAtStart(vips: readonly VipSettings[]): Promise<ReconcileReport> {
-    return this.serial(async () => {
+    return this.ops.run(async () => {
       const resolved = this.resolve(vips);
       if (!resolved.ok) return { repaired: [], errors: [resolved.error], setup: [resolved.error] };
       for (const e of resolved.entries) this.knownVips.set(e.vip.key, e);
@@ -372,7 +373,7 @@ export class LinuxDriver implements NetworkDriver {
 
   /** Tells the fence which VIPs exist (settings change), so a standby is silent for them too. */
   configureVips(vips: readonly VipSettings[]): Promise<DriverResult> {
-    return this.serial(async () => {
+    return this.ops.run(async () => {
       const resolved = this.resolve(vips);
       if (!resolved.ok) return resolved;
       for (const e of resolved.entries) this.knownVips.set(e.vip.key, e);
@@ -826,17 +827,21 @@ export class LinuxDriver implements NetworkDriver {
     this.pendingRepairs.push(line);
     if (this.pendingRepairs.length > MAX_PENDING_REPAIRS) this.pendingRepairs.shift();
   }
+}
 
-  private serial<T>(op: () => Promise<T>): Promise<T> {
-    const next = this.chain.then(op, op);
-    this.chain = next.catch(() => undefined);
+/** Runs operations one after another, each once the one before has settled, whatever its outcome. */
+class OneAtATime {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(op, op);
+    this.tail = next.catch(() => undefined);
     return next;
   }
 
-  private policySerial<T>(op: () => Promise<T>): Promise<T> {
-    const next = this.policyChain.then(op, op);
-    this.policyChain = next.catch(() => undefined);
-    return next;
+  /** Settles once everything queued so far has. */
+  idle(): Promise<unknown> {
+    return this.tail;
   }
 }
 

@@ -116,6 +116,17 @@ function stickingNftSession(): { startMerged: StartMerged; stick: () => Promise<
   return { startMerged, stick, exitStuck: () => exits.forEach((listener) => listener(null, 'SIGKILL')), stuckKilled: () => killed };
 }
 
+/** One-shot nft runs (fence restores, listings) that fail once `breakAll` is called; every other command runs. */
+function breakableOneShotNft(): { instead: NonNullable<SetupOptions['instead']>; breakAll: () => void } {
+  let broken = false;
+  return {
+    instead: (argv) => (broken && argv[0]?.endsWith('nft') === true ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
+    breakAll: () => {
+      broken = true;
+    },
+  };
+}
+
 interface SetupOptions {
   events?: LinuxDriverEvent[];
   announce?: Partial<AnnounceTiming>;
@@ -280,16 +291,16 @@ t.test("a release while nft's session stays broken succeeds once its lease has r
 t.test('a release while nft fails altogether (the lease is still live in the kernel) ends once that lease has run out', async (t) => {
   const events: LinuxDriverEvent[] = [];
   const nft = breakableNftSession(false);
-  let oneShotFails = false;
+  const oneShot = breakableOneShotNft();
   const { lab, driver } = await setup(t, {
     events,
     startMerged: nft.startMerged,
-    instead: (argv) => (oneShotFails && argv[0]?.endsWith('nft') === true ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
+    instead: oneShot.instead,
   });
   await driver.cleanupAtStart([VIP4]);
   t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 }), { ok: true });
   const expiresAt = unixMs(driver.leaseExpiresAtMs() ?? 0);
-  oneShotFails = true;
+  oneShot.breakAll();
   await nft.breakNow();
   const released = await driver.setVipState({ hold: false });
   const answeredAt = Date.now();
@@ -302,10 +313,10 @@ t.test('a release while nft fails altogether (the lease is still live in the ker
 
 t.test('a renewal nft wrote but reported as failed still counts: a release without the fence waits for that lease too', async (t) => {
   const nft = breakableNftSession(false);
-  let oneShotFails = false;
+  const oneShot = breakableOneShotNft();
   const { lab, driver } = await setup(t, {
     startMerged: nft.startMerged,
-    instead: (argv) => (oneShotFails && argv[0]?.endsWith('nft') === true ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
+    instead: oneShot.instead,
   });
   await driver.cleanupAtStart([VIP4]);
   t.same(await driver.setVipState({ hold: true, epoch: 1, vips: [VIP4], fenceMs: 1500 }), { ok: true });
@@ -318,7 +329,7 @@ t.test('a renewal nft wrote but reported as failed still counts: a release witho
   // The kernel took the renewal all the same: past the first lease's end the VIP still answers.
   await new Promise((r) => setTimeout(r, Math.max(0, firstEnd + 100 - Date.now())));
   t.ok(await lab.arpAnswers(NET.vip), 'still answering after the first lease ran out: the misreported renewal was written');
-  oneShotFails = true;
+  oneShot.breakAll();
   await nft.breakNow();
   const released = await driver.setVipState({ hold: false });
   const answeredAt = Date.now();
@@ -340,17 +351,17 @@ async function renewalGivenUp(t: Test, nft: ReturnType<typeof stickingNftSession
 
 t.test('a lease given to an nft that was killed and exited late is counted from its exit by a release without the fence', async (t) => {
   const nft = stickingNftSession();
-  let oneShotFails = false;
+  const oneShot = breakableOneShotNft();
   const { lab, driver } = await setup(t, {
     startMerged: nft.startMerged,
-    instead: (argv) => (oneShotFails && argv[0]?.endsWith('nft') === true ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
+    instead: oneShot.instead,
   });
   await renewalGivenUp(t, nft, driver);
   await new Promise((r) => setTimeout(r, 1000));
   nft.exitStuck();
   await new Promise((r) => setImmediate(r));
   // nft now fails altogether: the release ends once a lease written up to the stuck nft's exit would have run out.
-  oneShotFails = true;
+  oneShot.breakAll();
   const releasedFrom = Date.now();
   const released = await driver.setVipState({ hold: false });
   const tookMs = Date.now() - releasedFrom;
@@ -364,14 +375,14 @@ t.test('a release without the fence while that nft still runs waits a second for
   const nft = stickingNftSession();
   t.teardown(() => nft.exitStuck());
   const events: LinuxDriverEvent[] = [];
-  let oneShotFails = false;
+  const oneShot = breakableOneShotNft();
   const { lab, driver } = await setup(t, {
     events,
     startMerged: nft.startMerged,
-    instead: (argv) => (oneShotFails && argv[0]?.endsWith('nft') === true ? { code: 1, stdout: '', stderr: 'nft: broken on purpose', failure: null } : null),
+    instead: oneShot.instead,
   });
   await renewalGivenUp(t, nft, driver);
-  oneShotFails = true;
+  oneShot.breakAll();
   const releasedFrom = Date.now();
   const released = await driver.setVipState({ hold: false });
   const tookMs = Date.now() - releasedFrom;
